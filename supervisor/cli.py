@@ -1,0 +1,182 @@
+"""Argument parsing; each subcommand calls one entry point and maps errors to exit codes.
+
+Exit codes (the contract): 0 all selected tests pass, 1 failures left, 2 usage or
+configuration error (one clear line, nothing run), 3 internal error, 130 interrupted.
+Imports of heavy modules happen inside the subcommands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from supervisor import __version__
+
+EXIT_USAGE, EXIT_INTERNAL = 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors already; keep its one-line message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"netra-supervisor: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="netra-supervisor",
+        description="Supervise long test-deploy loops: deploy, run e2e tests in priority "
+        "phases, catch hung tests, keep every result in SQLite.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run the test-deploy loop")
+    _config_arg(run)
+    run.add_argument("--headless", action="store_true", help="plain lines instead of the TUI")
+    run.add_argument("--once", action="store_true", help="one iteration, then stop")
+    run.add_argument("--db", metavar="PATH", help="history database (default: [run] db)")
+    run.add_argument(
+        "--phase",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this phase (repeatable)",
+    )
+    run.add_argument("--max-iterations", type=_positive_int, metavar="N")
+    run.add_argument("--target", type=_positive_int, metavar="N", help="the count to grow toward")
+    run.add_argument(
+        "--resume", type=_positive_int, metavar="RUN_ID", help="continue an interrupted run"
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="print every failing test")
+
+    demo = sub.add_parser("demo", help="run the bundled example")
+    demo.add_argument("--headless", action="store_true", help="plain lines instead of the TUI")
+    demo.add_argument("--keep", action="store_true", help="keep the demo folder afterwards")
+
+    suites = sub.add_parser("suites", help="list the registered suites")
+    _config_arg(suites)
+    suites.add_argument("--collect", action="store_true", help="count each suite's tests")
+
+    sub.add_parser("plugins", help="list loaded plugins").add_argument(
+        "-c", "--config", metavar="FILE", help="config whose [plugins] to load too"
+    )
+
+    history = sub.add_parser("history", help="query the SQLite history")
+    history.add_argument(
+        "what",
+        choices=["runs", "iterations", "failures"],
+        metavar="SUB",
+        help="runs | iterations [RUN] | failures [ITER]",
+    )
+    history.add_argument("arg", nargs="?", type=int, help="RUN for iterations, ITER for failures")
+    history.add_argument("--db", metavar="PATH", help="history database")
+    _config_arg(history)
+    history.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+    init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="config file (default: ./netra-supervisor.toml or [tool.netra-supervisor] in "
+        "pyproject.toml)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from supervisor.config import ConfigError
+    from supervisor.plugins import PluginError
+    from supervisor.store.writer import StoreError
+
+    try:
+        return _dispatch(args)
+    except (ConfigError, PluginError, StoreError) as exc:
+        print(f"netra-supervisor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("netra-supervisor: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: say where the details are
+        from supervisor.crash import report_crash
+
+        path = report_crash(exc)
+        print(
+            f"netra-supervisor: internal error: {type(exc).__name__}: {exc} "
+            f"(traceback in {path}; please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from supervisor.session import RunOptions, run_supervisor
+
+        options = RunOptions(
+            config=args.config,
+            headless=args.headless,
+            once=args.once,
+            db=args.db,
+            phases=tuple(args.phase),
+            max_iterations=args.max_iterations,
+            target=args.target,
+            resume=args.resume,
+            verbose=args.verbose,
+        )
+        return run_supervisor(options)
+    if args.command == "demo":
+        from supervisor.demo import run_demo
+
+        return run_demo(headless=args.headless, keep=args.keep)
+    if args.command == "suites":
+        from supervisor.session import list_suites
+
+        return list_suites(args.config, collect=args.collect)
+    if args.command == "plugins":
+        from supervisor.session import list_plugins
+
+        return list_plugins(args.config)
+    if args.command == "history":
+        from supervisor.history_cli import history_command
+
+        return history_command(
+            args.what, args.arg, db=args.db, config=args.config, as_json=args.json
+        )
+    if args.command == "init":
+        from pathlib import Path
+
+        from supervisor.init_template import write_starter
+
+        target = Path.cwd() / "netra-supervisor.toml"
+        try:
+            write_starter(target, force=args.force)
+        except FileExistsError:
+            print(f"netra-supervisor: {target} exists; use --force to overwrite", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"wrote {target}; edit [[suite]] args, then run `netra-supervisor run`")
+        return 0
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

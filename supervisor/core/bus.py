@@ -1,0 +1,75 @@
+"""Fan one stream of events out to every consumer, in order.
+
+Runners call :meth:`EventBus.emit` from whatever thread they run in. Consumers are
+called synchronously under one lock, so they see events in the order they happened
+and must be cheap: the model folds, the store writer and sinks only enqueue, and the
+plugin-hook batcher hands plugins lists of results instead of one call per result.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from supervisor.core.events import Event, TestResult
+
+Consumer = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous, ordered fan-out of events to consumers."""
+
+    def __init__(self) -> None:
+        self._consumers: list[Consumer] = []
+        self._lock = threading.RLock()
+
+    def subscribe(self, consumer: Consumer) -> None:
+        with self._lock:
+            self._consumers.append(consumer)
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            for consumer in self._consumers:
+                consumer(event)
+
+
+class ResultBatcher:
+    """Collects results and hands them on in batches (for ``netra_results``).
+
+    Flushes when ``max_batch`` results are waiting or ``max_age`` seconds passed since
+    the last flush (checked as results arrive), and whenever :meth:`flush` is called
+    (the loop does so at every phase end), so plugins never get one call per result.
+    """
+
+    def __init__(
+        self,
+        deliver: Callable[[list[TestResult]], None],
+        max_batch: int = 500,
+        max_age: float = 1.0,
+    ) -> None:
+        self._deliver = deliver
+        self._max_batch = max_batch
+        self._max_age = max_age
+        self._pending: list[TestResult] = []
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, TestResult):
+            return
+        with self._lock:
+            self._pending.append(event)
+            due = (
+                len(self._pending) >= self._max_batch
+                or time.monotonic() - self._last_flush >= self._max_age
+            )
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+        if batch:
+            self._deliver(batch)

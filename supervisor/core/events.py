@@ -1,0 +1,221 @@
+"""The typed events that flow through a run.
+
+Runners produce them, the loop adds the lifecycle ones, and every consumer (the live
+model, the SQLite writer, the log sinks, the plugin hooks, the headless reporter)
+reads the same objects. Events name iterations and phases by their sequence number
+within the run (1-based), never by database row id, so nobody has to wait for SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+#: Every value ``TestResult.outcome`` can take (the ``results.outcome`` contract).
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "hung", "crashed")
+
+#: Outcomes that count as "not failing" for gates and the all-pass stop condition
+#: (pytest's own exit status treats a non-strict xpass as success too).
+GREEN_OUTCOMES = frozenset({"passed", "skipped", "xfailed", "xpassed"})
+
+
+def utc_now() -> str:
+    """UTC ISO-8601 text, the timestamp format of every table."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class: ``kind`` is the stable name sinks and filters use."""
+
+    kind = "event"
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    kind = "run_started"
+    run_id: int
+    started_at: str
+    target: int
+    config_path: str
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Event):
+    kind = "run_finished"
+    run_id: int
+    finished_at: str
+    status: str  # passed | failed | interrupted | error
+    exit_code: int
+    iterations: int
+
+
+@dataclass(frozen=True, slots=True)
+class IterationStarted(Event):
+    kind = "iteration_started"
+    run_id: int
+    iteration: int
+    started_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class IterationFinished(Event):
+    kind = "iteration_finished"
+    run_id: int
+    iteration: int
+    finished_at: str
+    status: str  # passed | failed | gate-failed | deploy-failed | interrupted
+    counts: dict[str, int]
+    deploy_revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeployFinished(Event):
+    kind = "deploy_finished"
+    run_id: int
+    iteration: int
+    backend: str
+    revision: str | None
+    started_at: str
+    duration: float
+    status: str  # ok | failed | skipped
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStarted(Event):
+    kind = "phase_started"
+    run_id: int
+    iteration: int
+    phase: int  # 1-based position of the phase in this iteration
+    name: str
+    gate: str
+    suites: tuple[str, ...]
+    started_at: str
+    impact: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseFinished(Event):
+    kind = "phase_finished"
+    run_id: int
+    iteration: int
+    phase: int
+    name: str
+    gate: str
+    status: str  # passed | failed | gate-failed | interrupted
+    gate_held: bool
+    counts: dict[str, int]
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteStarted(Event):
+    kind = "suite_started"
+    iteration: int
+    phase: int
+    suite: str
+    suite_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteFinished(Event):
+    kind = "suite_finished"
+    iteration: int
+    phase: int
+    suite: str
+    status: str  # ok | error (the suite could not run at all) | interrupted
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TestsCollected(Event):
+    """The nodeids a suite is about to run (may arrive more than once per suite)."""
+
+    __test__ = False  # not a pytest test class
+    kind = "tests_collected"
+    iteration: int
+    phase: int
+    suite: str
+    nodeids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TestStarted(Event):
+    __test__ = False  # not a pytest test class
+    kind = "test_started"
+    iteration: int
+    phase: int
+    suite: str
+    nodeid: str
+    worker: str = ""
+    deadline: float | None = None  # seconds allowed, when a watchdog applies
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult(Event):
+    """One finished test execution (the ``results`` table contract)."""
+
+    __test__ = False  # not a pytest test class
+    kind = "test_result"
+    iteration: int
+    phase: int
+    suite: str
+    nodeid: str
+    outcome: str
+    duration: float = 0.0
+    started_at: str = ""
+    file: str = ""
+    message: str = ""
+    longrepr: str = ""
+    dump: str = ""
+    attempt: int = 1
+    worker: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TestHung(Event):
+    """A test passed its deadline or went silent; the result follows as ``hung``."""
+
+    __test__ = False  # not a pytest test class
+    kind = "test_hung"
+    iteration: int
+    phase: int
+    suite: str
+    nodeid: str
+    deadline: float
+    reason: str  # "deadline" | "silence"
+    dump: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine(Event):
+    """Something a person should see in the log pane (and the ``logs`` table)."""
+
+    kind = "log"
+    level: str  # debug | info | warning | error
+    source: str
+    text: str
+    at: str = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailed(Event):
+    """A plugin failed to load or raised in a hook and was quarantined."""
+
+    kind = "plugin_error"
+    plugin: str
+    hook: str
+    error: str
+    at: str = field(default_factory=utc_now)
+
+
+def count_outcomes(outcomes: list[str] | tuple[str, ...]) -> dict[str, int]:
+    """Counts per outcome with every outcome key present (zero when absent)."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts

@@ -1,0 +1,355 @@
+"""The test-deploy loop: iterations of deploy → phases → gates, until a stop condition.
+
+The loop knows nothing about any suite kind or backend: it asks the registered kinds
+to run suites, and everything it learns arrives as events it forwards to ``emit``.
+It runs in a plain thread (never a Textual worker) so a UI crash cannot lose results.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from supervisor.config import Config, PhaseConfig, SuiteConfig, format_duration
+from supervisor.core.between import Between
+from supervisor.core.events import (
+    GREEN_OUTCOMES,
+    OUTCOMES,
+    DeployFinished,
+    Event,
+    IterationFinished,
+    IterationStarted,
+    LogLine,
+    PhaseFinished,
+    PhaseStarted,
+    PluginFailed,
+    SuiteFinished,
+    SuiteStarted,
+    TestResult,
+    count_outcomes,
+    utc_now,
+)
+from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    status: str  # passed | failed | interrupted
+    exit_code: int
+    iterations: int
+    stop_reason: str
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """The run settings after command-line overrides."""
+
+    until: str
+    target: int
+    max_iterations: int
+    max_duration: float | None
+    phases: tuple[PhaseConfig, ...]
+
+
+class _PhaseTally:
+    """Latest outcome per test of the running phase (a re-run replaces the first)."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[tuple[str, str], str] = {}
+
+    def add(self, event: TestResult) -> None:
+        self.outcomes[(event.suite, event.nodeid)] = event.outcome
+
+    def counts(self) -> dict[str, int]:
+        return count_outcomes(list(self.outcomes.values()))
+
+
+def gate_holds(phase: PhaseConfig, counts: Mapping[str, int]) -> bool:
+    """Whether the phase's gate lets the iteration go on."""
+    if phase.gate == "none":
+        return True
+    failing = sum(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+    if phase.gate == "all-pass":
+        return failing == 0
+    ran = sum(v for k, v in counts.items() if k != "skipped")
+    if ran == 0:
+        return True
+    return (ran - failing) / ran >= phase.gate_ratio
+
+
+class Loop:
+    """Runs iterations until a stop condition; every observation goes to ``emit``."""
+
+    def __init__(
+        self,
+        config: Config,
+        settings: LoopSettings,
+        kinds: Mapping[str, SuiteKind],
+        deploy_backend: DeployBackend | None,
+        emit: Callable[[Event], None],
+        run_id: int,
+        stop: threading.Event,
+        between: Between,
+        log_dir: str = "",
+        extra_env: Mapping[str, str] | None = None,
+        first_iteration: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        plugin_failed: Callable[[str, str, str, BaseException], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.kinds = kinds
+        self.deploy_backend = deploy_backend
+        self.emit = emit
+        self.run_id = run_id
+        self.stop = stop
+        self.between = between
+        self.log_dir = log_dir
+        self.extra_env = dict(extra_env or {})
+        self.first_iteration = first_iteration
+        self.clock = clock
+        self._plugin_failed = plugin_failed or self._report_plugin_failure
+        self._tally = _PhaseTally()
+
+    def _report_plugin_failure(self, what: str, name: str, hook: str, exc: BaseException) -> None:
+        """Default: report it; the session replaces this with the host's quarantine."""
+        self.emit(PluginFailed(plugin=f"{what} {name}", hook=hook, error=_one_line(exc)))
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> LoopOutcome:
+        started = self.clock()
+        iteration = self.first_iteration - 1
+        last_status, last_counts = "failed", count_outcomes([])
+        deployed_once = False
+        while True:
+            iteration += 1
+            self.between.iteration_started()
+            self.emit(IterationStarted(self.run_id, iteration, utc_now()))
+            revision, deploy_ok = self._deploy(iteration, deployed_once)
+            deployed_once = deployed_once or deploy_ok
+            if deploy_ok:
+                last_status, last_counts = self._run_phases(iteration, started)
+            else:
+                last_status, last_counts = "deploy-failed", count_outcomes([])
+            self.emit(
+                IterationFinished(
+                    self.run_id, iteration, utc_now(), last_status, last_counts, revision
+                )
+            )
+            reason = self._stop_reason(iteration, started, last_status, last_counts)
+            if reason:
+                break
+            if not self.between.wait():
+                reason = "interrupted"
+                break
+        if reason == "interrupted":
+            return LoopOutcome("interrupted", EXIT_INTERRUPTED, iteration, reason)
+        passed = last_status == "passed"
+        return LoopOutcome(
+            "passed" if passed else "failed",
+            EXIT_OK if passed else EXIT_FAILED,
+            iteration - self.first_iteration + 1,
+            reason,
+        )
+
+    def _stop_reason(
+        self, iteration: int, started: float, status: str, counts: Mapping[str, int]
+    ) -> str:
+        s = self.settings
+        done = iteration - self.first_iteration + 1
+        if self.stop.is_set() or status == "interrupted":
+            return "interrupted"
+        if s.until == "once":
+            return "once"
+        if s.until == "all-pass" and status == "passed":
+            return "all tests pass"
+        if s.until == "target" and counts.get("passed", 0) >= s.target:
+            return f"target {s.target} reached"
+        if done >= s.max_iterations:
+            return f"max_iterations ({s.max_iterations}) reached"
+        if s.max_duration is not None and self.clock() - started >= s.max_duration:
+            return f"max_duration ({format_duration(s.max_duration)}) reached"
+        return ""
+
+    # ------------------------------------------------------------------ deploy
+
+    def _deploy(self, iteration: int, deployed_once: bool) -> tuple[str | None, bool]:
+        backend = self.deploy_backend
+        when = self.config.deploy.when
+        if backend is None or (when == "first" and deployed_once):
+            self.emit(
+                DeployFinished(
+                    self.run_id,
+                    iteration,
+                    self.config.deploy.backend,
+                    None,
+                    utc_now(),
+                    0.0,
+                    "skipped",
+                )
+            )
+            return None, True
+        started_at, t0 = utc_now(), time.monotonic()
+
+        def log(text: str) -> None:
+            self.emit(LogLine(level="info", source=f"deploy:{backend.name}", text=text))
+
+        try:
+            outcome = backend.deploy(self.config, iteration, log)
+        except Exception as exc:  # a backend is plugin code: report, don't crash the run
+            self._plugin_failed("deploy backend", backend.name, "deploy", exc)
+            self.emit(
+                DeployFinished(
+                    self.run_id,
+                    iteration,
+                    backend.name,
+                    None,
+                    started_at,
+                    time.monotonic() - t0,
+                    "failed",
+                    _one_line(exc),
+                )
+            )
+            return None, False
+        self.emit(
+            DeployFinished(
+                self.run_id,
+                iteration,
+                backend.name,
+                outcome.revision,
+                started_at,
+                time.monotonic() - t0,
+                "ok" if outcome.ok else "failed",
+                outcome.message,
+            )
+        )
+        return outcome.revision, outcome.ok
+
+    # ------------------------------------------------------------------ phases
+
+    def _run_phases(self, iteration: int, started: float) -> tuple[str, dict[str, int]]:
+        totals = count_outcomes([])
+        status = "passed"
+        for seq, phase in enumerate(self.settings.phases, start=1):
+            if self.stop.is_set():
+                return "interrupted", totals
+            counts, held, phase_status = self._run_phase(iteration, seq, phase)
+            for key, value in counts.items():
+                totals[key] += value
+            if phase_status == "interrupted":
+                return "interrupted", totals
+            if phase_status != "passed":
+                status = "failed"
+            if not held:
+                return "gate-failed", totals
+        return status, totals
+
+    def _run_phase(
+        self, iteration: int, seq: int, phase: PhaseConfig
+    ) -> tuple[dict[str, int], bool, str]:
+        suites = self.config.select_suites(phase.suites)
+        self.emit(
+            PhaseStarted(
+                self.run_id,
+                iteration,
+                seq,
+                phase.name,
+                self._gate_text(phase),
+                tuple(s.name for s in suites),
+                utc_now(),
+                phase.impact,
+            )
+        )
+        t0 = time.monotonic()
+        self._tally = _PhaseTally()
+        interrupted = False
+        for suite in suites:
+            if self.stop.is_set():
+                interrupted = True
+                break
+            self._run_suite(iteration, seq, phase, suite)
+        interrupted = interrupted or self.stop.is_set()
+        counts = self._tally.counts()
+        held = gate_holds(phase, counts)
+        failing = sum(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+        if interrupted:
+            status = "interrupted"
+        elif not held:
+            status = "gate-failed"
+        else:
+            status = "failed" if failing else "passed"
+        self.emit(
+            PhaseFinished(
+                self.run_id,
+                iteration,
+                seq,
+                phase.name,
+                self._gate_text(phase),
+                status,
+                held,
+                counts,
+                time.monotonic() - t0,
+            )
+        )
+        return counts, held, status
+
+    def _run_suite(self, iteration: int, seq: int, phase: PhaseConfig, suite: SuiteConfig) -> None:
+        kind = self.kinds.get(suite.kind)
+        self.emit(SuiteStarted(iteration, seq, suite.name, suite.kind))
+        if kind is None:  # validated at start; a quarantined plugin can still remove it
+            self._suite_error(iteration, seq, suite, f"no suite kind {suite.kind!r} is loaded")
+            return
+        ctx = RunContext(
+            config=self.config,
+            phase=phase,
+            run_id=self.run_id,
+            iteration=iteration,
+            phase_seq=seq,
+            emit=self._emit_from_runner,
+            env={**self.config.run.env, **self.extra_env, **suite.env},
+            stop=self.stop,
+            log_dir=self.log_dir,
+        )
+        try:
+            kind.run(suite, ctx)
+        except Exception as exc:  # plugin code: quarantine-worthy, never fatal to the run
+            self._plugin_failed("suite kind", suite.kind, "run", exc)
+            self._suite_error(
+                iteration, seq, suite, f"suite kind {suite.kind!r} raised: {_one_line(exc)}"
+            )
+
+    def _suite_error(self, iteration: int, seq: int, suite: SuiteConfig, message: str) -> None:
+        self._emit_from_runner(
+            TestResult(
+                iteration=iteration,
+                phase=seq,
+                suite=suite.name,
+                nodeid=f"{suite.name}::(suite)",
+                outcome="error",
+                message=message,
+                started_at=utc_now(),
+            )
+        )
+        self.emit(SuiteFinished(iteration, seq, suite.name, "error", message))
+
+    def _emit_from_runner(self, event: Event) -> None:
+        if isinstance(event, TestResult):
+            self._tally.add(event)
+        self.emit(event)
+
+    @staticmethod
+    def _gate_text(phase: PhaseConfig) -> str:
+        return f"{phase.gate_ratio:g}" if phase.gate == "ratio" else phase.gate
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["OUTCOMES", "Loop", "LoopOutcome", "LoopSettings", "gate_holds"]

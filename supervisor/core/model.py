@@ -1,0 +1,225 @@
+"""The live state of a run, folded from events; what views (TUI, headless) read.
+
+Everything here is bounded: a night-long run of 20 iterations × 1000 tests keeps the
+counts and the last iteration's failures, not every result (those are in SQLite).
+Views read under :meth:`RunModel.read` or take a :meth:`snapshot`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from supervisor.core.events import (
+    OUTCOMES,
+    DeployFinished,
+    Event,
+    IterationFinished,
+    IterationStarted,
+    LogLine,
+    PhaseFinished,
+    PhaseStarted,
+    PluginFailed,
+    RunFinished,
+    RunStarted,
+    TestHung,
+    TestResult,
+    TestsCollected,
+    TestStarted,
+)
+
+FAILING_OUTCOMES = frozenset({"failed", "error", "hung", "crashed"})
+MAX_FAILURES = 500
+MAX_LOG_LINES = 1000
+
+
+@dataclass
+class PhaseState:
+    seq: int
+    name: str
+    gate: str
+    impact: str = ""
+    status: str = "running"  # running | passed | failed | gate-failed | interrupted
+    gate_held: bool | None = None
+    discovered: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    started: float = field(default_factory=time.monotonic)
+    duration: float | None = None
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class RunningTest:
+    suite: str
+    nodeid: str
+    worker: str
+    deadline: float | None
+    started: float
+
+
+@dataclass
+class IterationSummary:
+    seq: int
+    status: str
+    counts: dict[str, int]
+    duration: float
+    revision: str | None = None
+
+
+@dataclass
+class RunModel:
+    """Live state of one run. ``apply`` is the only writer; call it from the bus."""
+
+    run_id: int = 0
+    target: int = 0
+    status: str = "starting"
+    iteration: int = 0
+    iteration_started: float = 0.0
+    deploy_status: str = ""
+    deploy_revision: str | None = None
+    phases: list[PhaseState] = field(default_factory=list)
+    running: dict[tuple[str, str], RunningTest] = field(default_factory=dict)
+    failures: deque = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
+    log: deque = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    iterations: list[IterationSummary] = field(default_factory=list)
+    plugin_errors: int = 0
+    version: int = 0  # bumped on every change, so views can skip identical frames
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @contextmanager
+    def read(self) -> Iterator[RunModel]:
+        with self._lock:
+            yield self
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def current_phase(self) -> PhaseState | None:
+        return self.phases[-1] if self.phases else None
+
+    def iteration_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for phase in self.phases:
+            for key, value in phase.counts.items():
+                counts[key] += value
+        return counts
+
+    @property
+    def best_iteration(self) -> IterationSummary | None:
+        if not self.iterations:
+            return None
+        return max(self.iterations, key=lambda it: it.counts.get("passed", 0))
+
+    # ------------------------------------------------------------------ folding
+
+    def apply(self, event: Event) -> None:
+        with self._lock:
+            self.version += 1
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
+
+    def _run_started(self, e: RunStarted) -> None:
+        self.run_id, self.target, self.status = e.run_id, e.target, "running"
+
+    def _iteration_started(self, e: IterationStarted) -> None:
+        self.iteration = e.iteration
+        self.iteration_started = time.monotonic()
+        self.phases = []
+        self.running.clear()
+        self.failures.clear()
+        self.deploy_status = "deploying"
+
+    def _deploy_finished(self, e: DeployFinished) -> None:
+        self.deploy_status = e.status
+        self.deploy_revision = e.revision
+
+    def _phase_started(self, e: PhaseStarted) -> None:
+        self.phases.append(PhaseState(seq=e.phase, name=e.name, gate=e.gate, impact=e.impact))
+
+    def _phase_finished(self, e: PhaseFinished) -> None:
+        for phase in self.phases:
+            if phase.seq == e.phase:
+                phase.status, phase.gate_held, phase.duration = e.status, e.gate_held, e.duration
+
+    def _collected(self, e: TestsCollected) -> None:
+        phase = self._phase(e.phase)
+        if phase is not None:
+            phase.discovered += len(e.nodeids)
+
+    def _test_started(self, e: TestStarted) -> None:
+        self.running[(e.suite, e.nodeid)] = RunningTest(
+            e.suite, e.nodeid, e.worker, e.deadline, e.at
+        )
+
+    def _test_result(self, e: TestResult) -> None:
+        self.running.pop((e.suite, e.nodeid), None)
+        phase = self._phase(e.phase)
+        if phase is not None:
+            phase.counts[e.outcome] = phase.counts.get(e.outcome, 0) + 1
+        if e.outcome in FAILING_OUTCOMES:
+            self.failures.appendleft(e)
+
+    def _test_hung(self, e: TestHung) -> None:
+        self.log.append(
+            LogLine(
+                level="warning",
+                source=e.suite,
+                text=f"hung ({e.reason}, {e.deadline:g}s): {e.nodeid}",
+            )
+        )
+
+    def _log(self, e: LogLine) -> None:
+        self.log.append(e)
+
+    def _plugin_failed(self, e: PluginFailed) -> None:
+        self.plugin_errors += 1
+        self.log.append(
+            LogLine(level="error", source=e.plugin, text=f"plugin error in {e.hook}: {e.error}")
+        )
+
+    def _iteration_finished(self, e: IterationFinished) -> None:
+        self.running.clear()
+        self.iterations.append(
+            IterationSummary(
+                seq=e.iteration,
+                status=e.status,
+                counts=dict(e.counts),
+                duration=time.monotonic() - self.iteration_started,
+                revision=e.deploy_revision,
+            )
+        )
+
+    def _run_finished(self, e: RunFinished) -> None:
+        self.status = e.status
+
+    def _phase(self, seq: int) -> PhaseState | None:
+        for phase in reversed(self.phases):
+            if phase.seq == seq:
+                return phase
+        return None
+
+
+_HANDLERS = {
+    RunStarted: RunModel._run_started,
+    IterationStarted: RunModel._iteration_started,
+    DeployFinished: RunModel._deploy_finished,
+    PhaseStarted: RunModel._phase_started,
+    PhaseFinished: RunModel._phase_finished,
+    TestsCollected: RunModel._collected,
+    TestStarted: RunModel._test_started,
+    TestResult: RunModel._test_result,
+    TestHung: RunModel._test_hung,
+    LogLine: RunModel._log,
+    PluginFailed: RunModel._plugin_failed,
+    IterationFinished: RunModel._iteration_finished,
+    RunFinished: RunModel._run_finished,
+}

@@ -1,0 +1,37 @@
+"""The bundled example: ``netra-supervisor demo``.
+
+Copies a small example project (e2e-style tests in priority phases) into a temporary
+folder and runs the loop on it, writing its history database there and saying where.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+PROJECT = Path(__file__).parent / "project"
+
+
+def run_demo(headless: bool = True, keep: bool = False) -> int:
+    """Run the demo project once through every phase; returns the run's exit code."""
+    from supervisor.session import RunOptions, run_supervisor
+
+    workdir = Path(tempfile.mkdtemp(prefix="netra-demo-"))
+    shutil.copytree(
+        PROJECT, workdir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    config = workdir / "netra-supervisor.toml"
+    print(f"demo project: {workdir}")
+    print(f"demo history: {workdir / '.netra' / 'history.db'}")
+    try:
+        return run_supervisor(RunOptions(config=str(config), headless=True), out=sys.stdout)
+    finally:
+        print(
+            f"query it: sqlite3 {workdir / '.netra' / 'history.db'} "
+            "'select outcome, count(*) from results group by outcome'"
+        )
+        if not keep:
+            print("(pass --keep to keep the demo folder)")
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,190 @@
+"""The plain-line reporter, used with ``--headless`` and whenever stdout is no terminal.
+
+One line per phase start and finish, a progress line at most every few seconds in a
+long phase, the count toward the target after each iteration, hung tests with the top
+of their dump, and a summary table at the end. Lines only, no cursor tricks, so the
+output reads the same in CI logs, ``tee`` and ``tmux`` scrollback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from supervisor.config import format_duration
+from supervisor.core.events import (
+    GREEN_OUTCOMES,
+    DeployFinished,
+    Event,
+    IterationFinished,
+    IterationStarted,
+    LogLine,
+    PhaseFinished,
+    PhaseStarted,
+    PluginFailed,
+    RunFinished,
+    RunStarted,
+    SuiteFinished,
+    TestHung,
+    TestResult,
+    TestsCollected,
+)
+from supervisor.core.model import IterationSummary
+
+_SHOWN_OUTCOMES = ("passed", "failed", "error", "hung", "crashed", "skipped")
+_DUMP_LINES = 12
+
+
+def format_counts(counts: dict[str, int], always: tuple[str, ...] = ("passed", "failed")) -> str:
+    parts = [f"{counts.get(k, 0)} {k}" for k in _SHOWN_OUTCOMES if counts.get(k) or k in always]
+    return " · ".join(parts)
+
+
+class HeadlessReporter:
+    """Prints a run as plain lines; subscribe it to the event bus."""
+
+    def __init__(
+        self, out: TextIO | None = None, progress_every: float = 5.0, verbose: bool = False
+    ) -> None:
+        self.out = out or sys.stdout
+        self.progress_every = progress_every
+        self.verbose = verbose
+        self.target = 0
+        self.iterations: list[IterationSummary] = []
+        self._phase_name = ""
+        self._phase_total = 0
+        self._phase_done = 0
+        self._phase_failing = 0
+        self._phase_started = 0.0
+        self._iteration_started = 0.0
+        self._last_progress = 0.0
+
+    def __call__(self, event: Event) -> None:
+        handler = getattr(self, "_on_" + event.kind, None)
+        if handler is not None:
+            handler(event)
+
+    def line(self, text: str) -> None:
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except (OSError, ValueError):  # a closed pipe must not stop the run
+            pass
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_run_started(self, e: RunStarted) -> None:
+        self.target = e.target
+        verb = "resuming" if e.resumed else "run"
+        self.line(f"netra-supervisor {verb} {e.run_id} · config {e.config_path}")
+
+    def _on_iteration_started(self, e: IterationStarted) -> None:
+        self._iteration_started = time.monotonic()
+        self.line(f"── iteration {e.iteration} ──")
+
+    def _on_deploy_finished(self, e: DeployFinished) -> None:
+        if e.status == "skipped":
+            return
+        rev = f" revision {e.revision}" if e.revision else ""
+        msg = f": {e.message}" if e.message else ""
+        self.line(f"deploy {e.backend}: {e.status}{rev} ({e.duration:.1f}s){msg}")
+
+    def _on_phase_started(self, e: PhaseStarted) -> None:
+        self._phase_name = e.name
+        self._phase_total = self._phase_done = self._phase_failing = 0
+        self._phase_started = self._last_progress = time.monotonic()
+        impact = f" · {e.impact}" if e.impact else ""
+        self.line(f"▶ {e.name}: suites {', '.join(e.suites)} · gate {e.gate}{impact}")
+
+    def _on_tests_collected(self, e: TestsCollected) -> None:
+        self._phase_total += len(e.nodeids)
+
+    def _on_test_result(self, e: TestResult) -> None:
+        self._phase_done += 1
+        if e.outcome not in GREEN_OUTCOMES:
+            self._phase_failing += 1
+            if e.outcome in ("error", "crashed") and e.nodeid.endswith(("(startup)", "(suite)")):
+                self.line(f"  ✖ {e.suite}: {e.message}")
+            elif self.verbose:
+                self.line(f"  ✖ {e.outcome} {e.nodeid}: {e.message}")
+        now = time.monotonic()
+        if now - self._last_progress >= self.progress_every:
+            self._last_progress = now
+            total = f"/{self._phase_total}" if self._phase_total else ""
+            self.line(
+                f"  … {self._phase_name}: {self._phase_done}{total} done · "
+                f"{self._phase_failing} not passing · {format_duration(now - self._phase_started)}"
+            )
+
+    def _on_test_hung(self, e: TestHung) -> None:
+        self.line(f"  ⏱ HUNG ({e.reason}, deadline {e.deadline:g}s) {e.nodeid}")
+        for dump_line in e.dump.strip().splitlines()[:_DUMP_LINES]:
+            self.line(f"      {dump_line}")
+
+    def _on_suite_finished(self, e: SuiteFinished) -> None:
+        if e.status == "error" and e.message:
+            self.line(f"  suite {e.suite} could not run: {e.message}")
+
+    def _on_phase_finished(self, e: PhaseFinished) -> None:
+        held = "held" if e.gate_held else "FAILED"
+        mark = "✔" if e.status == "passed" else "✖"
+        total = sum(e.counts.values())
+        self.line(
+            f"{mark} {e.name}: {total} tests · {format_counts(e.counts)} · "
+            f"gate {e.gate} {held} ({format_duration(e.duration)})"
+        )
+
+    def _on_iteration_finished(self, e: IterationFinished) -> None:
+        duration = time.monotonic() - self._iteration_started
+        self.iterations.append(
+            IterationSummary(e.iteration, e.status, dict(e.counts), duration, e.deploy_revision)
+        )
+        passing = e.counts.get("passed", 0)
+        target = f" / target {self.target}" if self.target else ""
+        self.line(
+            f"iteration {e.iteration}: {e.status} · passing {passing}{target} · "
+            f"{format_counts(e.counts)} ({format_duration(duration)})"
+        )
+
+    def _on_log(self, e: LogLine) -> None:
+        if e.level in ("warning", "error") or self.verbose:
+            self.line(f"  [{e.level}] {e.source}: {e.text}")
+
+    def _on_plugin_error(self, e: PluginFailed) -> None:
+        self.line(f"  [plugin error] {e.plugin} in {e.hook}: {e.error} (quarantined)")
+
+    def _on_run_finished(self, e: RunFinished) -> None:
+        self.line(self.summary_table())
+        self.line(
+            f"run {e.run_id} {e.status} after {e.iterations} iteration(s) → exit {e.exit_code}"
+        )
+
+    def summary_table(self) -> str:
+        headers = (
+            "iter",
+            "status",
+            "passed",
+            "failed",
+            "error",
+            "hung",
+            "crashed",
+            "skipped",
+            "time",
+        )
+        rows = [
+            (
+                str(it.seq),
+                it.status,
+                *(str(it.counts.get(k, 0)) for k in headers[2:8]),
+                format_duration(it.duration),
+            )
+            for it in self.iterations
+        ]
+        widths = [
+            max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+            for i, h in enumerate(headers)
+        ]
+        lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+        return "\n".join(lines)

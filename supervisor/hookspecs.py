@@ -1,0 +1,256 @@
+"""The plugin API: every ``netra_*`` hook a plugin can implement.
+
+A plugin is a module (or any object) with functions named after these hooks, marked
+with :data:`hookimpl` (unmarked functions whose name starts with ``netra_`` are taken
+too, the way pytest takes ``pytest_*`` functions)::
+
+    from supervisor.hookspecs import hookimpl
+
+    @hookimpl
+    def netra_results(batch):
+        for result in batch:
+            ...
+
+An implementation may accept fewer arguments than the spec lists (pluggy passes only
+the ones it names), never other ones. Hook names, argument names and their meaning
+are a public contract: add to them, never change them.
+
+There are two groups:
+
+* **Registration** hooks return lists of objects (suite kinds, suites defined in code,
+  deploy backends, log sink kinds). The host calls every plugin's implementation, in
+  discovery order (built-ins, installed entry points, ``[plugins] load``, ``[plugins]
+  dirs``), and tags each object with the plugin that returned it; when two plugins
+  register the same name, the later one wins.
+* **Lifecycle** hooks return nothing (a return value is ignored). They are called
+  from the run's event stream, synchronously, so they must be quick: hand slow work
+  (uploads, notifications) to a thread of your own. They are called with batches —
+  once per run, iteration, deploy, phase, hang, or per batch of results — never once
+  per test result.
+
+A plugin that raises from any hook is reported and quarantined (its hooks are not
+called again in this run); see :mod:`supervisor.plugins`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from supervisor.config import Config, SuiteConfig
+    from supervisor.core.events import TestHung, TestResult
+    from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
+
+#: The pluggy project name: markers and the entry point group use it.
+PROJECT_NAME = "netra_supervisor"
+
+#: Marks a function as a hook specification (used only in this module).
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Marks a plugin's function as a hook implementation: ``@hookimpl`` or
+#: ``@hookimpl(tryfirst=True)`` / ``@hookimpl(trylast=True)`` / ``@hookimpl(optionalhook=True)``.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookspec
+def netra_register_suite_kinds() -> list[SuiteKind]:
+    """Register kinds of suite (the ``kind = "..."`` of a ``[[suite]]`` table).
+
+    Called once per plugin while plugins are loaded, before the configuration's suites
+    are validated; not called with batches (it takes no arguments and runs once).
+    Return instances of :class:`supervisor.core.kinds.SuiteKind` subclasses, each with
+    a unique ``name`` and the ``extra_keys`` it accepts in ``[[suite]]`` tables. A kind
+    whose name a later plugin registers again is replaced by the later one (this is
+    how a team overrides the built-in ``pytest`` kind).
+
+    :return: A list of ``SuiteKind`` instances (``None`` or ``[]`` for none).
+    """
+
+
+@hookspec
+def netra_register_suites(config: Config) -> list[SuiteConfig]:
+    """Register suites defined in code rather than in the configuration file.
+
+    Called once per run, after the configuration file has been read and before its
+    suites are validated; not called with batches (it runs once). The suites returned
+    are appended to the file's ``[[suite]]`` tables, validated the same way (their kind
+    must be registered, their ``extra`` keys declared by the kind), and can be named
+    in ``[[phase]] suites``. A name that the configuration file already uses is a
+    configuration error; between plugins, the later plugin's suite of a name wins.
+
+    :param config: The validated :class:`supervisor.config.Config` (read only).
+    :return: A list of :class:`supervisor.config.SuiteConfig` (``registered_by`` is
+        filled in by the host), or ``None``/``[]`` for none.
+    """
+
+
+@hookspec
+def netra_register_deploy_backends() -> list[DeployBackend]:
+    """Register ways to deploy the system under test (``[deploy] backend = NAME``).
+
+    Called once per plugin while plugins are loaded; not called with batches (it takes
+    no arguments and runs once). Return instances of
+    :class:`supervisor.core.kinds.DeployBackend` subclasses with a unique ``name``; a
+    later plugin registering the same name replaces the earlier backend.
+
+    :return: A list of ``DeployBackend`` instances (``None`` or ``[]`` for none).
+    """
+
+
+@hookspec
+def netra_register_log_sinks() -> list[LogSink]:
+    """Register kinds of log sink (the ``kind = "..."`` of a ``[[sink]]`` table).
+
+    Called once per plugin while plugins are loaded; not called with batches (it takes
+    no arguments and runs once). Return instances of
+    :class:`supervisor.core.kinds.LogSink` subclasses with a unique ``name`` and the
+    ``extra_keys`` they accept in ``[[sink]]`` tables; a later plugin registering the
+    same name replaces the earlier sink kind.
+
+    :return: A list of ``LogSink`` instances (``None`` or ``[]`` for none).
+    """
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def netra_run_started(run_id: int, config: Config) -> None:
+    """A run has started: the history database row exists and nothing has run yet.
+
+    Called once per ``netra-supervisor run`` (a resumed run calls it again with the
+    same ``run_id``), before the first iteration; it is a single call, not a per-result
+    one.
+
+    :param run_id: The run's id in the history database (``runs.id``).
+    :param config: The validated :class:`supervisor.config.Config`, including suites
+        that plugins registered in code (read only).
+    :return: Nothing; a return value is ignored.
+    """
+
+
+@hookspec
+def netra_iteration_started(run_id: int, iteration: int) -> None:
+    """An iteration of the loop (deploy, then the phases) is starting.
+
+    Called once per iteration, before its deploy; it is a single call, not a
+    per-result one.
+
+    :param run_id: The run's id in the history database.
+    :param iteration: The iteration's 1-based sequence number within the run.
+    :return: Nothing; a return value is ignored.
+    """
+
+
+@hookspec
+def netra_deploy_finished(
+    run_id: int, iteration: int, backend: str, revision: str | None, ok: bool, message: str
+) -> None:
+    """The iteration's deploy step has finished (or was skipped).
+
+    Called once per iteration, after the deploy backend returned and before the first
+    phase; it is a single call, not a per-result one. A skipped deploy (``backend =
+    "none"``, or ``when = "first"`` after the first iteration) is reported too, with
+    ``ok`` true and ``revision`` ``None``.
+
+    :param run_id: The run's id in the history database.
+    :param iteration: The iteration's 1-based sequence number within the run.
+    :param backend: The deploy backend's name (``[deploy] backend``).
+    :param revision: What was deployed (a git sha, an image tag) when the backend
+        reported one, else ``None``.
+    :param ok: False when the deploy failed (the iteration's phases will not run).
+    :param message: The backend's one-line explanation, often empty when ``ok``.
+    :return: Nothing; a return value is ignored.
+    """
+
+
+@hookspec
+def netra_phase_finished(
+    run_id: int, iteration: int, phase: str, status: str, counts: dict[str, int]
+) -> None:
+    """A phase has finished and its gate has been decided.
+
+    Called once per phase per iteration, after every result of the phase has been
+    delivered through :func:`netra_results` (the pending batch is flushed first); it
+    is a single call, not a per-result one.
+
+    :param run_id: The run's id in the history database.
+    :param iteration: The iteration's 1-based sequence number within the run.
+    :param phase: The phase's name (``[[phase]] name``).
+    :param status: ``passed``, ``failed``, ``gate-failed`` or ``interrupted``.
+    :param counts: Results per outcome, every outcome of
+        :data:`supervisor.core.events.OUTCOMES` present (zero when none).
+    :return: Nothing; a return value is ignored.
+    """
+
+
+@hookspec
+def netra_results(batch: list[TestResult]) -> None:
+    """Test results, delivered in batches.
+
+    Called with batches: whenever a few hundred results are waiting or about a second
+    has passed since the last delivery, and always at the end of each phase, iteration
+    and run — never once per result. Every result is delivered exactly once, in the
+    order the runners reported them; a batch may mix suites but not iterations' order.
+
+    :param batch: A non-empty list of :class:`supervisor.core.events.TestResult` (each
+        names its iteration, phase, suite, nodeid and outcome). Do not modify it.
+    :return: Nothing; a return value is ignored.
+    """
+
+
+@hookspec
+def netra_test_hung(event: TestHung) -> None:
+    """A test passed its deadline or went silent, and is being killed.
+
+    Called once per hang, as soon as the watchdog decides (before the process group is
+    killed and before the matching ``hung`` result arrives in :func:`netra_results`);
+    hangs are rare, so this is a single call per hang, not a batch.
+
+    :param event: The :class:`supervisor.core.events.TestHung` event: iteration, phase,
+        suite, nodeid, the deadline in seconds, the reason (``deadline`` or
+        ``silence``) and the stack dump when one was taken.
+    :return: Nothing; a return value is ignored.
+    """
+
+
+@hookspec
+def netra_iteration_finished(
+    run_id: int, iteration: int, status: str, counts: dict[str, int]
+) -> None:
+    """An iteration has finished (all its phases ran, a gate held, or it was stopped).
+
+    Called once per iteration, after its last :func:`netra_phase_finished` and after
+    its results have been flushed to :func:`netra_results`; it is a single call, not a
+    per-result one.
+
+    :param run_id: The run's id in the history database.
+    :param iteration: The iteration's 1-based sequence number within the run.
+    :param status: ``passed``, ``failed``, ``gate-failed``, ``deploy-failed`` or
+        ``interrupted``.
+    :param counts: Results per outcome for the whole iteration, every outcome of
+        :data:`supervisor.core.events.OUTCOMES` present.
+    :return: Nothing; a return value is ignored.
+    """
+
+
+@hookspec
+def netra_run_finished(run_id: int, status: str, exit_code: int) -> None:
+    """The run has finished, for whatever reason (including Ctrl-C).
+
+    Called once per run, last of all hooks, after the remaining results have been
+    flushed to :func:`netra_results`; it is a single call, not a per-result one.
+    Release whatever the plugin holds here.
+
+    :param run_id: The run's id in the history database.
+    :param status: ``passed``, ``failed``, ``interrupted`` or ``error``.
+    :param exit_code: The process exit code the supervisor is about to return
+        (0 every selected test passed, 1 failures or hangs were left, 3 internal
+        error, 130 interrupted).
+    :return: Nothing; a return value is ignored.
+    """

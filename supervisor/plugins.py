@@ -1,0 +1,736 @@
+"""The plugin host: discovery, isolation and quarantine of plugins.
+
+Plugins are found in this order, and a later one overrides an earlier one (a suite
+kind, deploy backend or sink kind registered again under the same name replaces the
+earlier registration; a plugin of the same name replaces the earlier plugin):
+
+1. built-ins: entry points of the group ``netra_supervisor`` whose module lives in
+   our own ``plugins`` package (``plugins/builtin_pytest.py`` and friends);
+2. every other installed entry point of the group ``netra_supervisor``;
+3. ``[plugins] load``: importable module names;
+4. ``[plugins] dirs``: every ``*.py`` file in those folders (relative to the config
+   file; names starting with ``_`` are skipped), loaded by path under a unique module
+   name ``netra_local_plugins.<dirhash>.<stem>``.
+
+Names in ``[plugins] disable`` are not imported at all.
+
+A plugin that fails to import, or raises from any hook, is reported through
+``on_error`` (a :class:`supervisor.core.events.PluginFailed`; the run wires it to the
+``plugin_errors`` table and the log pane) and quarantined: it is unregistered, what it
+registered is dropped, and the run goes on. Every hook implementation is called
+separately, so one bad plugin never keeps the others' implementations from running.
+``NETRA_STRICT_PLUGINS=1`` turns such a failure into a :class:`PluginError` (the CLI
+exits 2), for plugin authors. ``NETRA_TRACE_HOOKS=1`` prints every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from supervisor import hookspecs
+from supervisor.config import Config, ConfigError, SuiteConfig
+from supervisor.core.events import PluginFailed
+from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+BUILTIN_PACKAGE = "plugins"
+OWN_DISTRIBUTION = "netra-supervisor"
+LOCAL_MODULE_PREFIX = "netra_local_plugins"
+STRICT_ENV = "NETRA_STRICT_PLUGINS"
+TRACE_ENV = "NETRA_TRACE_HOOKS"
+
+#: Registration hooks that take no arguments: hook name → (what, base class).
+REGISTRIES: dict[str, tuple[str, type]] = {
+    "netra_register_suite_kinds": ("suite kind", SuiteKind),
+    "netra_register_deploy_backends": ("deploy backend", DeployBackend),
+    "netra_register_log_sinks": ("sink kind", LogSink),
+}
+
+#: Hooks that return nothing and are called through :meth:`PluginHost.call_lifecycle`.
+LIFECYCLE_HOOKS = (
+    "netra_run_started",
+    "netra_iteration_started",
+    "netra_deploy_finished",
+    "netra_phase_finished",
+    "netra_results",
+    "netra_test_hung",
+    "netra_iteration_finished",
+    "netra_run_finished",
+)
+
+# The [[suite]] keys every kind accepts (for did-you-mean on a plugin kind's extra keys).
+_SUITE_KEYS = tuple(
+    f.name
+    for f in SuiteConfig.__dataclass_fields__.values()
+    if f.name not in ("extra", "registered_by")
+)
+
+_Loader = Callable[[], Any]
+
+
+class PluginError(Exception):
+    """A plugin failed while ``NETRA_STRICT_PLUGINS=1``; ``str()`` is one line."""
+
+    def __init__(self, plugin: str, hook: str, error: str, source: str = "") -> None:
+        self.plugin, self.hook, self.error, self.source = plugin, hook, error, source
+        where = f" ({source})" if source else ""
+        super().__init__(
+            f"plugin {plugin!r}{where} failed in {hook}: {error} [stopped because {STRICT_ENV}=1]"
+        )
+
+
+@dataclass
+class PluginRecord:
+    """One discovered plugin, whatever became of it."""
+
+    name: str
+    source: str
+    version: str = ""
+    status: str = "ok"  # ok | disabled | quarantined: <error> | replaced by <source>
+    hooks: tuple[str, ...] = ()
+    plugin: Any = None  # the registered object (usually a module), None if never loaded
+    file: str = ""
+    order: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """An object a plugin registered under a name (a suite kind, backend or sink kind)."""
+
+    what: str  # "suite kind" | "deploy backend" | "sink kind"
+    name: str
+    obj: Any
+    plugin: str
+    overrides: tuple[str, ...] = field(default=())  # plugins whose same-name entry it replaced
+
+
+class _Manager(pluggy.PluginManager):
+    """Also takes unmarked ``netra_*`` functions, as pytest takes ``pytest_*`` ones."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("netra_"):
+            method = inspect.getattr_static(plugin, name, None)  # never runs properties
+            if isinstance(method, (staticmethod, classmethod)) or inspect.isroutine(method):
+                return {}
+        return opts
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _norm_dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _one_line(exc: BaseException, file: str = "") -> str:
+    """``Type: message (file.py:12)``: the innermost frame in the plugin's own file."""
+    text = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if isinstance(exc, SyntaxError):
+        return message[:300]
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if file and os.path.abspath(f.filename) == os.path.abspath(file)]
+    frame = (mine or frames or [None])[-1]
+    if frame is not None:
+        message += f" ({os.path.basename(frame.filename)}:{frame.lineno})"
+    return message[:300]
+
+
+def _did_you_mean(word: str, options: Iterable[str], label: str = "known") -> str:
+    options = sorted(set(options))
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" ({label}: {', '.join(options) or 'none'})"
+
+
+def _summarize(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"<{len(value)} items>"
+    if isinstance(value, Config):
+        return f"<Config {value.path}>"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class PluginHost:
+    """Loads plugins and calls their hooks one implementation at a time.
+
+    ``config`` may be ``None`` (``netra-supervisor plugins`` outside a project): only
+    entry points are loaded then. ``on_error`` receives a ``PluginFailed`` for every
+    failure; it may be replaced after :meth:`load` (the run points it at the bus).
+    ``strict`` and ``trace`` default to ``NETRA_STRICT_PLUGINS`` / ``NETRA_TRACE_HOOKS``.
+    ``entry_points`` replaces the installed entry points of the group (for tests).
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        on_error: Callable[[PluginFailed], None] | None = None,
+        *,
+        strict: bool | None = None,
+        trace: bool | None = None,
+        entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+    ) -> None:
+        self.config = config
+        self.on_error = on_error
+        self.strict = _env_flag(STRICT_ENV) if strict is None else strict
+        self.trace = _env_flag(TRACE_ENV) if trace is None else trace
+        self.errors: list[PluginFailed] = []
+        self.pm = _Manager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self._entry_points = None if entry_points is None else list(entry_points)
+        self._records: list[PluginRecord] = []
+        self._by_id: dict[int, PluginRecord] = {}
+        # registration hook → plugin name → the objects it returned (validated)
+        self._registered: dict[str, dict[str, list[Any]]] = {h: {} for h in REGISTRIES}
+        self._lock = threading.RLock()
+        self._loaded = False
+        self._undo_monitoring: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ discovery
+
+    def load(self) -> PluginHost:
+        """Discover, import and register every plugin, then collect registrations.
+
+        Raises :class:`ConfigError` for a ``[plugins] dirs`` folder that does not
+        exist, and :class:`PluginError` on the first plugin failure in strict mode.
+        """
+        if self._loaded:
+            return self
+        self._loaded = True
+        if self.trace:
+            self._undo_monitoring = self.pm.add_hookcall_monitoring(
+                self._trace_before, self._trace_after
+            )
+        plugins_cfg = self.config.plugins if self.config is not None else None
+        disabled = set(plugins_cfg.disable) if plugins_cfg else set()
+        builtin, installed = self._discover_entry_points()
+        for ep in builtin:
+            self._add(ep.name, "builtin", disabled, ep.load, self._ep_version(ep))
+        for ep in installed:
+            dist = ep.dist.name if ep.dist is not None else "?"
+            self._add(ep.name, f"entry point {dist}", disabled, ep.load, self._ep_version(ep))
+        if plugins_cfg is not None:
+            for module_name in plugins_cfg.load:
+                self._add(module_name, "load", disabled, self._import_loader(module_name))
+            for folder in plugins_cfg.dirs:
+                for name, loader, file in self._dir_loaders(folder):
+                    self._add(name, f"dir {folder}", disabled, loader, file=file)
+        for hook in REGISTRIES:
+            self._collect(hook)
+        return self
+
+    def _discover_entry_points(self) -> tuple[list[Any], list[Any]]:
+        if self._entry_points is not None:
+            eps = self._entry_points
+        else:
+            eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        seen: set[tuple[str, str]] = set()
+        builtin, installed = [], []
+        for ep in eps:
+            if (ep.name, ep.value) in seen:
+                continue
+            seen.add((ep.name, ep.value))
+            (builtin if self._is_builtin(ep) else installed).append(ep)
+        builtin.sort(key=lambda ep: ep.name)
+        installed.sort(key=lambda ep: (_norm_dist(ep.dist.name) if ep.dist else "", ep.name))
+        return builtin, installed
+
+    @staticmethod
+    def _is_builtin(ep: Any) -> bool:
+        module = ep.value.split(":")[0].strip()
+        if not (module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + ".")):
+            return False
+        return ep.dist is None or _norm_dist(ep.dist.name) == OWN_DISTRIBUTION
+
+    @staticmethod
+    def _ep_version(ep: Any) -> str:
+        try:
+            return ep.dist.version if ep.dist is not None else ""
+        except Exception:  # noqa: BLE001 - broken metadata: no version, not a failure
+            return ""
+
+    @staticmethod
+    def _import_loader(module_name: str) -> _Loader:
+        def load() -> Any:
+            try:
+                return importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name and module_name.split(".")[0] == exc.name.split(".")[0]:
+                    raise ModuleNotFoundError(
+                        f"No module named {exc.name!r} (install it in this environment, "
+                        "or put the file in a [plugins] dirs folder)",
+                        name=exc.name,
+                    ) from None
+                raise
+
+        return load
+
+    def _dir_loaders(self, folder: str) -> list[tuple[str, _Loader, str]]:
+        assert self.config is not None
+        path = self.config.resolve(folder)
+        if not path.is_dir():
+            raise ConfigError(
+                f"{self.config.path}: plugins.dirs: {folder!r} is not a folder "
+                f"(looked for {path}); create it or remove it from the list"
+            )
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        out = []
+        for file in sorted(path.glob("*.py")):
+            if file.name.startswith("_"):
+                continue
+            stem = re.sub(r"\W", "_", file.stem)
+            module_name = f"{LOCAL_MODULE_PREFIX}.{digest}.{stem}"
+            out.append((file.stem, self._file_loader(module_name, file), str(file)))
+        return out
+
+    @staticmethod
+    def _file_loader(module_name: str, file: Path) -> _Loader:
+        def load() -> Any:
+            spec = importlib.util.spec_from_file_location(module_name, file)
+            if spec is None or spec.loader is None:  # pragma: no cover - .py always loads
+                raise ImportError(f"cannot load {file}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(module_name, None)
+                raise
+            return module
+
+        return load
+
+    def _add(
+        self,
+        name: str,
+        source: str,
+        disabled: set[str],
+        loader: _Loader,
+        version: str = "",
+        file: str = "",
+    ) -> None:
+        record = PluginRecord(
+            name=name, source=source, version=version, file=file, order=len(self._records)
+        )
+        if name in disabled:
+            record.status = "disabled"
+            self._records.append(record)
+            return
+        try:
+            obj = loader()
+        except (Exception, SystemExit) as exc:
+            self._records.append(record)
+            self._fail(record, "import", _one_line(exc, file))
+            return
+        if self.pm.is_registered(obj):  # e.g. [plugins] load naming an entry point's module
+            return
+        record.plugin = obj
+        record.file = record.file or getattr(obj, "__file__", "") or ""
+        record.version = record.version or self._module_version(obj)
+        for earlier in self._records:  # later overrides earlier: same name, new plugin
+            if earlier.name == name and earlier.ok:
+                self._unregister(earlier)
+                earlier.status = f"replaced by {source}"
+        self._records.append(record)
+        try:
+            self.pm.register(obj, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            self._fail(record, "register", _one_line(exc))
+            return
+        self._by_id[id(obj)] = record
+        problem = self._check_hooks(record)
+        if problem:
+            self._fail(record, "register", problem)
+
+    @staticmethod
+    def _module_version(obj: Any) -> str:
+        version = getattr(obj, "__version__", "")
+        if isinstance(version, str) and version:
+            return version
+        top = getattr(obj, "__name__", "").split(".")[0]
+        if not top or top == LOCAL_MODULE_PREFIX:
+            return ""
+        try:
+            dists = importlib.metadata.packages_distributions().get(top, [])
+            return importlib.metadata.version(dists[0]) if dists else ""
+        except Exception:  # noqa: BLE001 - best effort only
+            return ""
+
+    def _check_hooks(self, record: PluginRecord) -> str:
+        """Record the hooks a plugin implements; text of the first problem, if any."""
+        known = [n for n in dir(hookspecs) if n.startswith("netra_")]
+        hooks, problem = [], ""
+        for caller in self.pm.get_hookcallers(record.plugin) or []:
+            impls = [i for i in caller.get_hookimpls() if i.plugin is record.plugin]
+            if not caller.has_spec():
+                if all(i.optionalhook for i in impls):
+                    continue
+                problem = problem or (
+                    f"unknown hook {caller.name}" + _did_you_mean(caller.name, known, "hooks")
+                )
+                continue
+            if any(i.hookwrapper or i.wrapper for i in impls):
+                problem = problem or f"{caller.name}: hook wrappers are not supported"
+            hooks.append(caller.name)
+        record.hooks = tuple(sorted(hooks))
+        return problem
+
+    # ------------------------------------------------------------------ failures
+
+    def _unregister(self, record: PluginRecord) -> None:
+        with self._lock:
+            if record.plugin is not None and self.pm.is_registered(record.plugin):
+                self.pm.unregister(record.plugin)
+            for per_plugin in self._registered.values():
+                per_plugin.pop(record.name, None)
+
+    def _fail(self, record: PluginRecord, hook: str, error: str) -> PluginFailed:
+        with self._lock:
+            record.status = f"quarantined: {error}"
+            self._unregister(record)
+            event = PluginFailed(plugin=record.name, hook=hook, error=error)
+            self.errors.append(event)
+        if self.trace:
+            print(
+                f"netra hooks: plugin {record.name!r} quarantined ({hook}): {error}",
+                file=sys.stderr,
+            )
+        if self.on_error is not None:
+            self.on_error(event)
+        if self.strict:
+            raise PluginError(record.name, hook, error, record.source)
+        return event
+
+    def quarantine(self, plugin: str, hook: str, error: BaseException | str) -> PluginFailed | None:
+        """Quarantine a plugin by name for a failure seen outside a hook call.
+
+        For the loop: a suite kind's ``run`` or a backend's ``deploy`` raised. Find the
+        plugin with :meth:`provider`. Reports through ``on_error`` (and raises
+        :class:`PluginError` in strict mode) exactly like a failing hook; returns the
+        event, or ``None`` when no active plugin has that name.
+        """
+        record = next((r for r in self._records if r.name == plugin and r.ok), None)
+        if record is None:
+            return None
+        text = error if isinstance(error, str) else _one_line(error, record.file)
+        return self._fail(record, hook, text)
+
+    # ------------------------------------------------------------------ calling hooks
+
+    def _ordered_impls(self, hook_name: str) -> list[tuple[Any, PluginRecord]]:
+        """Implementations in discovery order; ``tryfirst``/``trylast`` honoured."""
+        out = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            record = self._by_id.get(id(impl.plugin))
+            if record is not None and record.ok:
+                out.append((impl, record))
+        out.sort(key=lambda p: (0 if p[0].tryfirst else 2 if p[0].trylast else 1, p[1].order))
+        return out
+
+    _FAILED = object()
+
+    def _call_impl(self, impl: Any, record: PluginRecord, hook_name: str, kwargs: dict) -> Any:
+        if not record.ok:  # quarantined earlier in this same call
+            return self._FAILED
+        args = [kwargs[name] for name in impl.argnames]
+        t0 = time.perf_counter()
+        if self.trace:
+            shown = ", ".join(f"{k}={_summarize(v)}" for k, v in kwargs.items())
+            print(f"netra hooks: {hook_name}({shown}) -> {record.name}", file=sys.stderr)
+        try:
+            result = impl.function(*args)
+        except (Exception, SystemExit) as exc:
+            self._fail(record, hook_name, _one_line(exc, record.file))
+            return self._FAILED
+        if self.trace:
+            ms = (time.perf_counter() - t0) * 1000
+            print(f"netra hooks: {hook_name} <- {record.name} ({ms:.1f} ms)", file=sys.stderr)
+        return result
+
+    def _check_kwargs(self, hook_name: str, kwargs: dict) -> None:
+        caller = getattr(self.pm.hook, hook_name, None)
+        if caller is None or caller.spec is None:
+            raise ValueError(f"{hook_name!r} is not a netra hook")
+        expected = set(caller.spec.argnames)
+        if set(kwargs) != expected:
+            raise TypeError(
+                f"{hook_name} takes {', '.join(caller.spec.argnames) or 'no arguments'}; "
+                f"got {', '.join(sorted(kwargs)) or 'none'}"
+            )
+
+    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook on every active plugin, each implementation separately.
+
+        A plugin that raises is quarantined (reported via ``on_error``) and the other
+        plugins' implementations still run; in strict mode :class:`PluginError` is
+        raised instead. Keyword arguments must be exactly the hook's parameters.
+        """
+        if hook_name not in LIFECYCLE_HOOKS:
+            raise ValueError(
+                f"{hook_name!r} is not a lifecycle hook ({', '.join(LIFECYCLE_HOOKS)})"
+            )
+        self._check_kwargs(hook_name, kwargs)
+        for impl, record in self._ordered_impls(hook_name):
+            self._call_impl(impl, record, hook_name, kwargs)
+
+    def _returned_list(
+        self, record: PluginRecord, hook: str, result: Any, base: type, what: str
+    ) -> list[Any] | None:
+        """The validated list a registration hook returned; ``None`` after a failure."""
+        if result is None:
+            return []
+        if not isinstance(result, (list, tuple)):
+            self._fail(record, hook, f"TypeError: returned {type(result).__name__}, not a list")
+            return None
+        for item in result:
+            problem = ""
+            if isinstance(item, type) and issubclass(item, base):
+                problem = (
+                    f"returned the class {item.__name__}; return an instance: {item.__name__}()"
+                )
+            elif not isinstance(item, base):
+                problem = f"returned {type(item).__name__}, not a {base.__name__}"
+            elif base is not SuiteConfig and (not isinstance(item.name, str) or not item.name):
+                problem = f"returned a {what} ({type(item).__name__}) without a name"
+            if problem:
+                self._fail(record, hook, f"TypeError: {problem}")
+                return None
+        return list(result)
+
+    def _collect(self, hook: str) -> None:
+        what, base = REGISTRIES[hook]
+        for impl, record in sorted(self._ordered_impls(hook), key=lambda p: p[1].order):
+            result = self._call_impl(impl, record, hook, {})
+            if result is self._FAILED:
+                continue
+            items = self._returned_list(record, hook, result, base, what)
+            if items is not None:
+                with self._lock:
+                    self._registered[hook].setdefault(record.name, []).extend(items)
+
+    # ------------------------------------------------------------------ registrations
+
+    def registrations(self, hook: str | None = None) -> list[Registration]:
+        """Active registrations, in discovery order; later ones override earlier ones.
+
+        ``hook`` limits them to one registration hook (e.g.
+        ``"netra_register_suite_kinds"``). Each row names the plugin that provided it
+        and the plugins whose same-name registration it replaced.
+        """
+        rows: list[Registration] = []
+        for name in [hook] if hook else list(REGISTRIES):
+            what = REGISTRIES[name][0]
+            winners: dict[str, Registration] = {}
+            for record in self._records:
+                for obj in self._registered[name].get(record.name, []) if record.ok else []:
+                    before = winners.get(obj.name)
+                    overrides = (*before.overrides, before.plugin) if before else ()
+                    if before and before.plugin == record.name:
+                        overrides = before.overrides
+                    winners[obj.name] = Registration(what, obj.name, obj, record.name, overrides)
+            rows.extend(winners.values())
+        return rows
+
+    def _named(self, hook: str) -> dict[str, Any]:
+        return {r.name: r.obj for r in self.registrations(hook)}
+
+    def suite_kinds(self) -> dict[str, SuiteKind]:
+        """Suite kinds by name (later plugins override earlier ones)."""
+        return self._named("netra_register_suite_kinds")
+
+    def deploy_backends(self) -> dict[str, DeployBackend]:
+        """Deploy backends by name (later plugins override earlier ones)."""
+        return self._named("netra_register_deploy_backends")
+
+    def sink_kinds(self) -> dict[str, LogSink]:
+        """Log sink kinds by name (later plugins override earlier ones)."""
+        return self._named("netra_register_log_sinks")
+
+    def provider(self, what: str, name: str) -> str | None:
+        """The plugin that provided a ``"suite kind"``/``"deploy backend"``/``"sink kind"``."""
+        for row in self.registrations():
+            if row.what == what and row.name == name:
+                return row.plugin
+        return None
+
+    def extra_suites(self, config: Config) -> list[SuiteConfig]:
+        """Suites plugins define in code (``netra_register_suites``), tagged with the plugin.
+
+        Between plugins, the later plugin's suite of a name wins. A name the config file
+        already uses raises :class:`ConfigError`.
+        """
+        hook = "netra_register_suites"
+        suites: dict[str, SuiteConfig] = {}
+        for impl, record in sorted(self._ordered_impls(hook), key=lambda p: p[1].order):
+            result = self._call_impl(impl, record, hook, {"config": config})
+            if result is self._FAILED:
+                continue
+            items = self._returned_list(record, hook, result, SuiteConfig, "suite")
+            if items is None:
+                continue
+            if any(not suite.name for suite in items):
+                self._fail(record, hook, "TypeError: returned a SuiteConfig without a name")
+                continue
+            for suite in items:
+                suites[suite.name] = replace(suite, registered_by=record.name)
+        in_file = {s.name for s in config.suites if not s.registered_by}
+        for name, suite in suites.items():
+            if name in in_file:
+                raise ConfigError(
+                    f"{config.path}: suite ({name}): plugin {suite.registered_by!r} registers a "
+                    "suite of the same name in code; rename one of them"
+                )
+        return list(suites.values())
+
+    def validate_suites(self, config: Config) -> None:
+        """Every suite's kind is loaded, its extra keys declared, and the kind accepts it.
+
+        Raises :class:`ConfigError` naming the file and the key (``suite[i] (name).kind``)
+        for the first problem. A kind whose ``validate`` raises something other than
+        ``ConfigError`` is treated as a failing plugin (quarantined, run goes on).
+        """
+        registrations = {r.name: r for r in self.registrations("netra_register_suite_kinds")}
+        failed = sum(1 for r in self._records if r.status.startswith("quarantined"))
+        for index, suite in enumerate(config.suites):
+            if suite.registered_by:
+                where = f"plugin {suite.registered_by!r}: suite ({suite.name})"
+            else:
+                where = f"{config.path}: suite[{index}] ({suite.name})"
+            reg = registrations.get(suite.kind)
+            if reg is None:
+                hint = ""
+                if failed:
+                    hint = f"; {failed} plugin(s) failed to load, see `netra-supervisor plugins`"
+                raise ConfigError(
+                    f"{where}.kind: no suite kind {suite.kind!r} is loaded"
+                    + _did_you_mean(suite.kind, registrations, "known kinds")
+                    + hint
+                )
+            kind = reg.obj
+            allowed = tuple(kind.extra_keys or ())
+            for key in suite.extra:
+                if key not in allowed:
+                    raise ConfigError(
+                        f"{where}.{key}: unknown key for kind {suite.kind!r}"
+                        + _did_you_mean(key, (*allowed, *_SUITE_KEYS), "known keys")
+                    )
+            try:
+                kind.validate(suite, config)
+            except ConfigError:
+                raise
+            except (Exception, SystemExit) as exc:
+                record = next(r for r in self._records if r.name == reg.plugin and r.ok)
+                self._fail(record, f"{type(kind).__name__}.validate", _one_line(exc, record.file))
+
+    def validate_sinks(self, config: Config, builtin_kinds: Iterable[str] = ()) -> None:
+        """Every ``[[sink]]`` kind is loaded (or one of ``builtin_kinds``, implemented
+        outside plugins) and its extra keys are declared by the kind's ``extra_keys``.
+        """
+        kinds = self.sink_kinds()
+        builtin = set(builtin_kinds)
+        for index, sink in enumerate(config.sinks):
+            where = f"{config.path}: sink[{index}] ({sink.kind})"
+            kind = kinds.get(sink.kind)
+            if kind is None:
+                if sink.kind in builtin:
+                    continue
+                raise ConfigError(
+                    f"{where}.kind: no sink kind {sink.kind!r} is loaded"
+                    + _did_you_mean(sink.kind, {*kinds, *builtin}, "known kinds")
+                )
+            allowed = tuple(kind.extra_keys or ())
+            for key in sink.extra:
+                if key not in allowed:
+                    raise ConfigError(
+                        f"{where}.{key}: unknown key for sink kind {sink.kind!r}"
+                        + _did_you_mean(key, allowed, "known keys")
+                    )
+
+    # ------------------------------------------------------------------ reporting
+
+    def records(self) -> list[PluginRecord]:
+        """Every discovered plugin in discovery order (including disabled/failed ones)."""
+        return list(self._records)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Rows for ``netra-supervisor plugins``: name, version, source, hooks, status.
+
+        Each row also has ``provides``: the active registrations, e.g.
+        ``"suite kind pytest"``.
+        """
+        provides: dict[str, list[str]] = {}
+        for row in self.registrations():
+            provides.setdefault(row.plugin, []).append(f"{row.what} {row.name}")
+        return [
+            {
+                "name": r.name,
+                "version": r.version,
+                "source": r.source,
+                "hooks": list(r.hooks),
+                "status": r.status,
+                "provides": provides.get(r.name, []) if r.ok else [],
+            }
+            for r in self._records
+        ]
+
+    # ------------------------------------------------------------------ tracing
+
+    def _trace_before(self, hook_name: str, hook_impls: Any, kwargs: dict) -> None:
+        shown = ", ".join(f"{k}={_summarize(v)}" for k, v in kwargs.items())
+        names = ", ".join(i.plugin_name for i in hook_impls)
+        print(f"netra hooks: pm.hook.{hook_name}({shown}) -> [{names}]", file=sys.stderr)
+
+    def _trace_after(self, outcome: Any, hook_name: str, hook_impls: Any, kwargs: dict) -> None:
+        status = "raised" if outcome.exception is not None else "ok"
+        print(f"netra hooks: pm.hook.{hook_name} {status}", file=sys.stderr)
+
+
+def format_plugins_table(rows: list[dict[str, Any]]) -> str:
+    """Plain aligned text for ``netra-supervisor plugins`` (hooks without ``netra_``)."""
+    if not rows:
+        return "no plugins found"
+    header = ("NAME", "VERSION", "SOURCE", "HOOKS", "STATUS")
+    lines = [header]
+    for row in rows:
+        hooks = ", ".join(h.removeprefix("netra_") for h in row.get("hooks", ())) or "-"
+        lines.append(
+            (
+                str(row["name"]),
+                str(row.get("version") or "-"),
+                str(row["source"]),
+                hooks,
+                str(row["status"]),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(
+            [*(c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)), line[-1]]
+        ).rstrip()
+        for line in lines
+    )

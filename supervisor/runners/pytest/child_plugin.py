@@ -1,0 +1,342 @@
+"""The pytest plugin that runs inside the supervised test process (the "child").
+
+STANDARD LIBRARY ONLY (plus pytest, which is there by definition): this file runs in
+the interpreter of the project under test, whatever venv that is, where netra-supervisor
+is not installed. The parent loads it by path: ``childpath/_netra_child_plugin.py`` (a
+shim on ``PYTHONPATH``) executes this file, and pytest is started with
+``-p _netra_child_plugin``. xdist hands the same command line to every worker, and the
+workers inherit ``PYTHONPATH``, so the plugin is active in each of them too.
+
+Without ``NETRA_CHILD_SOCKET`` in the environment the plugin does nothing.
+
+Wire format: one JSON object per line (ASCII, so any nodeid survives byte for byte),
+both ways over one Unix stream socket per process. Keys are short on purpose; the
+parent side (``protocol.py``) documents every message. Messages are buffered and
+flushed at test start, on heartbeats and at session end, so a trivial test costs two
+small ``json.dumps`` calls and one ``send``.
+
+Child → parent::
+
+    {"t":"hello","pid":1,"w":"gw0","pt":"8.3.2","py":"3.11.7"}   on pytest_configure
+    {"t":"sess","ctl":false}             session start (ctl: an xdist controller)
+    {"t":"coll","ids":[...]}             collected nodeids (processes that collect)
+    {"t":"cerr","i":id,"o":"failed","m":msg,"l":text}   a collector that failed/skipped
+    {"t":"start","i":id,"to":5.0}        a test starts (to: its timeout marker, or null)
+    {"t":"done","i":id,"p":[{"w":"setup","o":"passed","d":0.001,...},...]}
+    {"t":"hb"}                           heartbeat, every NETRA_CHILD_HEARTBEAT seconds
+    {"t":"dump","text":"..."}            answer to {"cmd":"dump"}
+    {"t":"fin","s":0}                    session finished with this exit status
+
+Parent → child::
+
+    {"cmd":"dump"}                       write all thread stacks and asyncio tasks
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+
+import pytest
+
+SOCKET_ENV = "NETRA_CHILD_SOCKET"
+SELECT_ENV = "NETRA_CHILD_SELECT"
+HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_MAX_TEXT = 200_000  # characters of one longrepr / section sent to the parent
+
+
+class _Channel:
+    """The socket to the parent: a buffer, a lock, a heartbeat and a reader thread."""
+
+    def __init__(self, path: str, heartbeat: float) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.lock = threading.Lock()
+        self.buf: list[str] = []
+        self.alive = True
+        self.closed = threading.Event()
+        self.heartbeat = heartbeat
+        self.pid = os.getpid()
+        for target in (self._beat, self._read):
+            threading.Thread(target=target, name="netra-child", daemon=True).start()
+
+    # -- sending ---------------------------------------------------------------------
+    def put(self, msg: dict) -> None:
+        """Queue a message; it goes out with the next flush."""
+        if self.alive:
+            self.buf.append(_dumps(msg))
+
+    def send(self, msg: dict) -> None:
+        """Queue a message and flush now."""
+        if self.alive:
+            self.buf.append(_dumps(msg))
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            if not self.buf or not self.alive:
+                return
+            data = ("\n".join(self.buf) + "\n").encode("ascii")
+            self.buf.clear()
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.alive = False
+
+    def close(self) -> None:
+        self.flush()
+        self.alive = False
+        self.closed.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def forget(self) -> None:
+        """After fork: this process is not the one the parent talks to."""
+        self.alive = False
+        self.buf = []
+
+    # -- threads ---------------------------------------------------------------------
+    def _beat(self) -> None:
+        while not self.closed.wait(self.heartbeat):
+            if os.getpid() != self.pid:
+                return
+            self.send({"t": "hb"})
+
+    def _read(self) -> None:
+        pending = b""
+        while self.alive:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                try:
+                    cmd = json.loads(line)
+                except ValueError:
+                    continue
+                self._command(cmd)
+
+    def _command(self, cmd: dict) -> None:
+        if cmd.get("cmd") == "dump":
+            try:
+                text = dump_stacks()
+            except Exception as exc:  # never let a dump kill the reader
+                text = f"<dump failed: {exc!r}>"
+            self.send({"t": "dump", "text": text})
+
+
+def dump_stacks() -> str:
+    """Every thread's stack, then the pending asyncio tasks and where they wait."""
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    me = threading.get_ident()
+    parts = []
+    for ident, frame in sys._current_frames().items():
+        if ident == me or names.get(ident) == "netra-child":
+            continue
+        parts.append(f"Thread {names.get(ident, '?')} (id {ident}):\n")
+        parts.append("".join(traceback.format_stack(frame)))
+    tasks = _asyncio_tasks()
+    if tasks:
+        parts.append(f"\nasyncio tasks not done ({len(tasks)}):\n")
+        for task in tasks:
+            parts.append(f"{task!r}\n")
+            for frame in task.get_stack():
+                parts.append(
+                    f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, '
+                    f"in {frame.f_code.co_name}\n"
+                )
+    return "".join(parts)
+
+
+def _asyncio_tasks() -> list:
+    mod = sys.modules.get("asyncio")
+    if mod is None:
+        return []
+    tasks = mod.tasks
+    found: list = []
+    for name in ("_all_tasks", "_scheduled_tasks"):  # 3.7-3.11 / 3.12+
+        registry = getattr(tasks, name, None)
+        if registry is not None:
+            found.extend(list(registry))
+    found.extend(getattr(tasks, "_eager_tasks", ()) or ())
+    seen: set[int] = set()
+    out = []
+    for task in found:
+        try:
+            if id(task) in seen or task.done():
+                continue
+        except Exception:
+            continue
+        seen.add(id(task))
+        out.append(task)
+    return out
+
+
+# ------------------------------------------------------------------------ report text
+
+
+def _clip(text: str) -> str:
+    if len(text) > _MAX_TEXT:
+        return text[: _MAX_TEXT // 2] + "\n[... clipped by netra ...]\n" + text[-_MAX_TEXT // 2 :]
+    return text
+
+
+def short_message(longrepr: object) -> str:
+    """The one-line reason pytest's short summary would show."""
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        reason = str(longrepr[2])
+        return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
+    crash = getattr(longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if message:
+        return str(message).strip().splitlines()[0]
+    text = str(longrepr)
+    for line in reversed(text.splitlines()):
+        if line.startswith("E "):
+            return line[1:].strip()
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _longrepr_text(report: object) -> str:
+    longrepr = getattr(report, "longrepr", None)
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return f"{longrepr[0]}:{longrepr[1]}: {longrepr[2]}"
+    try:
+        return _clip(report.longreprtext)  # type: ignore[attr-defined]
+    except Exception:
+        return _clip(str(longrepr))
+
+
+# ------------------------------------------------------------------------ the plugin
+
+
+class NetraChildPlugin:
+    def __init__(self, channel: _Channel) -> None:
+        self.ch = channel
+        self.controller = False
+        self.phases: list[dict] = []
+        select = os.environ.get(SELECT_ENV)
+        self.select: set[str] | None = None
+        if select:
+            with open(select, encoding="utf-8") as fh:
+                self.select = set(json.load(fh))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.controller = session.config.pluginmanager.hasplugin("dsession")
+        self.ch.send({"t": "sess", "ctl": self.controller})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list
+    ) -> None:
+        if self.select is None:
+            return
+        keep = [item for item in items if item.nodeid in self.select]
+        if len(keep) != len(items):
+            dropped = [item for item in items if item.nodeid not in self.select]
+            items[:] = keep
+            config.hook.pytest_deselected(items=dropped)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.passed or self.controller:
+            return
+        self.ch.put(
+            {
+                "t": "cerr",
+                "i": report.nodeid,
+                "o": report.outcome,
+                "m": short_message(report.longrepr),
+                "l": _longrepr_text(report),
+            }
+        )
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not self.controller:
+            self.ch.send({"t": "coll", "ids": [item.nodeid for item in session.items]})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> None:
+        timeout = None
+        marker = item.get_closest_marker("timeout")
+        if marker is not None:
+            value = marker.args[0] if marker.args else marker.kwargs.get("timeout")
+            try:
+                timeout = float(value) if value is not None else None
+            except (TypeError, ValueError):
+                timeout = None
+        self.phases = []
+        self.ch.send({"t": "start", "i": item.nodeid, "to": timeout})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.controller:
+            return  # relayed from an xdist worker, which reports it itself
+        phase: dict = {"w": report.when, "o": report.outcome, "d": round(report.duration, 6)}
+        wasxfail = getattr(report, "wasxfail", None)
+        if wasxfail is not None:
+            phase["x"] = wasxfail
+        if report.outcome != "passed":
+            phase["m"] = short_message(report.longrepr)
+            phase["l"] = _longrepr_text(report)
+        self.phases.append(phase)
+        if report.when == "teardown":
+            msg: dict = {"t": "done", "i": report.nodeid, "p": self.phases}
+            if any(p["o"] == "failed" for p in self.phases) and report.sections:
+                msg["s"] = [[title, _clip(text)] for title, text in report.sections]
+            self.phases = []
+            self.ch.put(msg)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: object) -> None:
+        try:
+            status = int(exitstatus)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            status = -1
+        self.ch.send({"t": "fin", "s": status})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.ch.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = os.environ.get(SOCKET_ENV)
+    if not path or config.pluginmanager.has_plugin("netra-child"):
+        return
+    try:
+        channel = _Channel(path, float(os.environ.get(HEARTBEAT_ENV) or 1.0))
+    except OSError as exc:
+        sys.stderr.write(f"netra child plugin: cannot reach the supervisor at {path}: {exc}\n")
+        return
+    os.register_at_fork(after_in_child=channel.forget)
+    channel.send(
+        {
+            "t": "hello",
+            "pid": os.getpid(),
+            "w": os.environ.get("PYTEST_XDIST_WORKER", ""),
+            "pt": pytest.__version__,
+            "py": sys.version.split()[0],
+        }
+    )
+    config.pluginmanager.register(NetraChildPlugin(channel), "netra-child")

@@ -1,0 +1,157 @@
+"""The parent's half of the pytest child protocol: names, folding, startup messages.
+
+The child (``child_plugin.py``) sends one JSON object per line over a Unix stream
+socket, one connection per pytest process (the main process and, under xdist, each
+worker). Every message has ``t`` (its type):
+
+=========  ============================================================================
+``hello``  ``pid``, ``w`` (xdist worker id or ""), ``pt`` pytest and ``py`` Python versions
+``sess``   session started; ``ctl`` is true in an xdist controller (it runs no tests)
+``coll``   ``ids``: the nodeids this process will run (after deselection), in order
+``cerr``   ``i`` collector nodeid, ``o`` failed|skipped, ``m`` one-line reason, ``l`` text
+``start``  ``i`` nodeid, ``to`` its own ``@pytest.mark.timeout`` seconds or null
+``done``   ``i`` nodeid, ``p`` the phases, ``s`` captured sections (only when one failed)
+``hb``     heartbeat (the child's daemon thread, every ``NETRA_CHILD_HEARTBEAT`` s)
+``dump``   ``text``: thread stacks and pending asyncio tasks, the answer to a dump request
+``fin``    ``s``: pytest's exit status, sent from ``pytest_sessionfinish``
+=========  ============================================================================
+
+A phase is ``{"w": when, "o": outcome, "d": seconds}`` plus ``x`` (``wasxfail``) when
+the test was marked xfail, and ``m``/``l`` (short message / full text) unless it passed.
+The parent sends ``{"cmd": "dump"}`` to ask for a ``dump``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PLUGIN_MODULE = "_netra_child_plugin"
+SOCKET_ENV = "NETRA_CHILD_SOCKET"
+SELECT_ENV = "NETRA_CHILD_SELECT"
+HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
+
+#: Variables of an outer pytest/xdist that must not leak into the child.
+SCRUB_ENV = (
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_XDIST_TESTRUNUID",
+    "PYTEST_CURRENT_TEST",
+    SELECT_ENV,
+)
+
+
+@dataclass(frozen=True)
+class Folded:
+    """One test's phases folded into the result pytest's own summary would give."""
+
+    outcome: str
+    message: str
+    longrepr: str
+    duration: float
+
+
+def fold_phases(phases: list[dict], sections: list | None = None) -> Folded:
+    """setup/call/teardown reports → one outcome, by pytest's rules.
+
+    A failing setup is ``error``; a skip in setup is ``skipped`` (``xfailed`` when the
+    test was xfail); the call decides otherwise (``xpassed`` for a non-strict xpass, a
+    strict one arrives as ``failed``); a failing teardown turns anything but ``failed``
+    into ``error``.
+    """
+    by_when = {p.get("w"): p for p in phases}
+    setup, call, teardown = by_when.get("setup"), by_when.get("call"), by_when.get("teardown")
+    duration = sum(float(p.get("d") or 0.0) for p in phases)
+    outcome, decisive = "passed", None
+    if setup is not None and setup.get("o") == "failed":
+        outcome, decisive = "error", setup
+    elif setup is not None and setup.get("o") == "skipped":
+        outcome, decisive = ("xfailed" if "x" in setup else "skipped"), setup
+    elif call is not None:
+        decisive = call
+        if call.get("o") == "failed":
+            outcome = "failed"
+        elif call.get("o") == "skipped":
+            outcome = "xfailed" if "x" in call else "skipped"
+        else:
+            outcome = "xpassed" if "x" in call else "passed"
+    message = ""
+    if decisive is not None:
+        if outcome in ("xfailed", "xpassed"):
+            message = str(decisive.get("x") or "") or str(decisive.get("m") or "")
+        else:
+            message = str(decisive.get("m") or "")
+    texts = []
+    if decisive is not None and decisive.get("l"):
+        texts.append(str(decisive["l"]))
+    if teardown is not None and teardown.get("o") == "failed":
+        if outcome not in ("failed", "error"):
+            outcome, message = "error", str(teardown.get("m") or "")
+        if teardown.get("l"):
+            texts.append("--- teardown ---\n" + str(teardown["l"]))
+    for title, content in sections or ():
+        texts.append(f"--- {title} ---\n{content}")
+    return Folded(outcome, message, "\n\n".join(texts), duration)
+
+
+def collect_outcome(outcome: str) -> str:
+    """A failed/skipped collector's report as a result outcome."""
+    return "skipped" if outcome == "skipped" else "error"
+
+
+def file_of(nodeid: str) -> str:
+    """The file part of a nodeid (``tests/test_x.py::T::test[a::b]`` → ``tests/test_x.py``)."""
+    return nodeid.split("::", 1)[0]
+
+
+_CONFTEST = re.compile(r"ImportError while loading conftest '(?P<path>.+?)'\.?\s*$")
+
+
+def startup_failure(text: str, returncode: int | None) -> tuple[str, str]:
+    """(conftest path or "", one-line reason) for a pytest that never got going.
+
+    ``text`` is the tail of the child's combined stdout/stderr.
+    """
+    lines = [line.rstrip() for line in text.splitlines()]
+    meaningful = [line for line in lines if line.strip()]
+    for index, line in enumerate(lines):
+        match = _CONFTEST.search(line)
+        if match:
+            path = match.group("path")
+            reason = ""
+            for later in lines[index + 1 :]:
+                if later.startswith("E "):
+                    reason = later[1:].strip()
+            if not reason:
+                reason = next((x.strip() for x in reversed(meaningful)), "")
+            return path, f"ImportError while loading conftest {path}: {reason}".rstrip(": ")
+    for line in meaningful:
+        if ": error: " in line:  # argparse: "pytest: error: unrecognized arguments: -x"
+            return "", line.split(": error: ", 1)[1].strip()
+    for line in meaningful:
+        if line.startswith("ERROR: ") and not line.startswith("ERROR: usage:"):
+            return "", line[len("ERROR: ") :].strip()
+    internal = [line for line in meaningful if line.startswith("INTERNALERROR>")]
+    for line in reversed(internal):
+        body = line[len("INTERNALERROR>") :].strip()
+        if body.startswith("E "):
+            return "", "internal error: " + body[1:].strip()
+    if internal:
+        return "", "internal error: " + internal[-1][len("INTERNALERROR>") :].strip()
+    if meaningful:
+        return "", meaningful[-1].strip()
+    return "", describe_exit(returncode)
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "pytest did not exit"
+    if returncode < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"pytest was killed by {name}"
+    return f"pytest exited with code {returncode}"

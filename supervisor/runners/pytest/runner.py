@@ -1,0 +1,717 @@
+"""The pytest suite kind, parent side.
+
+``PytestSuiteKind.run`` starts ``python -m pytest`` in its own process group with our
+child plugin (``-p _netra_child_plugin``, found through ``PYTHONPATH``), listens on a
+Unix socket for the JSON lines every pytest process sends (see ``protocol.py``), and
+turns them into events. It never parses pytest's terminal output for results; that
+output goes to a log file, whose tail only explains a pytest that could not start or
+died.
+
+The select loop ticks every :data:`TICK` seconds; each tick checks ``ctx.stop`` and
+the deadlines of the tests in flight. A test past its deadline (its own
+``@pytest.mark.timeout``, else ``ctx.deadline_for(suite)``) or whose process went
+silent (no heartbeat for ``[watchdog] silence_timeout``) is asked for a dump, given
+``[watchdog] grace``, then recorded ``hung`` with the dump; the process group is killed
+and pytest starts again on the tests that had not run. A process that dies in a test is
+recorded ``crashed`` and pytest restarts the same way (under xdist, xdist replaces the
+worker itself and goes on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from supervisor.core.events import (
+    SuiteFinished,
+    TestHung,
+    TestResult,
+    TestsCollected,
+    TestStarted,
+    utc_now,
+)
+from supervisor.core.kinds import RunContext, SuiteKind
+from supervisor.runners.pytest import protocol
+
+if TYPE_CHECKING:
+    from supervisor.config import Config, SuiteConfig
+    from supervisor.core.events import Event
+
+TICK = 0.2  # seconds between stop/deadline checks when nothing arrives
+STOP_GRACE = 3.0  # SIGTERM → SIGKILL
+DRAIN_TIMEOUT = 3.0  # after pytest exits, how long to wait for its workers' last lines
+MAX_RESTARTS = 100
+LOG_TAIL = 64 * 1024
+CHILD_PATH = Path(__file__).resolve().with_name("childpath")
+
+
+class CollectError(RuntimeError):
+    """``collect()`` could not get pytest to collect (the message says why)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def resolve_python(python: str, base_dir: Path) -> str | None:
+    """The interpreter to run: a path (relative to the config), a name on PATH, or ours."""
+    if not python:
+        return sys.executable
+    if "/" in python or os.sep in python:
+        path = Path(python).expanduser()
+        if not path.is_absolute():
+            path = base_dir / path
+        return str(path) if path.exists() else None
+    return shutil.which(python)
+
+
+def kill_group(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+    """SIGTERM the whole process group of ``proc``, SIGKILL what is left after ``grace``."""
+    pgid = proc.pid  # start_new_session=True: the child leads its own group
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGCONT)  # a stopped process only sees SIGTERM once resumed
+    except (ProcessLookupError, PermissionError):
+        proc.poll()
+        return
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        proc.poll()
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            break
+        time.sleep(0.05)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _read_tail(path: str, size: int = LOG_TAIL) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            end = fh.tell()
+            fh.seek(max(0, end - size))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "suite"
+
+
+@dataclass
+class _InFlight:
+    nodeid: str
+    t0: float
+    started_at: str
+    deadline: float
+    hang_reason: str = ""
+    hang_at: float = 0.0
+
+
+@dataclass
+class _Conn:
+    sock: socket.socket
+    buf: bytes = b""
+    pid: int = 0
+    worker: str = ""
+    controller: bool = False
+    session: bool = False
+    finished: bool = False
+    exitstatus: int | None = None
+    current: _InFlight | None = None
+    last_seen: float = field(default_factory=time.monotonic)
+    dump: str | None = None
+
+    def ask_dump(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(b'{"cmd":"dump"}\n')
+
+
+@dataclass
+class _Attempt:
+    number: int
+    proc: subprocess.Popen | None = None
+    log_path: str = ""
+    session: bool = False  # some process of this attempt reached pytest_sessionstart
+    main_finished: bool = False  # the main process sent "fin"
+    exitstatus: int | None = None
+    returncode: int | None = None
+    casualties: int = 0  # tests recorded crashed/hung in this attempt
+    results: int = 0
+    hung: bool = False
+    tail: str = ""  # the end of pytest's own output, read once it exited
+
+
+# --------------------------------------------------------------------------- the kind
+
+
+class PytestSuiteKind(SuiteKind):
+    """``kind = "pytest"``: run pytest in a subprocess and stream its results."""
+
+    name = "pytest"
+
+    def run(self, suite: SuiteConfig, ctx: RunContext) -> None:
+        _SuiteRun(suite, ctx).run()
+
+    def collect(self, suite: SuiteConfig, config: Config, env: Mapping[str, str]) -> list[str]:
+        """Run ``pytest --collect-only`` with our plugin; the nodeids come over the channel.
+
+        Raises :class:`CollectError` when pytest cannot start (the message says why).
+        """
+        from supervisor.config import PhaseConfig
+
+        events: list[Event] = []
+        ctx = RunContext(
+            config=config,
+            phase=PhaseConfig(name="collect", suites=(suite.name,)),
+            run_id=0,
+            iteration=0,
+            phase_seq=0,
+            emit=events.append,
+            env=dict(env),
+        )
+        runner = _SuiteRun(suite, ctx, collect_only=True)
+        runner.run()
+        if runner.startup_message is not None:
+            raise CollectError(f"suite {suite.name}: {runner.startup_message}")
+        return list(runner.order)
+
+
+class _SuiteRun:
+    """One ``run()`` of one suite: possibly several pytest processes (restarts)."""
+
+    def __init__(self, suite: SuiteConfig, ctx: RunContext, collect_only: bool = False):
+        self.suite = suite
+        self.ctx = ctx
+        self.collect_only = collect_only
+        self.order: list[str] = []  # collected nodeids, first-seen order
+        self.known: set[str] = set()
+        self.done: set[str] = set()  # nodeids (and collectors) with a result
+        self.stopped = False
+        self.killing = False
+        self.startup_message: str | None = None
+        self.tmpdir = ""
+        self.listener: socket.socket | None = None
+        self.conns: dict[int, _Conn] = {}
+        self.selector: selectors.BaseSelector | None = None
+        self.attempt: _Attempt | None = None
+        self.pidfd: int | None = None
+        self.cwd = ""
+        self.socket_path = ""
+        wd = ctx.config.watchdog
+        self.silence = wd.silence_timeout
+        self.grace = wd.grace
+        self.default_deadline = ctx.deadline_for(suite)
+
+    # -- events ----------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        self.ctx.emit(event)
+
+    def _result(self, nodeid: str, outcome: str, **fields) -> None:
+        fields.setdefault("file", protocol.file_of(nodeid))
+        self._emit(
+            TestResult(
+                iteration=self.ctx.iteration,
+                phase=self.ctx.phase_seq,
+                suite=self.suite.name,
+                nodeid=nodeid,
+                outcome=outcome,
+                **fields,
+            )
+        )
+        self.done.add(nodeid)
+        if self.attempt is not None:
+            self.attempt.results += 1
+            if outcome in ("crashed", "hung"):
+                self.attempt.casualties += 1
+
+    def _finished(self, status: str, message: str = "") -> None:
+        if self.collect_only:
+            return
+        self._emit(
+            SuiteFinished(
+                iteration=self.ctx.iteration,
+                phase=self.ctx.phase_seq,
+                suite=self.suite.name,
+                status=status,
+                message=message,
+            )
+        )
+
+    def _startup_error(self, message: str, conftest: str = "") -> None:
+        self.startup_message = message
+        if self.collect_only:
+            return
+        where = conftest or self.suite.name
+        cwd = self.cwd
+        if conftest:
+            with contextlib.suppress(ValueError):
+                where = str(Path(conftest).resolve().relative_to(Path(cwd).resolve()))
+        self._result(f"{where}::(startup)", "error", file=conftest and where, message=message)
+        self._finished("error", message)
+
+    # -- the run ---------------------------------------------------------------------
+    def run(self) -> None:
+        self.cwd = str(self.ctx.config.resolve(self.suite.cwd))
+        python = resolve_python(self.suite.python, self.ctx.config.base_dir)
+        if python is None:
+            self._startup_error(f"interpreter not found: {self.suite.python}")
+            return
+        if not Path(self.cwd).is_dir():
+            self._startup_error(f"working directory not found: {self.cwd}")
+            return
+        self.tmpdir = tempfile.mkdtemp(prefix="netra-")
+        if len(self.tmpdir) > 80:  # AF_UNIX paths are short
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = tempfile.mkdtemp(prefix="netra-", dir="/tmp")
+        try:
+            self._listen()
+            self._loop(python)
+        finally:
+            self._close_all()
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def _loop(self, python: str) -> None:
+        selection: list[str] | None = None
+        number = 0
+        while True:
+            number += 1
+            attempt = _Attempt(number)
+            self.attempt = attempt
+            try:
+                self._run_attempt(attempt, python, selection)
+            finally:
+                if attempt.proc is not None and attempt.proc.poll() is None:
+                    self.killing = True
+                    kill_group(attempt.proc)
+                if not self.ctx.log_dir and attempt.log_path:
+                    with contextlib.suppress(OSError):
+                        os.unlink(attempt.log_path)
+            if self.stopped:
+                self._finished("interrupted", "stopped by the user")
+                return
+            if self.startup_message is not None:
+                return
+            remaining = [n for n in self.order if n not in self.done]
+            abnormal = not attempt.main_finished
+            if abnormal and remaining and attempt.casualties and number <= MAX_RESTARTS:
+                selection = remaining
+                self.ctx.log(
+                    "warning",
+                    f"pytest:{self.suite.name}",
+                    f"restarting pytest on the {len(remaining)} tests that had not run",
+                )
+                continue
+            self._finished(*self._final_status(attempt, remaining))
+            return
+
+    def _final_status(self, attempt: _Attempt, remaining: list[str]) -> tuple[str, str]:
+        rc = attempt.returncode
+        parts = []
+        status = "ok"
+        if not attempt.main_finished:
+            parts.append(protocol.describe_exit(rc))
+            if not attempt.results:
+                status = "error"
+        elif rc == 5:
+            parts.append("no tests collected")
+        elif rc not in (0, 1):
+            _, why = protocol.startup_failure(attempt.tail, rc)
+            parts.append(f"{protocol.describe_exit(rc)}: {why}")
+            if rc == 3 or not attempt.results:
+                status = "error"
+        if remaining:
+            parts.append(f"{len(remaining)} collected tests did not run")
+        if attempt.number > 1:
+            parts.append(f"pytest was restarted {attempt.number - 1} time(s)")
+        return status, "; ".join(parts)
+
+    # -- one pytest process ----------------------------------------------------------
+    def _listen(self) -> None:
+        path = os.path.join(self.tmpdir, "child.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(64)
+        listener.setblocking(False)
+        self.listener = listener
+        self.socket_path = path
+
+    def _command(self, python: str) -> list[str]:
+        args = list(self.suite.args)
+        cmd = [python, "-m", "pytest", "-p", protocol.PLUGIN_MODULE]
+        if self.collect_only:
+            return [*cmd, *args, "--collect-only", "-q"]
+        if "--continue-on-collection-errors" not in args:
+            cmd.append("--continue-on-collection-errors")
+        if self.suite.workers > 1 and not any(
+            a in ("-n", "--numprocesses") or a.startswith(("-n=", "--numprocesses=")) for a in args
+        ):
+            cmd += ["-n", str(self.suite.workers)]
+        return [*cmd, *args]
+
+    def _env(self, selection: list[str] | None, number: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.ctx.env)
+        for key in protocol.SCRUB_ENV:
+            env.pop(key, None)
+        previous = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(CHILD_PATH) + (os.pathsep + previous if previous else "")
+        env[protocol.SOCKET_ENV] = self.socket_path
+        env[protocol.HEARTBEAT_ENV] = "1"
+        if selection is not None:
+            path = os.path.join(self.tmpdir, f"select-{number}.json")
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(selection, fh)
+            env[protocol.SELECT_ENV] = path
+        return env
+
+    def _log_path(self, number: int) -> str:
+        name = f"{_safe(self.suite.name)}-i{self.ctx.iteration}-p{self.ctx.phase_seq}"
+        name += "-collect" if self.collect_only else f"-a{number}"
+        if self.ctx.log_dir:
+            os.makedirs(self.ctx.log_dir, exist_ok=True)
+            return os.path.join(self.ctx.log_dir, name + ".log")
+        fd, path = tempfile.mkstemp(prefix=f"netra-{name}-", suffix=".log")
+        os.close(fd)
+        return path
+
+    def _run_attempt(self, attempt: _Attempt, python: str, selection: list[str] | None) -> None:
+        attempt.log_path = self._log_path(attempt.number)
+        attempt.tail = ""
+        self.killing = False
+        cmd = self._command(python)
+        try:
+            with open(attempt.log_path, "ab") as log:
+                log.write(f"$ {' '.join(cmd)}\n".encode())
+                log.flush()
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=self.cwd,
+                    env=self._env(selection, attempt.number),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            self._startup_error(f"cannot start {python}: {exc.strerror or exc}")
+            return
+        attempt.proc = proc
+        self.selector = selectors.DefaultSelector()
+        assert self.listener is not None
+        self.selector.register(self.listener, selectors.EVENT_READ, "listen")
+        self.pidfd = None
+        if hasattr(os, "pidfd_open"):  # wakes the loop the moment pytest exits
+            try:
+                self.pidfd = os.pidfd_open(proc.pid)
+                self.selector.register(self.pidfd, selectors.EVENT_READ, "exit")
+            except OSError:
+                self.pidfd = None
+        try:
+            self._pump(attempt)
+            self._drain(attempt)
+        finally:
+            if self.pidfd is not None:
+                self.selector.unregister(self.pidfd)
+                os.close(self.pidfd)
+                self.pidfd = None
+            for conn in list(self.conns.values()):
+                self._drop(conn, eof=False)
+            self.selector.close()
+            self.selector = None
+        if proc.poll() is None or _group_alive(proc.pid):
+            # pytest exited but left processes in its group (or never exited): end them
+            self.killing = True
+            kill_group(proc, grace=1.0)
+        attempt.returncode = proc.returncode
+        attempt.tail = _read_tail(attempt.log_path)
+        rc = proc.returncode
+        if self.stopped:
+            return
+        if not attempt.session or rc == 4:
+            if attempt.results and rc != 4:
+                return
+            conftest, why = protocol.startup_failure(attempt.tail, rc)
+            if attempt.number > 1:
+                why = f"pytest could not start again after a restart: {why}"
+            self._startup_error(why, conftest)
+
+    def _pump(self, attempt: _Attempt) -> None:
+        """Read messages until the main pytest process exits (or we stop/kill it)."""
+        proc = attempt.proc
+        assert proc is not None and self.selector is not None
+        while True:
+            if self.ctx.stop.is_set():
+                self.stopped = self.killing = True
+                kill_group(proc)
+                return
+            for key, _ in self.selector.select(TICK):
+                if key.data == "listen":
+                    self._accept()
+                elif key.data == "exit":
+                    proc.poll()
+                else:
+                    self._read(key.data, attempt)
+            self._check_deadlines(attempt)
+            if attempt.hung or proc.poll() is not None:
+                return
+
+    def _drain(self, attempt: _Attempt) -> None:
+        """After the exit: take what is still buffered, wait briefly for the workers."""
+        assert self.selector is not None
+        if self.pidfd is not None:
+            self.selector.unregister(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = None
+        end = time.monotonic() + (0.3 if self.killing else DRAIN_TIMEOUT)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            events = self.selector.select(left if self.conns else 0.0)
+            for key, _ in events:
+                if key.data == "listen":
+                    self._accept()
+                else:
+                    self._read(key.data, attempt)
+            if not self.conns and not events:
+                return
+
+    def _accept(self) -> None:
+        assert self.listener is not None and self.selector is not None
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            sock.setblocking(False)
+            conn = _Conn(sock)
+            self.conns[sock.fileno()] = conn
+            self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn: _Conn, attempt: _Attempt) -> None:
+        try:
+            chunk = conn.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop(conn, eof=True)
+            return
+        conn.last_seen = time.monotonic()
+        data = conn.buf + chunk
+        lines = data.split(b"\n")
+        conn.buf = lines.pop()
+        for line in lines:
+            if not line:
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            self._handle(conn, msg, attempt)
+
+    def _drop(self, conn: _Conn, eof: bool) -> None:
+        """A connection ended: a test still in flight without ``fin`` died with it."""
+        fd = conn.sock.fileno()
+        if self.selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(conn.sock)
+        self.conns.pop(fd, None)
+        conn.sock.close()
+        current, conn.current = conn.current, None
+        if current is None or conn.finished or self.killing or self.stopped:
+            return
+        proc = self.attempt.proc if self.attempt else None
+        if proc is not None and conn.pid == proc.pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5.0)
+            why = protocol.describe_exit(proc.returncode)
+        else:
+            who = f"xdist worker {conn.worker}" if conn.worker else "a pytest process"
+            why = f"{who} (pid {conn.pid}) died"
+        tail = _read_tail(self.attempt.log_path, 4000) if self.attempt else ""
+        self._result(
+            current.nodeid,
+            "crashed",
+            duration=time.monotonic() - current.t0,
+            started_at=current.started_at,
+            message=f"{why} while running this test",
+            longrepr=tail,
+            worker=conn.worker,
+        )
+
+    # -- messages --------------------------------------------------------------------
+    def _handle(self, conn: _Conn, msg: dict, attempt: _Attempt) -> None:
+        kind = msg.get("t")
+        if kind == "start":
+            self._started(conn, msg)
+        elif kind == "done":
+            self._done(conn, msg)
+        elif kind == "hb":
+            pass
+        elif kind == "coll":
+            new = [n for n in msg.get("ids", ()) if n not in self.known]
+            if new:
+                self.known.update(new)
+                self.order.extend(new)
+                if not self.collect_only:
+                    self._emit(
+                        TestsCollected(
+                            iteration=self.ctx.iteration,
+                            phase=self.ctx.phase_seq,
+                            suite=self.suite.name,
+                            nodeids=tuple(new),
+                        )
+                    )
+        elif kind == "cerr":
+            nodeid = str(msg.get("i", ""))
+            if nodeid not in self.done and not self.collect_only:
+                self._result(
+                    nodeid,
+                    protocol.collect_outcome(str(msg.get("o"))),
+                    started_at=utc_now(),
+                    message=str(msg.get("m") or ""),
+                    longrepr=str(msg.get("l") or ""),
+                    worker=conn.worker,
+                )
+        elif kind == "hello":
+            conn.pid = int(msg.get("pid") or 0)
+            conn.worker = str(msg.get("w") or "")
+        elif kind == "sess":
+            conn.session = attempt.session = True
+            conn.controller = bool(msg.get("ctl"))
+        elif kind == "dump":
+            conn.dump = str(msg.get("text") or "")
+        elif kind == "fin":
+            conn.finished = True
+            conn.exitstatus = msg.get("s")
+            if attempt.proc is not None and conn.pid == attempt.proc.pid:
+                attempt.main_finished = True
+                attempt.exitstatus = conn.exitstatus
+
+    def _started(self, conn: _Conn, msg: dict) -> None:
+        nodeid = str(msg.get("i", ""))
+        own = msg.get("to")
+        deadline = float(own) if isinstance(own, (int, float)) and own > 0 else None
+        if deadline is None:
+            deadline = self.default_deadline
+        conn.current = _InFlight(nodeid, time.monotonic(), utc_now(), deadline)
+        conn.dump = None
+        self._emit(
+            TestStarted(
+                iteration=self.ctx.iteration,
+                phase=self.ctx.phase_seq,
+                suite=self.suite.name,
+                nodeid=nodeid,
+                worker=conn.worker,
+                deadline=deadline,
+            )
+        )
+
+    def _done(self, conn: _Conn, msg: dict) -> None:
+        nodeid = str(msg.get("i", ""))
+        current = conn.current
+        started_at = current.started_at if current and current.nodeid == nodeid else utc_now()
+        conn.current = None
+        folded = protocol.fold_phases(msg.get("p") or [], msg.get("s"))
+        self._result(
+            nodeid,
+            folded.outcome,
+            duration=folded.duration,
+            started_at=started_at,
+            message=folded.message,
+            longrepr=folded.longrepr,
+            worker=conn.worker,
+        )
+
+    # -- the watchdog's place ----------------------------------------------------------
+    def _check_deadlines(self, attempt: _Attempt) -> None:
+        """Per tick: a test past its deadline, or a silent process, is hung."""
+        now = time.monotonic()
+        for conn in list(self.conns.values()):
+            current = conn.current
+            if current is None:
+                continue
+            if not current.hang_reason:
+                if now - current.t0 > current.deadline:
+                    current.hang_reason = "deadline"
+                elif now - conn.last_seen > self.silence:
+                    current.hang_reason = "silence"
+                else:
+                    continue
+                current.hang_at = now
+                conn.ask_dump()
+            elif conn.dump is not None or now - current.hang_at >= self.grace:
+                self._hung(conn, current, attempt)
+                return
+
+    def _hung(self, conn: _Conn, current: _InFlight, attempt: _Attempt) -> None:
+        dump = conn.dump
+        if dump is None:
+            dump = f"(no dump: the test process did not answer within {self.grace:g}s)"
+        if current.hang_reason == "deadline":
+            message = f"still running after its deadline of {current.deadline:g}s"
+        else:
+            message = f"the test process was silent for more than {self.silence:g}s"
+        self._emit(
+            TestHung(
+                iteration=self.ctx.iteration,
+                phase=self.ctx.phase_seq,
+                suite=self.suite.name,
+                nodeid=current.nodeid,
+                deadline=current.deadline,
+                reason=current.hang_reason,
+                dump=dump,
+            )
+        )
+        conn.current = None
+        self._result(
+            current.nodeid,
+            "hung",
+            duration=time.monotonic() - current.t0,
+            started_at=current.started_at,
+            message=message,
+            dump=dump,
+            worker=conn.worker,
+        )
+        attempt.hung = True
+        self.killing = True
+        if attempt.proc is not None:
+            kill_group(attempt.proc)
+
+    def _close_all(self) -> None:
+        for conn in list(self.conns.values()):
+            with contextlib.suppress(OSError):
+                conn.sock.close()
+        self.conns.clear()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None

@@ -1,0 +1,370 @@
+"""Assembles one ``run``: config, plugins, store, bus, reporter, signals, the loop.
+
+This is the only place that knows every part; each part knows only events. The loop
+runs in the calling thread; signal handlers only set flags, so a Ctrl-C in the middle
+of a phase stops the children, keeps every result reported so far, and exits 130.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from supervisor import __version__
+from supervisor.config import Config, ConfigError, load_config, select_phases
+from supervisor.core.between import Between, git_head
+from supervisor.core.bus import EventBus, ResultBatcher
+from supervisor.core.events import (
+    DeployFinished,
+    Event,
+    IterationFinished,
+    IterationStarted,
+    LogLine,
+    PhaseFinished,
+    PluginFailed,
+    RunFinished,
+    RunStarted,
+    TestHung,
+    utc_now,
+)
+from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopSettings
+from supervisor.core.model import RunModel
+from supervisor.headless import HeadlessReporter
+from supervisor.plugins import PluginError, PluginHost, format_plugins_table
+from supervisor.redact import Redactor, redact_config, secrets_from_environment
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config: str | None = None
+    headless: bool = True
+    once: bool = False
+    db: str | None = None
+    phases: tuple[str, ...] = ()
+    max_iterations: int | None = None
+    target: int | None = None
+    resume: int | None = None
+    verbose: bool = False
+
+
+class HookBridge:
+    """Turns events into lifecycle hook calls; results go to plugins in batches."""
+
+    def __init__(self, host: PluginHost, config: Config, stop: threading.Event) -> None:
+        self.host = host
+        self.config = config
+        self.stop = stop
+        #: a strict-mode plugin error: the run stops, and the CLI exits 2 with it
+        self.fatal: PluginError | None = None
+        self.batcher = ResultBatcher(lambda batch: self._call("netra_results", batch=batch))
+
+    def _call(self, hook: str, **kwargs: object) -> None:
+        # A PluginError (NETRA_STRICT_PLUGINS=1) must not tear through the runner that
+        # emitted the event: remember it, stop the run cleanly, re-raise at the end.
+        try:
+            self.host.call_lifecycle(hook, **kwargs)
+        except PluginError as exc:
+            if self.fatal is None:
+                self.fatal = exc
+            self.stop.set()
+
+    def __call__(self, event: Event) -> None:
+        self.batcher(event)
+        call = self._call
+        if isinstance(event, RunStarted):
+            call("netra_run_started", run_id=event.run_id, config=self.config)
+        elif isinstance(event, IterationStarted):
+            call("netra_iteration_started", run_id=event.run_id, iteration=event.iteration)
+        elif isinstance(event, DeployFinished):
+            call(
+                "netra_deploy_finished",
+                run_id=event.run_id,
+                iteration=event.iteration,
+                backend=event.backend,
+                revision=event.revision,
+                ok=event.status != "failed",
+                message=event.message,
+            )
+        elif isinstance(event, PhaseFinished):
+            self.batcher.flush()
+            call(
+                "netra_phase_finished",
+                run_id=event.run_id,
+                iteration=event.iteration,
+                phase=event.name,
+                status=event.status,
+                counts=dict(event.counts),
+            )
+        elif isinstance(event, TestHung):
+            call("netra_test_hung", event=event)
+        elif isinstance(event, IterationFinished):
+            self.batcher.flush()
+            call(
+                "netra_iteration_finished",
+                run_id=event.run_id,
+                iteration=event.iteration,
+                status=event.status,
+                counts=dict(event.counts),
+            )
+        elif isinstance(event, RunFinished):
+            self.batcher.flush()
+            call(
+                "netra_run_finished",
+                run_id=event.run_id,
+                status=event.status,
+                exit_code=event.exit_code,
+            )
+
+
+def load_host(config: Config | None, on_error: Callable[[PluginFailed], None]) -> PluginHost:
+    host = PluginHost(config, on_error=on_error)
+    host.load()
+    return host
+
+
+def prepare(options: RunOptions) -> tuple[Config, PluginHost, list[PluginFailed]]:
+    """Config and plugins, validated; raises ConfigError/PluginError before anything runs."""
+    config = load_config(options.config)
+    early_errors: list[PluginFailed] = []
+    host = load_host(config, early_errors.append)
+    extra = tuple(host.extra_suites(config))
+    if extra:
+        config = replace(config, suites=config.suites + extra)
+    host.validate_suites(config)
+    select_phases(config, options.phases)  # --phase typos are usage errors
+    if not config.suites:
+        raise ConfigError(f"{config.path}: suite: no [[suite]] is configured; add one")
+    backend = config.deploy.backend
+    if backend != "none" and backend not in host.deploy_backends():
+        known = ", ".join(sorted(["none", *host.deploy_backends()]))
+        raise ConfigError(
+            f"{config.path}: deploy.backend: no deploy backend named {backend!r} is loaded "
+            f"(known: {known})"
+        )
+    return config, host, early_errors
+
+
+def run_supervisor(options: RunOptions, out=None) -> int:
+    """The ``run`` subcommand: returns the exit code of the contract."""
+    out = out or sys.stdout
+    config, host, early_errors = prepare(options)
+    settings = LoopSettings(
+        until="once" if options.once else config.run.until,
+        target=options.target or config.run.target,
+        max_iterations=1 if options.once else (options.max_iterations or config.run.max_iterations),
+        max_duration=config.run.max_duration,
+        phases=select_phases(config, options.phases),
+    )
+    if settings.until == "target" and not settings.target:
+        raise ConfigError(f'{config.path}: run.target: until = "target" needs a target')
+
+    from supervisor.store.writer import HistoryStore
+
+    redactor = Redactor(secrets_from_environment(os.environ))
+    db_path = Path(options.db) if options.db else config.resolve(config.run.db)
+    late_bus: list[EventBus] = []  # the store reports write problems into the bus
+
+    def store_problem(message: str) -> None:
+        if late_bus:
+            late_bus[0].emit(LogLine("error", "history", message))
+        else:
+            print(f"netra-supervisor: {message}", file=sys.stderr)
+
+    if options.resume:
+        store = HistoryStore.resume(
+            db_path, options.resume, redact=redactor, on_error=store_problem
+        )
+    else:
+        store = HistoryStore.open(
+            db_path,
+            config_json=json.dumps(redact_config(dict(config.raw)), default=str),
+            host=socket.gethostname(),
+            git_sha=git_head(config.base_dir),
+            version=__version__,
+            redact=redactor,
+            on_error=store_problem,
+        )
+    run_id = store.run_id
+    log_dir = db_path.parent / "logs" / f"run-{run_id}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    model = RunModel()
+    reporter = HeadlessReporter(out=out, verbose=options.verbose)
+    stop = threading.Event()
+    bridge = HookBridge(host, config, stop)
+    bus = EventBus()
+    bus.subscribe(model.apply)
+    bus.subscribe(store.put)
+    bus.subscribe(_redacting(reporter, redactor))
+    bus.subscribe(bridge)
+    host.on_error = bus.emit
+    late_bus.append(bus)
+    for err in early_errors:
+        bus.emit(err)
+
+    def plugin_failed(what: str, name: str, hook: str, exc: BaseException) -> None:
+        plugin = host.provider(what, name)
+        if plugin is None or host.quarantine(plugin, hook, exc) is None:
+            bus.emit(PluginFailed(plugin=f"{what} {name}", hook=hook, error=str(exc)))
+
+    between = Between(
+        config.run.between,
+        config.run.between_interval,
+        [config.resolve(w) for w in config.run.watch],
+        stop,
+        announce=lambda text: bus.emit(LogLine("info", "loop", text)),
+    )
+    restore = _install_signals(stop, between, bus)
+    backend = None
+    if config.deploy.backend != "none":
+        backend = host.deploy_backends()[config.deploy.backend]
+    first_iteration = _next_iteration(db_path, run_id) if options.resume else 1
+    reporter.line(f"history: {db_path} (run {run_id}) · logs: {log_dir}")
+    bus.emit(
+        RunStarted(
+            run_id, utc_now(), settings.target, str(config.path), resumed=bool(options.resume)
+        )
+    )
+    exit_code, status, iterations = 3, "error", 0
+    try:
+        loop = Loop(
+            config,
+            settings,
+            host.suite_kinds(),
+            backend,
+            bus.emit,
+            run_id,
+            stop,
+            between,
+            log_dir=str(log_dir),
+            first_iteration=first_iteration,
+            plugin_failed=plugin_failed,
+        )
+        outcome = loop.run()
+        exit_code, status, iterations = outcome.exit_code, outcome.status, outcome.iterations
+        bus.emit(LogLine("info", "loop", f"stopped: {outcome.stop_reason}"))
+    except KeyboardInterrupt:
+        exit_code, status = EXIT_INTERRUPTED, "interrupted"
+    except PluginError:
+        exit_code, status = 2, "error"
+        raise
+    finally:
+        if bridge.fatal is not None:
+            exit_code, status = 2, "error"
+        if backend is not None:
+            _quietly(backend.stop)
+        bus.emit(RunFinished(run_id, utc_now(), status, exit_code, iterations))
+        restore()
+        store.close()
+        if store.last_error:
+            print(
+                f"netra-supervisor: history database problem: {store.last_error}", file=sys.stderr
+            )
+    if bridge.fatal is not None:
+        raise bridge.fatal
+    return exit_code
+
+
+def _next_iteration(db_path: Path, run_id: int) -> int:
+    """The iteration number a resumed run continues with (read-only query)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("select max(seq) from iterations where run_id = ?", (run_id,)).fetchone()
+    finally:
+        conn.close()
+    return (row[0] or 0) + 1
+
+
+def _redacting(reporter: HeadlessReporter, redactor: Redactor) -> Callable[[Event], None]:
+    """The reporter, writing through the redactor (the screen never shows a secret)."""
+    write = reporter.line
+    reporter.line = lambda text: write(redactor(text))  # type: ignore[method-assign]
+    return reporter
+
+
+def _install_signals(stop: threading.Event, between: Between, bus: EventBus) -> Callable[[], None]:
+    """SIGINT/SIGTERM stop the run (a second Ctrl-C stops harder); SIGUSR1 = next now."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    }
+
+    def on_stop(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGUSR1, lambda s, f: between.next_now.set())
+    if between.mode in ("manual", "interval", "wait-for-change") and sys.stdin.isatty():
+        threading.Thread(target=_enter_means_next, args=(between,), daemon=True).start()
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def _enter_means_next(between: Between) -> None:
+    for _line in sys.stdin:
+        between.next_now.set()
+
+
+def _quietly(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - shutting down; report and go on
+        print(f"netra-supervisor: while stopping: {exc}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------- other commands
+
+
+def list_suites(config_path: str | None, collect: bool = False, out=None) -> int:
+    """The ``suites`` subcommand: suites with kind, tags, phases (and counts)."""
+    out = out or sys.stdout
+    config, host, errors = prepare(RunOptions(config=config_path))
+    for err in errors:
+        print(f"plugin error: {err.plugin} in {err.hook}: {err.error}", file=sys.stderr)
+    kinds = host.suite_kinds()
+    env = {**os.environ, **config.run.env}
+    rows = [("suite", "kind", "tags", "phases", "tests" if collect else "")]
+    failed = False
+    for suite in config.suites:
+        phases = [p.name for p in config.phases if suite in config.select_suites(p.suites)]
+        count = ""
+        if collect:
+            try:
+                count = str(len(kinds[suite.kind].collect(suite, config, {**env, **suite.env})))
+            except Exception as exc:  # noqa: BLE001 - show it per suite, keep listing
+                count, failed = f"error: {exc}", True
+        rows.append(
+            (suite.name, suite.kind, ",".join(suite.tags) or "-", ", ".join(phases) or "-", count)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] + "\n")
+    return 1 if failed else 0
+
+
+def list_plugins(config_path: str | None, out=None) -> int:
+    """The ``plugins`` subcommand."""
+    out = out or sys.stdout
+    config: Config | None = None
+    if config_path or Path("netra-supervisor.toml").exists():
+        config = load_config(config_path)
+    host = load_host(config, on_error=lambda e: None)
+    out.write(format_plugins_table(host.describe()) + "\n")
+    return 0

@@ -1,0 +1,250 @@
+"""The history database schema and its migrations.
+
+The table and column names are a public contract (see the README / DESIGN "History
+database contract"): ``netra-supervisor history``, ``sqlite-utils``, ``sqlite3`` and
+Datasette users query them directly. Timestamps are UTC ISO-8601 text, durations REAL
+seconds. A few extra columns beyond the contract are present where they are useful
+(``runs.exit_code``, ``phases.hung`` …); the contract columns are never renamed.
+
+Migrations run through sqlite-utils' ``Migrations`` (recorded in ``_sqlite_migrations``
+under the set ``netra_supervisor``). sqlite-utils costs ~100 ms to import, so it is
+imported only when a migration is actually pending: opening an up-to-date database
+costs one query. With a sqlite-utils that has no ``Migrations`` helper (3.x) a minimal
+equivalent records applied migrations in ``_netra_migrations``.
+
+Every migration is idempotent (``IF NOT EXISTS``) so a database migrated by either
+bookkeeping table can be opened by the other.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+#: Name of the migration set in sqlite-utils' ``_sqlite_migrations`` table.
+MIGRATION_SET = "netra_supervisor"
+#: Bookkeeping table of the fallback used without ``sqlite_utils.migrations``.
+FALLBACK_TABLE = "_netra_migrations"
+
+_SCHEMA_0001 = (
+    """
+    CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL DEFAULT 'running',
+        config TEXT,
+        host TEXT,
+        git_sha TEXT,
+        version TEXT,
+        exit_code INTEGER
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS iterations (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        seq INTEGER NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        deploy_revision TEXT,
+        status TEXT NOT NULL DEFAULT 'running',
+        passed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        hung INTEGER NOT NULL DEFAULT 0,
+        crashed INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_iterations_run_seq ON iterations (run_id, seq)",
+    """
+    CREATE TABLE IF NOT EXISTS deploys (
+        id INTEGER PRIMARY KEY,
+        iteration_id INTEGER NOT NULL REFERENCES iterations(id),
+        backend TEXT,
+        revision TEXT,
+        started_at TEXT,
+        duration REAL,
+        status TEXT,
+        message TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_deploys_iteration ON deploys (iteration_id)",
+    """
+    CREATE TABLE IF NOT EXISTS phases (
+        id INTEGER PRIMARY KEY,
+        iteration_id INTEGER NOT NULL REFERENCES iterations(id),
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'running',
+        gate TEXT,
+        passed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT,
+        duration REAL,
+        hung INTEGER NOT NULL DEFAULT 0,
+        crashed INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        gate_held INTEGER,
+        impact TEXT
+    )
+    """,
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_phases_iteration_seq ON phases (iteration_id, seq)",
+    """
+    CREATE TABLE IF NOT EXISTS tests (
+        id INTEGER PRIMARY KEY,
+        suite TEXT NOT NULL,
+        nodeid TEXT NOT NULL,
+        file TEXT,
+        first_seen TEXT
+    )
+    """,
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_tests_suite_nodeid ON tests (suite, nodeid)",
+    """
+    CREATE TABLE IF NOT EXISTS results (
+        id INTEGER PRIMARY KEY,
+        iteration_id INTEGER NOT NULL REFERENCES iterations(id),
+        phase_id INTEGER REFERENCES phases(id),
+        test_id INTEGER NOT NULL REFERENCES tests(id),
+        attempt INTEGER NOT NULL DEFAULT 1,
+        outcome TEXT NOT NULL,
+        duration REAL,
+        started_at TEXT,
+        message TEXT,
+        longrepr TEXT,
+        dump TEXT,
+        worker TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_results_test ON results (test_id)",
+    "CREATE INDEX IF NOT EXISTS idx_results_iteration ON results (iteration_id)",
+    """
+    CREATE TABLE IF NOT EXISTS logs (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        at TEXT,
+        level TEXT,
+        source TEXT,
+        text TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_logs_run ON logs (run_id)",
+    """
+    CREATE TABLE IF NOT EXISTS plugin_errors (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        plugin TEXT,
+        hook TEXT,
+        error TEXT,
+        at TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_plugin_errors_run ON plugin_errors (run_id)",
+)
+
+
+def m0001_initial(db: Any) -> None:
+    """The contract tables, their foreign keys and indexes.
+
+    ``db`` is a ``sqlite_utils.Database`` or a ``sqlite3.Connection``: both have
+    ``execute(sql)``, and neither commits implicitly here.
+    """
+    for statement in _SCHEMA_0001:
+        db.execute(statement)
+
+
+#: Every migration, in order: (name, function taking a db with ``execute``).
+MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (("0001_initial", m0001_initial),)
+
+
+def configure(conn: sqlite3.Connection) -> str:
+    """Per-connection settings of the writer; returns the journal mode in effect.
+
+    WAL lets readers (``mode=ro``) query while the single writer appends;
+    ``synchronous=NORMAL`` keeps every commit safe against a killed process (only a
+    power loss can drop the last commits) without an fsync per flush.
+    """
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return str(mode)
+
+
+def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def applied(conn: sqlite3.Connection) -> set[str]:
+    """Names of the migrations of this set already applied (either bookkeeping)."""
+    names: set[str] = set()
+    if _table_exists(conn, "_sqlite_migrations"):
+        names.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,)
+            )
+        )
+    if _table_exists(conn, FALLBACK_TABLE):
+        names.update(row[0] for row in conn.execute(f"SELECT name FROM {FALLBACK_TABLE}"))
+    return names
+
+
+def pending(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations not yet applied, in order."""
+    done = applied(conn)
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Configure ``conn`` and apply pending migrations; returns the names applied.
+
+    Safe to call on every open: when nothing is pending, sqlite-utils is not even
+    imported. ``conn`` must use Python's default (legacy) transaction control, with
+    or without ``isolation_level=None``.
+    """
+    configure(conn)
+    todo = pending(conn)
+    if not todo:
+        return []
+    try:
+        from sqlite_utils import Database
+        from sqlite_utils.migrations import Migrations
+    except ImportError:  # sqlite-utils 3.x: no Migrations helper
+        return _migrate_fallback(conn, todo)
+
+    migrations = Migrations(MIGRATION_SET)
+    for name, fn in MIGRATIONS:
+        migrations(name=name)(fn)
+    db = Database(conn, recursive_triggers=False, execute_plugins=False)
+    migrations.apply(db)
+    return todo
+
+
+def _migrate_fallback(conn: sqlite3.Connection, todo: list[str]) -> list[str]:
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {FALLBACK_TABLE} "
+        "(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at TEXT NOT NULL)"
+    )
+    if conn.in_transaction:
+        conn.commit()
+    functions = dict(MIGRATIONS)
+    for name in todo:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            functions[name](conn)
+            conn.execute(
+                f"INSERT OR IGNORE INTO {FALLBACK_TABLE} (name, applied_at) VALUES (?, ?)",
+                (name, datetime.now(timezone.utc).isoformat()),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return todo
