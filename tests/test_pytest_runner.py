@@ -350,9 +350,28 @@ def test_builtin_plugin_registers_the_kind():
     ("phases", "outcome", "message"),
     [
         ([{"w": "setup", "o": "skipped", "d": 0, "x": "later", "m": "m"}], "xfailed", "later"),
-        ([{"w": "setup", "o": "failed", "d": 0, "m": "E1"}, {"w": "teardown", "o": "failed", "d": 0, "m": "E2"}], "error", "E1"),  # fmt: skip
-        ([{"w": "setup", "o": "passed", "d": 0}, {"w": "call", "o": "skipped", "d": 0, "m": "why"}, {"w": "teardown", "o": "failed", "d": 0, "m": "T"}], "error", "T"),  # fmt: skip
-        ([{"w": "setup", "o": "passed", "d": 1}, {"w": "call", "o": "passed", "d": 2}], "passed", ""),  # fmt: skip
+        (
+            [
+                {"w": "setup", "o": "failed", "d": 0, "m": "E1"},
+                {"w": "teardown", "o": "failed", "d": 0, "m": "E2"},
+            ],
+            "error",
+            "E1",
+        ),  # fmt: skip
+        (
+            [
+                {"w": "setup", "o": "passed", "d": 0},
+                {"w": "call", "o": "skipped", "d": 0, "m": "why"},
+                {"w": "teardown", "o": "failed", "d": 0, "m": "T"},
+            ],
+            "error",
+            "T",
+        ),  # fmt: skip
+        (
+            [{"w": "setup", "o": "passed", "d": 1}, {"w": "call", "o": "passed", "d": 2}],
+            "passed",
+            "",
+        ),  # fmt: skip
     ],
 )
 def test_fold_phases(phases, outcome, message):

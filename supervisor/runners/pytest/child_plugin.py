@@ -102,6 +102,10 @@ class _Channel:
         """After fork: this process is not the one the parent talks to."""
         self.alive = False
         self.buf = []
+        try:
+            self.sock.close()  # our copy only; the parent's connection stays open
+        except OSError:
+            pass
 
     # -- threads ---------------------------------------------------------------------
     def _beat(self) -> None:

@@ -454,9 +454,7 @@ class _SuiteRun:
         rc = proc.returncode
         if self.stopped:
             return
-        if not attempt.session or rc == 4:
-            if attempt.results and rc != 4:
-                return
+        if (not attempt.session and not attempt.results) or rc == 4:
             conftest, why = protocol.startup_failure(attempt.tail, rc)
             if attempt.number > 1:
                 why = f"pytest could not start again after a restart: {why}"

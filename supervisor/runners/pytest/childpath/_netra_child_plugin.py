@@ -7,6 +7,8 @@ own namespace, so the supervised interpreter needs neither our package nor a cop
 
 import os as _os
 
-_PATH = _os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "child_plugin.py")
+_PATH = _os.path.join(
+    _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "child_plugin.py"
+)
 with open(_PATH, encoding="utf-8") as _fh:
     exec(compile(_fh.read(), _PATH, "exec"))
