@@ -226,7 +226,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "until": "str",
         "max_iterations": "int",
         "max_duration": "duration",
-        "between": "str",
+        "between": "any",  # a mode name or a duration; checked in _parse_run
         "watch": "strlist",
         "db": "str",
         "env": "strmap",
@@ -531,6 +531,8 @@ def _parse_run(r: _Reader, data: Mapping[str, Any]) -> RunConfig:
     values = r.table("run", data)
     between = values.pop("between", "immediate")
     interval = 0.0
+    if isinstance(between, bool) or not isinstance(between, (str, int, float)):
+        raise r.fail("run.between", f"expected a string, got {_type_name(between)}")
     if between not in ("immediate", "wait-for-change", "manual"):
         try:
             interval = parse_duration(between)

@@ -41,6 +41,33 @@ def format_counts(counts: dict[str, int], always: tuple[str, ...] = ("passed", "
     return " · ".join(parts)
 
 
+def dump_digest(dump: str, max_lines: int = _DUMP_LINES) -> list[str]:
+    """The useful part of a hang dump: the innermost frames of each thread (where it
+    is stuck, not how pytest got there) and the pending asyncio tasks' await lines."""
+    threads: list[list[str]] = []
+    tasks: list[str] = []
+    section = None
+    for line in dump.splitlines():
+        if line.startswith(("Thread ", "Current thread ")):
+            section = "thread"
+            threads.append([line])
+        elif line.startswith("asyncio tasks"):
+            section = "tasks"
+            tasks.append(line)
+        elif section == "thread" and line.strip():
+            threads[-1].append(line)
+        elif section == "tasks" and line.strip():
+            tasks.append(line)
+    if not threads and not tasks:
+        return dump.strip().splitlines()[:max_lines]
+    out: list[str] = []
+    for block in threads:
+        out.append(block[0])
+        out.extend(block[1:][-4:])  # innermost frames: file line + source line pairs
+    out.extend(tasks[:6])
+    return out[:max_lines] if len(out) <= max_lines else out[: max_lines - 6] + out[-6:]
+
+
 class HeadlessReporter:
     """Prints a run as plain lines; subscribe it to the event bus."""
 
@@ -118,8 +145,9 @@ class HeadlessReporter:
             )
 
     def _on_test_hung(self, e: TestHung) -> None:
-        self.line(f"  ⏱ HUNG ({e.reason}, deadline {e.deadline:g}s) {e.nodeid}")
-        for dump_line in e.dump.strip().splitlines()[:_DUMP_LINES]:
+        why = "silent (no heartbeat)" if e.reason == "silence" else "past its deadline"
+        self.line(f"  ⏱ HUNG {e.nodeid}: {why}, deadline {e.deadline:g}s")
+        for dump_line in dump_digest(e.dump):
             self.line(f"      {dump_line}")
 
     def _on_suite_finished(self, e: SuiteFinished) -> None:

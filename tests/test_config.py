@@ -867,3 +867,10 @@ def test_parse_config_uses_the_given_path(tmp_path: Path) -> None:
     message = str(info.value)
     assert message.startswith(f"{path}: run.targett: unknown key")
     assert "did you mean 'target'" in message
+
+
+def test_between_accepts_a_number_of_seconds(tmp_path: Path) -> None:
+    cfg = load(tmp_path, "[run]\nbetween = 600\n")
+    assert (cfg.run.between, cfg.run.between_interval) == ("interval", 600.0)
+    message = config_error(tmp_path, "[run]\nbetween = true\n")
+    assert "run.between" in message and "expected a string" in message

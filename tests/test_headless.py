@@ -1,0 +1,106 @@
+"""The headless reporter: what a CI log or a tmux pane shows for a run."""
+
+from __future__ import annotations
+
+import io
+
+from supervisor.core.events import (
+    IterationFinished,
+    IterationStarted,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    TestHung,
+    TestResult,
+    TestsCollected,
+    count_outcomes,
+)
+from supervisor.headless import HeadlessReporter, dump_digest
+
+DUMP = """Thread MainThread (id 1):
+  File "<frozen runpy>", line 198, in _run_module_as_main
+  File "/venv/site-packages/_pytest/main.py", line 333, in wrap_session
+    session.exitstatus = doit(config, session) or 0
+  File "/repo/tests/test_ws.py", line 12, in test_stream
+    asyncio.run(main())
+  File "/usr/lib/python3.11/selectors.py", line 468, in select
+    fd_event_list = self._selector.poll(timeout, max_ev)
+
+asyncio tasks not done (1):
+<Task pending name='Task-1' coro=<main() running at /repo/tests/test_ws.py:9>>
+  File "/repo/tests/test_ws.py", line 9, in main
+"""
+
+
+def test_dump_digest_shows_where_it_is_stuck_not_how_pytest_got_there():
+    digest = "\n".join(dump_digest(DUMP))
+    assert "runpy" not in digest
+    assert "selectors.py" in digest  # the innermost frame
+    assert "test_ws.py:9" in digest and 'test_ws.py", line 9, in main' in digest
+
+
+def test_dump_digest_of_unstructured_text_is_its_head():
+    assert dump_digest("one\ntwo\nthree", max_lines=2) == ["one", "two"]
+
+
+def feed(reporter: HeadlessReporter, events) -> str:
+    for event in events:
+        reporter(event)
+    return reporter.out.getvalue()
+
+
+def test_phase_lines_progress_target_and_summary():
+    out = io.StringIO()
+    reporter = HeadlessReporter(out=out, progress_every=0.0)
+    results = [TestResult(1, 1, "p1", f"t{i}", "passed") for i in range(3)]
+    results.append(TestResult(1, 1, "p1", "t3", "failed", message="AssertionError: boom"))
+    counts = count_outcomes([r.outcome for r in results])
+    text = feed(
+        reporter,
+        [
+            RunStarted(7, "now", 1000, "netra-supervisor.toml"),
+            IterationStarted(7, 1, "now"),
+            PhaseStarted(7, 1, 1, "P1 critical", "all-pass", ("p1",), "now", "$120K MRR"),
+            TestsCollected(1, 1, "p1", tuple(f"t{i}" for i in range(4))),
+            *results,
+            PhaseFinished(7, 1, 1, "P1 critical", "all-pass", "gate-failed", False, counts, 1.5),
+            IterationFinished(7, 1, "later", "gate-failed", counts),
+            RunFinished(7, "later", "failed", 1, 1),
+        ],
+    )
+    assert "▶ P1 critical: suites p1 · gate all-pass · $120K MRR" in text
+    assert "… P1 critical: 1/4 done" in text  # progress knows the collected total
+    assert "✖ P1 critical: 4 tests · 3 passed · 1 failed · gate all-pass FAILED" in text
+    assert "passing 3 / target 1000" in text
+    summary = text.splitlines()[-3:]
+    assert summary[0].split() == [
+        "iter", "status", "passed", "failed", "error", "hung", "crashed", "skipped", "time",
+    ]  # fmt: skip
+    assert summary[1].split()[:4] == ["1", "gate-failed", "3", "1"]
+    assert "run 7 failed after 1 iteration(s) → exit 1" in summary[2]
+
+
+def test_progress_is_throttled():
+    out = io.StringIO()
+    reporter = HeadlessReporter(out=out, progress_every=3600.0)
+    feed(reporter, [PhaseStarted(1, 1, 1, "P", "none", ("s",), "now")])
+    text = feed(reporter, [TestResult(1, 1, "s", f"t{i}", "passed") for i in range(500)])
+    assert "…" not in text
+
+
+def test_hung_test_line_and_digest():
+    out = io.StringIO()
+    text = feed(
+        HeadlessReporter(out=out),
+        [TestHung(1, 1, "ws", "tests/test_ws.py::test_stream", 30.0, "deadline", DUMP)],
+    )
+    assert "HUNG tests/test_ws.py::test_stream: past its deadline, deadline 30s" in text
+    assert "test_ws.py:9" in text
+
+
+def test_closed_output_does_not_stop_the_run():
+    out = io.StringIO()
+    reporter = HeadlessReporter(out=out)
+    out.close()
+    reporter.line("still fine")  # no exception
