@@ -34,6 +34,7 @@ from supervisor.core.model import IterationSummary
 
 _SHOWN_OUTCOMES = ("passed", "failed", "error", "hung", "crashed", "skipped")
 _DUMP_LINES = 12
+_ALWAYS_SHOWN = ("loop", "health")  # what the run waits for, a person must see
 
 
 def format_counts(counts: dict[str, int], always: tuple[str, ...] = ("passed", "failed")) -> str:
@@ -176,7 +177,7 @@ class HeadlessReporter:
         )
 
     def _on_log(self, e: LogLine) -> None:
-        if e.level in ("warning", "error") or self.verbose:
+        if e.level in ("warning", "error") or e.source in _ALWAYS_SHOWN or self.verbose:
             self.line(f"  [{e.level}] {e.source}: {e.text}")
 
     def _on_plugin_error(self, e: PluginFailed) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from supervisor.config import Config, PhaseConfig, SuiteConfig, format_duration
-from supervisor.core.between import Between
+from supervisor.core.between import Between, git_head
 from supervisor.core.events import (
     GREEN_OUTCOMES,
     OUTCOMES,
@@ -31,6 +31,7 @@ from supervisor.core.events import (
     count_outcomes,
     utc_now,
 )
+from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -114,6 +115,8 @@ class Loop:
         self.clock = clock
         self._plugin_failed = plugin_failed or self._report_plugin_failure
         self._tally = _PhaseTally()
+        self._deployed_head: str | None = None
+        self._last_revision: str | None = None
 
     def _report_plugin_failure(self, what: str, name: str, hook: str, exc: BaseException) -> None:
         """Default: report it; the session replaces this with the host's quarantine."""
@@ -179,22 +182,46 @@ class Loop:
     # ------------------------------------------------------------------ deploy
 
     def _deploy(self, iteration: int, deployed_once: bool) -> tuple[str | None, bool]:
+        """Deploy per ``[deploy] when``, then wait for ``health_url``; (revision, ok)."""
         backend = self.deploy_backend
-        when = self.config.deploy.when
-        if backend is None or (when == "first" and deployed_once):
-            self.emit(
-                DeployFinished(
-                    self.run_id,
-                    iteration,
-                    self.config.deploy.backend,
-                    None,
-                    utc_now(),
-                    0.0,
-                    "skipped",
-                )
+        deploy = self.config.deploy
+        head = git_head(self.config.base_dir) if deploy.when == "on-change" else None
+        skip = backend is None or (
+            deployed_once
+            and (
+                deploy.when == "first"
+                or (deploy.when == "on-change" and head == self._deployed_head)
             )
-            return None, True
+        )
         started_at, t0 = utc_now(), time.monotonic()
+        if skip:
+            revision, ok, message, status = self._last_revision, True, "", "skipped"
+        else:
+            revision, ok, message = self._run_backend(iteration)
+            status = "ok" if ok else "failed"
+            if ok:
+                self._deployed_head, self._last_revision = head, revision
+        if ok and deploy.health_url:
+            ok, health = wait_healthy(
+                deploy.health_url,
+                deploy.health_timeout,
+                self.stop,
+                lambda text: self.emit(LogLine("info", "health", text)),
+            )
+            self.emit(LogLine("info" if ok else "error", "health", health))
+            if not ok:
+                status, message = "failed", health
+        self.emit(
+            DeployFinished(
+                self.run_id, iteration, deploy.backend, revision, started_at,
+                time.monotonic() - t0, status, message,
+            )
+        )  # fmt: skip
+        return revision, ok
+
+    def _run_backend(self, iteration: int) -> tuple[str | None, bool, str]:
+        backend = self.deploy_backend
+        assert backend is not None
 
         def log(text: str) -> None:
             self.emit(LogLine(level="info", source=f"deploy:{backend.name}", text=text))
@@ -203,32 +230,8 @@ class Loop:
             outcome = backend.deploy(self.config, iteration, log)
         except Exception as exc:  # a backend is plugin code: report, don't crash the run
             self._plugin_failed("deploy backend", backend.name, "deploy", exc)
-            self.emit(
-                DeployFinished(
-                    self.run_id,
-                    iteration,
-                    backend.name,
-                    None,
-                    started_at,
-                    time.monotonic() - t0,
-                    "failed",
-                    _one_line(exc),
-                )
-            )
-            return None, False
-        self.emit(
-            DeployFinished(
-                self.run_id,
-                iteration,
-                backend.name,
-                outcome.revision,
-                started_at,
-                time.monotonic() - t0,
-                "ok" if outcome.ok else "failed",
-                outcome.message,
-            )
-        )
-        return outcome.revision, outcome.ok
+            return None, False, _one_line(exc)
+        return outcome.revision, outcome.ok, outcome.message
 
     # ------------------------------------------------------------------ phases
 

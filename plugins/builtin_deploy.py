@@ -1,0 +1,102 @@
+"""Built-in deploy backend ``command``: run the team's own deploy script.
+
+``[deploy] command`` runs with ``cwd``, ``env`` and ``timeout``; each output line goes
+to the run log as it arrives; a line ``revision: X`` names the deployed revision (else
+the git HEAD of the config folder). A non-zero exit or a timeout is a failed deploy:
+the loop records the iteration as ``deploy-failed`` and runs no tests against it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+import pluggy
+
+from supervisor.config import Config
+from supervisor.core.between import git_head
+from supervisor.core.kinds import DeployBackend, DeployOutcome
+
+hookimpl = pluggy.HookimplMarker("netra_supervisor")
+
+_REVISION_LINE = re.compile(r"^\s*revision:\s*(\S+)\s*$", re.IGNORECASE)
+_TAIL_LINES = 5
+
+
+class CommandBackend(DeployBackend):
+    """Runs ``[deploy] command`` as a subprocess in its own process group."""
+
+    name = "command"
+
+    def deploy(self, config: Config, iteration: int, log: Callable[[str], None]) -> DeployOutcome:
+        deploy = config.deploy
+        cwd = config.resolve(deploy.cwd)
+        env = {**os.environ, **config.run.env, **deploy.env, "NETRA_ITERATION": str(iteration)}
+        try:
+            proc = subprocess.Popen(
+                list(deploy.command),
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return DeployOutcome(False, None, f"cannot start {deploy.command[0]!r}: {exc.strerror}")
+        revision: str | None = None
+        tail: list[str] = []
+
+        def read() -> None:
+            nonlocal revision
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.rstrip("\n")
+                log(line)
+                tail.append(line)
+                del tail[:-_TAIL_LINES]
+                match = _REVISION_LINE.match(line)
+                if match:
+                    revision = match.group(1)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            code = proc.wait(timeout=deploy.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            reader.join(2)
+            return DeployOutcome(False, revision, f"deploy timed out after {deploy.timeout:g}s")
+        reader.join(5)
+        if code != 0:
+            last = next((t for t in reversed(tail) if t.strip()), "")
+            detail = f": {last.strip()}" if last else ""
+            return DeployOutcome(False, revision, f"deploy exited with code {code}{detail}")
+        return DeployOutcome(True, revision or git_head(config.base_dir), "")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the deploy's process group, SIGKILL it if it lingers."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return
+            time.sleep(0.05)
+
+
+@hookimpl
+def netra_register_deploy_backends() -> list[DeployBackend]:
+    return [CommandBackend()]
