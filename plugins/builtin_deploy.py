@@ -1,4 +1,5 @@
-"""Built-in deploy backend ``command``: run the team's own deploy script.
+"""Built-in deploy backends: ``command`` (run the team's deploy script) and ``local``
+(keep a local process running as the deployed backend).
 
 ``[deploy] command`` runs with ``cwd``, ``env`` and ``timeout``; each output line goes
 to the run log as it arrives; a line ``revision: X`` names the deployed revision (else
@@ -81,6 +82,61 @@ class CommandBackend(DeployBackend):
         return DeployOutcome(True, revision or git_head(config.base_dir), "")
 
 
+class LocalBackend(DeployBackend):
+    """Runs ``[deploy] command`` as a long-lived local process: "the deployed backend".
+
+    Each deploy stops the previous process group and starts a fresh one; its output
+    goes to ``deploy-local.log`` beside the history database; the run's end (also
+    Ctrl-C or a crash of the loop) stops it. Pair it with ``health_url`` so tests wait
+    until it listens.
+    """
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def deploy(self, config: Config, iteration: int, log: Callable[[str], None]) -> DeployOutcome:
+        deploy = config.deploy
+        self.stop()
+        log_path = config.resolve(config.run.db).parent / "deploy-local.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **config.run.env, **deploy.env, "NETRA_ITERATION": str(iteration)}
+        with open(log_path, "ab") as out:
+            out.write(f"--- iteration {iteration}: {' '.join(deploy.command)}\n".encode())
+            out.flush()
+            try:
+                proc = subprocess.Popen(
+                    list(deploy.command),
+                    cwd=config.resolve(deploy.cwd),
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return DeployOutcome(
+                    False, None, f"cannot start {deploy.command[0]!r}: {exc.strerror}"
+                )
+        with self._lock:
+            self._proc = proc
+        time.sleep(0.2)  # a process that dies at once (bad flag, port taken) is a failed deploy
+        if proc.poll() is not None:
+            return DeployOutcome(
+                False, None, f"exited at once with code {proc.returncode}; see {log_path}"
+            )
+        log(f"started pid {proc.pid}; output in {log_path}")
+        return DeployOutcome(True, git_head(config.base_dir), "")
+
+    def stop(self) -> None:
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc)
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGTERM the deploy's process group, SIGKILL it if it lingers."""
     import signal
@@ -99,4 +155,4 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 @hookimpl
 def netra_register_deploy_backends() -> list[DeployBackend]:
-    return [CommandBackend()]
+    return [CommandBackend(), LocalBackend()]

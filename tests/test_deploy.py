@@ -180,3 +180,67 @@ def test_never_healthy_is_a_failed_deploy(tmp_path, health_server):
     message = query(db, "select message from deploys")[0][0]
     assert "not healthy after 1s" in message and "HTTP 503" in message
     assert query(db, "select count(*) from results") == [(0,)]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_local_backend_serves_the_tests_and_is_stopped_at_the_end(tmp_path):
+    port = _free_port()
+    marker = f"netra-local-backend-{os.getpid()}-{port}"
+    write(
+        tmp_path / "server.py",
+        f"""
+        import http.server, sys, os
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(("iteration " + os.environ["NETRA_ITERATION"]).encode())
+            def log_message(self, *a):
+                pass
+        print("listening", flush=True)
+        http.server.HTTPServer(("127.0.0.1", {port}), H).serve_forever()
+        """,
+    )
+    write(
+        tmp_path / "t/test_api.py",
+        f"""
+        import urllib.request
+        def test_api_answers():
+            body = urllib.request.urlopen("http://127.0.0.1:{port}/x", timeout=5).read()
+            assert body.startswith(b"iteration ")
+        """,
+    )
+    write(
+        tmp_path / "netra-supervisor.toml",
+        f"""
+        [run]
+        until = "target"
+        target = 99
+        max_iterations = 2
+        [deploy]
+        backend = "local"
+        command = ["{sys.executable}", "server.py", "{marker}"]
+        health_url = "http://127.0.0.1:{port}/health"
+        health_timeout = "20s"
+        [[suite]]
+        name = "t"
+        args = ["t"]
+        """,
+    )
+    proc = subprocess.run(
+        [*CLI, "run", "--headless"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # every test passed
+    db = tmp_path / ".netra/history.db"
+    assert query(db, "select outcome from results") == [("passed",), ("passed",)]
+    assert query(db, "select status from deploys") == [("ok",), ("ok",)]
+    assert (tmp_path / ".netra/deploy-local.log").read_text().count("listening") == 2
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert left.stdout.strip() == ""  # the backend was stopped when the run ended
