@@ -19,6 +19,7 @@ Child → parent::
 
     {"t":"hello","pid":1,"w":"gw0","pt":"8.3.2","py":"3.11.7"}   on pytest_configure
     {"t":"sess","ctl":false}             session start (ctl: an xdist controller)
+    {"t":"cfile","i":id,"f":path}        a collector starts (a module is imported, ...)
     {"t":"coll","ids":[...]}             collected nodeids (processes that collect)
     {"t":"cerr","i":id,"o":"failed","m":msg,"l":text}   a collector that failed/skipped
     {"t":"start","i":id,"to":5.0}        a test starts (to: its timeout marker, or null)
@@ -35,6 +36,7 @@ Parent → child::
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import socket
 import sys
@@ -44,6 +46,7 @@ import pytest
 
 SOCKET_ENV = "NETRA_CHILD_SOCKET"
 SELECT_ENV = "NETRA_CHILD_SELECT"
+IGNORE_ENV = "NETRA_CHILD_IGNORE"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -69,12 +72,14 @@ class _Channel:
     def put(self, msg: dict) -> None:
         """Queue a message; it goes out with the next flush."""
         if self.alive:
-            self.buf.append(_dumps(msg))
+            line = _dumps(msg)
+            with self.lock:  # the heartbeat thread flushes concurrently
+                self.buf.append(line)
 
     def send(self, msg: dict) -> None:
         """Queue a message and flush now."""
         if self.alive:
-            self.buf.append(_dumps(msg))
+            self.put(msg)
             self.flush()
 
     def flush(self) -> None:
@@ -158,12 +163,43 @@ def dump_stacks() -> str:
         parts.append(f"\nasyncio tasks not done ({len(tasks)}):\n")
         for task in tasks:
             parts.append(f"{task!r}\n")
-            for frame in task.get_stack():
+            for frame in _await_chain(task):
                 parts.append(
                     f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, '
                     f"in {frame.f_code.co_name}\n"
                 )
+                line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+                if line:
+                    parts.append(f"    {line}\n")
     return "".join(parts)
+
+
+def _await_chain(task: object) -> list:
+    """A task's frames, outermost first, down to the innermost ``await``.
+
+    ``Task.get_stack()`` gives only the task's own coroutine frame; a test run by a
+    plugin's runner task (anyio) or awaiting a library call (``ws.recv()``) waits
+    further down, so follow ``cr_await`` (and its generator/async-generator kin).
+    """
+    frames = []
+    coro = task.get_coro() if hasattr(task, "get_coro") else getattr(task, "_coro", None)
+    while coro is not None and len(frames) < 100:
+        frame = (
+            getattr(coro, "cr_frame", None)
+            or getattr(coro, "gi_frame", None)
+            or getattr(coro, "ag_frame", None)
+        )
+        if frame is None:
+            break
+        frames.append(frame)
+        coro = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+            or getattr(coro, "ag_await", None)
+        )
+    if not frames:
+        frames = list(task.get_stack())  # type: ignore[attr-defined]
+    return frames
 
 
 def _asyncio_tasks() -> list:
@@ -245,6 +281,11 @@ class NetraChildPlugin:
         if select:
             with open(select, encoding="utf-8") as fh:
                 self.select = set(json.load(fh))
+        ignore = os.environ.get(IGNORE_ENV)
+        self.ignore: set[str] = set()
+        if ignore:
+            with open(ignore, encoding="utf-8") as fh:
+                self.ignore = set(json.load(fh))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -262,6 +303,18 @@ class NetraChildPlugin:
             dropped = [item for item in items if item.nodeid not in self.select]
             items[:] = keep
             config.hook.pytest_deselected(items=dropped)
+
+    def pytest_ignore_collect(self, collection_path: object) -> bool | None:
+        """Files the parent saw hang while being imported are left out of a restart."""
+        if self.ignore and str(collection_path) in self.ignore:
+            return True
+        return None
+
+    def pytest_collectstart(self, collector: pytest.Collector) -> None:
+        if not self.controller and not isinstance(collector, pytest.Session):
+            # a module's import (a directory's conftest) happens next: if it never
+            # returns, the parent knows which file (directory) to blame and leave out
+            self.ch.send({"t": "cfile", "i": collector.nodeid, "f": str(collector.path)})
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.passed or self.controller:
@@ -321,7 +374,10 @@ class NetraChildPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.ch.close()
+        # Flush, but keep the channel (and the heartbeat) until the process exits: a
+        # process stuck on its way out (a non-daemon thread, an atexit handler) can
+        # still be asked for a dump. The parent sees EOF when the process is gone.
+        self.ch.flush()
 
 
 def pytest_configure(config: pytest.Config) -> None:

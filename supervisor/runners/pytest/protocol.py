@@ -7,6 +7,7 @@ worker). Every message has ``t`` (its type):
 =========  ============================================================================
 ``hello``  ``pid``, ``w`` (xdist worker id or ""), ``pt`` pytest and ``py`` Python versions
 ``sess``   session started; ``ctl`` is true in an xdist controller (it runs no tests)
+``cfile``  ``i`` a collector's nodeid, ``f`` its path: its collection starts (a module: the import)
 ``coll``   ``ids``: the nodeids this process will run (after deselection), in order
 ``cerr``   ``i`` collector nodeid, ``o`` failed|skipped, ``m`` one-line reason, ``l`` text
 ``start``  ``i`` nodeid, ``to`` its own ``@pytest.mark.timeout`` seconds or null
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 PLUGIN_MODULE = "_netra_child_plugin"
 SOCKET_ENV = "NETRA_CHILD_SOCKET"
 SELECT_ENV = "NETRA_CHILD_SELECT"
+IGNORE_ENV = "NETRA_CHILD_IGNORE"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 
 #: Variables of an outer pytest/xdist that must not leak into the child.
@@ -38,6 +40,7 @@ SCRUB_ENV = (
     "PYTEST_XDIST_TESTRUNUID",
     "PYTEST_CURRENT_TEST",
     SELECT_ENV,
+    IGNORE_ENV,
 )
 
 

@@ -12,9 +12,19 @@ the deadlines of the tests in flight. A test past its deadline (its own
 ``@pytest.mark.timeout``, else ``ctx.deadline_for(suite)``) or whose process went
 silent (no heartbeat for ``[watchdog] silence_timeout``) is asked for a dump, given
 ``[watchdog] grace``, then recorded ``hung`` with the dump; the process group is killed
-and pytest starts again on the tests that had not run. A process that dies in a test is
-recorded ``crashed`` and pytest restarts the same way (under xdist, xdist replaces the
-worker itself and goes on).
+(SIGTERM, then SIGKILL) and pytest starts again on the tests that had not run. Under
+xdist only the hung worker (and what it spawned) is killed: xdist replaces it and the
+other workers go on. A process that dies in a test is recorded ``crashed`` and pytest
+restarts the same way (under xdist, xdist replaces the worker itself and goes on). If
+xdist gives up replacing workers (``--max-worker-restart``), pytest is restarted on the
+tests that had not run, so none is dropped.
+
+A process with no test running is timed too, against the larger of that deadline and
+``[watchdog] test_timeout``: while it starts, while it collects (each file's import: a
+file that hangs, or kills pytest, while being imported is an ``error`` for that file and
+pytest restarts without it), between tests and after ``fin`` (a hang after the last
+test, e.g. a non-daemon thread that never ends, is an ``error`` for
+``SUITE::(session teardown)``). A hang before any file is known is a startup error.
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import psutil
 
 from supervisor.core.events import (
     SuiteFinished,
@@ -120,18 +132,34 @@ def _read_tail(path: str, size: int = LOG_TAIL) -> str:
         return ""
 
 
+def _fatal_error(path: str) -> str:
+    """The last faulthandler report in pytest's output (a segfault's stacks), or ""."""
+    tail = _read_tail(path)
+    start = tail.rfind("Fatal Python error: ")
+    return tail[start:].strip() if start >= 0 else ""
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "suite"
 
 
 @dataclass
 class _InFlight:
+    """Something a process is doing under a deadline: a test, or a stretch between tests.
+
+    ``what`` is ``test``; ``collect`` (importing the file ``nodeid`` at ``path``, or
+    before the first file when ``nodeid`` is empty); ``idle`` (a process running tests
+    by itself, between two tests or after the last); ``exit`` (after ``fin``).
+    """
+
     nodeid: str
     t0: float
     started_at: str
     deadline: float
     hang_reason: str = ""
     hang_at: float = 0.0
+    what: str = "test"
+    path: str = ""
 
 
 @dataclass
@@ -144,7 +172,8 @@ class _Conn:
     session: bool = False
     finished: bool = False
     exitstatus: int | None = None
-    current: _InFlight | None = None
+    current: _InFlight | None = None  # the test running
+    other: _InFlight | None = None  # no test running: collecting, idle or exiting
     last_seen: float = field(default_factory=time.monotonic)
     dump: str | None = None
 
@@ -164,7 +193,12 @@ class _Attempt:
     returncode: int | None = None
     casualties: int = 0  # tests recorded crashed/hung in this attempt
     results: int = 0
-    hung: bool = False
+    hung: bool = False  # the process group was killed for a hang
+    worker_losses: int = 0  # xdist workers killed (hung) or dead (crashed) mid-test
+    collect_hang: bool = False  # a file hung while being imported: restart without it
+    spawned: float = 0.0  # monotonic time pytest was started
+    hello: bool = False  # some process of this attempt connected
+    stuck: tuple[str, str] | None = None  # (message, dump): hung before any file/test
     tail: str = ""  # the end of pytest's own output, read once it exited
 
 
@@ -213,6 +247,7 @@ class _SuiteRun:
         self.order: list[str] = []  # collected nodeids, first-seen order
         self.known: set[str] = set()
         self.done: set[str] = set()  # nodeids (and collectors) with a result
+        self.casualties: set[str] = set()  # those recorded hung or crashed
         self.stopped = False
         self.killing = False
         self.startup_message: str | None = None
@@ -228,6 +263,12 @@ class _SuiteRun:
         self.silence = wd.silence_timeout
         self.grace = wd.grace
         self.default_deadline = ctx.deadline_for(suite)
+        # importing one file, or the stretch between two tests / before exiting: not a
+        # test, so not held to a (possibly tight) per-test deadline, but to the larger
+        # of it and [watchdog] test_timeout
+        self.session_deadline = max(self.default_deadline, wd.test_timeout)
+        self.ignored: list[str] = []  # files that hung (or died) while being imported
+        self.reaping: list[tuple[float, list[psutil.Process]]] = []  # (SIGKILL at, procs)
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -246,6 +287,8 @@ class _SuiteRun:
             )
         )
         self.done.add(nodeid)
+        if outcome in ("crashed", "hung"):
+            self.casualties.add(nodeid)
         if self.attempt is not None:
             self.attempt.results += 1
             if outcome in ("crashed", "hung"):
@@ -264,7 +307,7 @@ class _SuiteRun:
             )
         )
 
-    def _startup_error(self, message: str, conftest: str = "") -> None:
+    def _startup_error(self, message: str, conftest: str = "", dump: str = "") -> None:
         self.startup_message = message
         if self.collect_only:
             return
@@ -273,7 +316,9 @@ class _SuiteRun:
         if conftest:
             with contextlib.suppress(ValueError):
                 where = str(Path(conftest).resolve().relative_to(Path(cwd).resolve()))
-        self._result(f"{where}::(startup)", "error", file=conftest and where, message=message)
+        self._result(
+            f"{where}::(startup)", "error", file=conftest and where, message=message, dump=dump
+        )
         self._finished("error", message)
 
     # -- the run ---------------------------------------------------------------------
@@ -319,8 +364,19 @@ class _SuiteRun:
             if self.startup_message is not None:
                 return
             remaining = [n for n in self.order if n not in self.done]
-            abnormal = not attempt.main_finished
-            if abnormal and remaining and attempt.casualties and number <= MAX_RESTARTS:
+            # cut short: pytest died or was killed, or xdist gave up replacing workers
+            # (--max-worker-restart) and ended the session with tests still unrun
+            cut_short = not attempt.main_finished or attempt.worker_losses
+            if number <= MAX_RESTARTS and attempt.collect_hang:
+                selection = remaining if self.order else None
+                self.ctx.log(
+                    "warning",
+                    f"pytest:{self.suite.name}",
+                    f"restarting pytest without {len(self.ignored)} file(s) that hung "
+                    "or died while being collected",
+                )
+                continue
+            if cut_short and remaining and attempt.casualties and number <= MAX_RESTARTS:
                 selection = remaining
                 self.ctx.log(
                     "warning",
@@ -389,6 +445,11 @@ class _SuiteRun:
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(selection, fh)
             env[protocol.SELECT_ENV] = path
+        if self.ignored:
+            path = os.path.join(self.tmpdir, f"ignore-{number}.json")
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(self.ignored, fh)
+            env[protocol.IGNORE_ENV] = path
         return env
 
     def _log_path(self, number: int) -> str:
@@ -423,6 +484,7 @@ class _SuiteRun:
             self._startup_error(f"cannot start {python}: {exc.strerror or exc}")
             return
         attempt.proc = proc
+        attempt.spawned = time.monotonic()
         self.selector = selectors.DefaultSelector()
         assert self.listener is not None
         self.selector.register(self.listener, selectors.EVENT_READ, "listen")
@@ -449,10 +511,18 @@ class _SuiteRun:
             # pytest exited but left processes in its group (or never exited): end them
             self.killing = True
             kill_group(proc, grace=1.0)
+        for _, procs in self.reaping:  # what is left of killed xdist workers
+            for left in procs:
+                with contextlib.suppress(psutil.Error):
+                    left.kill()
+        self.reaping = []
         attempt.returncode = proc.returncode
         attempt.tail = _read_tail(attempt.log_path)
         rc = proc.returncode
         if self.stopped:
+            return
+        if attempt.stuck is not None:
+            self._startup_error(attempt.stuck[0], dump=attempt.stuck[1])
             return
         if (not attempt.session and not attempt.results) or rc == 4:
             conftest, why = protocol.startup_failure(attempt.tail, rc)
@@ -477,6 +547,7 @@ class _SuiteRun:
                 else:
                     self._read(key.data, attempt)
             self._check_deadlines(attempt)
+            self._reap()
             if attempt.hung or proc.poll() is not None:
                 return
 
@@ -545,10 +616,25 @@ class _SuiteRun:
         self.conns.pop(fd, None)
         conn.sock.close()
         current, conn.current = conn.current, None
-        if current is None or conn.finished or self.killing or self.stopped:
+        other, conn.other = conn.other, None
+        if conn.finished or self.killing or self.stopped:
             return
         proc = self.attempt.proc if self.attempt else None
-        if proc is not None and conn.pid == proc.pid:
+        main = proc is not None and conn.pid == proc.pid
+        if main and current is None and other and other.what == "collect" and other.nodeid:
+            # pytest died importing a file (an xdist worker may also be ended by xdist
+            # while it collects, so only the main process's death is the file's fault)
+            why = f"pytest died while collecting {other.nodeid}"
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5.0)
+            why += f" ({protocol.describe_exit(proc.returncode)})"
+            self._collect_lost(conn, other, why, _fatal_error(self.attempt.log_path))
+            return
+        if current is None:
+            return
+        if self.attempt is not None and self._is_worker(conn):
+            self.attempt.worker_losses += 1
+        if main:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5.0)
             why = protocol.describe_exit(proc.returncode)
@@ -563,6 +649,7 @@ class _SuiteRun:
             started_at=current.started_at,
             message=f"{why} while running this test",
             longrepr=tail,
+            dump=_fatal_error(self.attempt.log_path) if self.attempt else "",
             worker=conn.worker,
         )
 
@@ -573,9 +660,17 @@ class _SuiteRun:
             self._started(conn, msg)
         elif kind == "done":
             self._done(conn, msg)
+            self._between(conn, "idle")
         elif kind == "hb":
             pass
+        elif kind == "cfile":
+            if conn.other is not None and conn.other.what == "collect":
+                conn.other = self._period(
+                    "collect", str(msg.get("i") or ""), path=str(msg.get("f") or "")
+                )
         elif kind == "coll":
+            conn.other = None
+            self._between(conn, "idle")
             new = [n for n in msg.get("ids", ()) if n not in self.known]
             if new:
                 self.known.update(new)
@@ -603,17 +698,26 @@ class _SuiteRun:
         elif kind == "hello":
             conn.pid = int(msg.get("pid") or 0)
             conn.worker = str(msg.get("w") or "")
+            conn.other = self._period("start", "")  # configuring, up to its session start
+            attempt.hello = True
         elif kind == "sess":
             conn.session = attempt.session = True
             conn.controller = bool(msg.get("ctl"))
+            # an xdist controller collects nothing itself
+            conn.other = None if conn.controller else self._period("collect", "")
         elif kind == "dump":
             conn.dump = str(msg.get("text") or "")
         elif kind == "fin":
             conn.finished = True
             conn.exitstatus = msg.get("s")
+            conn.other = None
             if attempt.proc is not None and conn.pid == attempt.proc.pid:
                 attempt.main_finished = True
                 attempt.exitstatus = conn.exitstatus
+                # now it has to exit. (Not timed: an xdist worker after its session,
+                # which waits for the controller to end it; xdist's own teardown kills
+                # one that does not go within its EXIT_TIMEOUT, 10 s.)
+                conn.other = self._period("exit", "")
 
     def _started(self, conn: _Conn, msg: dict) -> None:
         nodeid = str(msg.get("i", ""))
@@ -622,6 +726,7 @@ class _SuiteRun:
         if deadline is None:
             deadline = self.default_deadline
         conn.current = _InFlight(nodeid, time.monotonic(), utc_now(), deadline)
+        conn.other = None
         conn.dump = None
         self._emit(
             TestStarted(
@@ -639,6 +744,8 @@ class _SuiteRun:
         current = conn.current
         started_at = current.started_at if current and current.nodeid == nodeid else utc_now()
         conn.current = None
+        if nodeid in self.casualties:
+            return  # it finished just as it was recorded hung (or its process died)
         folded = protocol.fold_phases(msg.get("p") or [], msg.get("s"))
         self._result(
             nodeid,
@@ -651,11 +758,41 @@ class _SuiteRun:
         )
 
     # -- the watchdog's place ----------------------------------------------------------
+    def _period(self, what: str, nodeid: str, path: str = "") -> _InFlight:
+        return _InFlight(
+            nodeid, time.monotonic(), utc_now(), self.session_deadline, what=what, path=path
+        )
+
+    def _is_worker(self, conn: _Conn) -> bool:
+        """An xdist worker: it can be killed alone, and xdist replaces it."""
+        proc = self.attempt.proc if self.attempt else None
+        return bool(conn.worker) and conn.pid > 0 and (proc is None or conn.pid != proc.pid)
+
+    def _between(self, conn: _Conn, what: str) -> None:
+        """A process running tests by itself (no xdist) is timed between tests too.
+
+        An xdist worker legitimately waits for work, and its controller for workers.
+        """
+        if conn.worker or conn.controller or conn.finished or self.collect_only:
+            return
+        conn.other = self._period(what, "")
+
     def _check_deadlines(self, attempt: _Attempt) -> None:
-        """Per tick: a test past its deadline, or a silent process, is hung."""
+        """Per tick: a test past its deadline, or a silent process, is hung.
+
+        So is a process stuck with no test running: importing a file, between tests,
+        or on its way out after the session finished.
+        """
         now = time.monotonic()
+        if not attempt.hello and now - attempt.spawned > self.session_deadline:
+            message = (
+                f"pytest had not started after {self.session_deadline:g}s "
+                "(a conftest or plugin that blocks while being imported?)"
+            )
+            self._kill_stuck(attempt, message, "")
+            return
         for conn in list(self.conns.values()):
-            current = conn.current
+            current = conn.current or conn.other
             if current is None:
                 continue
             if not current.hang_reason:
@@ -666,19 +803,27 @@ class _SuiteRun:
                 else:
                     continue
                 current.hang_at = now
+                conn.dump = None
                 conn.ask_dump()
             elif conn.dump is not None or now - current.hang_at >= self.grace:
-                self._hung(conn, current, attempt)
+                if current is conn.current:
+                    self._hung(conn, current, attempt)
+                else:
+                    self._stuck(conn, current, attempt)
                 return
 
-    def _hung(self, conn: _Conn, current: _InFlight, attempt: _Attempt) -> None:
+    def _dump_and_message(self, conn: _Conn, current: _InFlight, doing: str) -> tuple[str, str]:
         dump = conn.dump
         if dump is None:
             dump = f"(no dump: the test process did not answer within {self.grace:g}s)"
         if current.hang_reason == "deadline":
-            message = f"still running after its deadline of {current.deadline:g}s"
+            message = f"{doing} after its deadline of {current.deadline:g}s"
         else:
             message = f"the test process was silent for more than {self.silence:g}s"
+        return dump, message
+
+    def _hung(self, conn: _Conn, current: _InFlight, attempt: _Attempt) -> None:
+        dump, message = self._dump_and_message(conn, current, "still running")
         self._emit(
             TestHung(
                 iteration=self.ctx.iteration,
@@ -700,10 +845,111 @@ class _SuiteRun:
             dump=dump,
             worker=conn.worker,
         )
+        if self._is_worker(conn):
+            # only this worker goes; xdist replaces it and hands its tests to the others
+            attempt.worker_losses += 1
+            self._kill_tree(conn.pid)
+            return
         attempt.hung = True
         self.killing = True
         if attempt.proc is not None:
             kill_group(attempt.proc)
+
+    def _stuck(self, conn: _Conn, period: _InFlight, attempt: _Attempt) -> None:
+        """A process stuck with no test running: record an error, kill the group."""
+        conn.other = None
+        if period.what == "start" or (period.what == "collect" and not period.nodeid):
+            if period.what == "start":
+                doing = "pytest was still starting up"
+            else:
+                doing = "pytest was still collecting (no test file being imported)"
+            dump, message = self._dump_and_message(conn, period, doing)
+            self._kill_stuck(attempt, message, dump)
+            return
+        if period.what == "collect" and period.nodeid:
+            dump, message = self._dump_and_message(
+                conn, period, f"still collecting {period.nodeid}"
+            )
+            self._collect_lost(conn, period, message, dump)
+        else:
+            remaining = any(n not in self.done for n in self.order)
+            if period.what == "exit":
+                doing, where = "pytest had not exited", "(session teardown)"
+            elif remaining:
+                doing, where = "pytest was stuck between two tests", "(between tests)"
+            else:
+                doing, where = "pytest was stuck after its last test", "(session teardown)"
+            dump, message = self._dump_and_message(conn, period, doing)
+            nodeid = f"{self.suite.name}::{where}"
+            if nodeid not in self.done:  # once: the same hang again stops the restarts
+                self._result(
+                    nodeid,
+                    "error",
+                    file="",
+                    duration=time.monotonic() - period.t0,
+                    started_at=period.started_at,
+                    message=message,
+                    dump=dump,
+                    worker=conn.worker,
+                )
+                attempt.casualties += 1  # the tests still to run (if any) get a new pytest
+        attempt.hung = True
+        self.killing = True
+        if attempt.proc is not None:
+            kill_group(attempt.proc)
+
+    def _kill_stuck(self, attempt: _Attempt, message: str, dump: str) -> None:
+        """Stuck before any test or file to blame: a startup error, no restart."""
+        attempt.stuck = (message, dump)
+        attempt.hung = True
+        self.killing = True
+        if attempt.proc is not None:
+            kill_group(attempt.proc)
+
+    def _collect_lost(self, conn: _Conn, period: _InFlight, message: str, dump: str) -> None:
+        """A file hung (or its process died) while being imported: an error for that
+        file, and pytest restarts without it."""
+        if period.path and period.path not in self.ignored:
+            self.ignored.append(period.path)
+        if self.attempt is not None:
+            self.attempt.collect_hang = True
+        if period.nodeid in self.done:
+            return  # the other xdist worker, importing the same file
+        tail = _read_tail(self.attempt.log_path, 4000) if self.attempt and not dump else ""
+        self._result(
+            period.nodeid,
+            "error",
+            duration=time.monotonic() - period.t0,
+            started_at=period.started_at,
+            message=message,
+            longrepr=tail,
+            dump=dump,
+            worker=conn.worker,
+        )
+
+    def _kill_tree(self, pid: int) -> None:
+        """SIGTERM one process and its descendants now; SIGKILL the survivors later."""
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGCONT)
+        self.reaping.append((time.monotonic() + STOP_GRACE, procs))
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        due = [entry for entry in self.reaping if entry[0] <= now]
+        if not due:
+            return
+        self.reaping = [entry for entry in self.reaping if entry[0] > now]
+        for _, procs in due:
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
 
     def _close_all(self) -> None:
         for conn in list(self.conns.values()):
