@@ -63,6 +63,9 @@ if TYPE_CHECKING:
     from supervisor.core.events import Event
 
 TICK = 0.2  # seconds between stop/deadline checks when nothing arrives
+#: Bytes per socket read: 1 MiB cost an allocation and page faults on every read,
+#: once per test (bench/overhead.py); 64 KiB holds hundreds of messages.
+_RECV_BYTES = 65536
 STOP_GRACE = 3.0  # SIGTERM → SIGKILL
 DRAIN_TIMEOUT = 3.0  # after pytest exits, how long to wait for its workers' last lines
 MAX_RESTARTS = 100
@@ -586,7 +589,7 @@ class _SuiteRun:
 
     def _read(self, conn: _Conn, attempt: _Attempt) -> None:
         try:
-            chunk = conn.sock.recv(1 << 20)
+            chunk = conn.sock.recv(_RECV_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
