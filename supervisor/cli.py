@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the bundled example")
     demo.add_argument("--headless", action="store_true", help="plain lines instead of the TUI")
-    demo.add_argument("--keep", action="store_true", help="keep the demo folder afterwards")
 
     suites = sub.add_parser("suites", help="list the registered suites")
     _config_arg(suites)
@@ -147,7 +146,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from supervisor.demo import run_demo
 
-        return run_demo(headless=args.headless, keep=args.keep)
+        return run_demo(headless=args.headless)
     if args.command == "suites":
         from supervisor.session import list_suites
 

@@ -14,8 +14,11 @@ from pathlib import Path
 PROJECT = Path(__file__).parent / "project"
 
 
-def run_demo(headless: bool = True, keep: bool = False) -> int:
-    """Run the demo project once through every phase; returns the run's exit code."""
+def run_demo(headless: bool = True) -> int:
+    """Run the demo project once through every phase; returns the run's exit code.
+
+    The folder stays (under the system's temporary folder) so its history can be queried.
+    """
     from supervisor.session import RunOptions, run_supervisor
 
     workdir = Path(tempfile.mkdtemp(prefix="netra-demo-"))
@@ -28,10 +31,5 @@ def run_demo(headless: bool = True, keep: bool = False) -> int:
     try:
         return run_supervisor(RunOptions(config=str(config), headless=True), out=sys.stdout)
     finally:
-        print(
-            f"query it: sqlite3 {workdir / '.netra' / 'history.db'} "
-            "'select outcome, count(*) from results group by outcome'"
-        )
-        if not keep:
-            print("(pass --keep to keep the demo folder)")
-            shutil.rmtree(workdir, ignore_errors=True)
+        db = workdir / ".netra" / "history.db"
+        print(f"query it: netra-supervisor history iterations --db {db}")
