@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from supervisor.config import format_duration
@@ -73,9 +74,14 @@ class HeadlessReporter:
     """Prints a run as plain lines; subscribe it to the event bus."""
 
     def __init__(
-        self, out: TextIO | None = None, progress_every: float = 5.0, verbose: bool = False
+        self,
+        out: TextIO | None = None,
+        progress_every: float = 5.0,
+        verbose: bool = False,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.out = out or sys.stdout
+        self.redact = redact  # masks secrets: the screen never shows one
         self.progress_every = progress_every
         self.verbose = verbose
         self.target = 0
@@ -94,6 +100,8 @@ class HeadlessReporter:
             handler(event)
 
     def line(self, text: str) -> None:
+        if self.redact is not None:
+            text = self.redact(text)
         try:
             self.out.write(text + "\n")
             self.out.flush()

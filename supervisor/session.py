@@ -196,13 +196,13 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
 
     model = RunModel()
-    reporter = HeadlessReporter(out=out, verbose=options.verbose)
+    reporter = HeadlessReporter(out=out, verbose=options.verbose, redact=redactor)
     stop = threading.Event()
     bridge = HookBridge(host, config, stop)
     bus = EventBus()
     bus.subscribe(model.apply)
     bus.subscribe(store.put)
-    bus.subscribe(_redacting(reporter, redactor))
+    bus.subscribe(reporter)
     bus.subscribe(bridge)
     host.on_error = bus.emit
     late_bus.append(bus)
@@ -282,13 +282,6 @@ def _next_iteration(db_path: Path, run_id: int) -> int:
     finally:
         conn.close()
     return (row[0] or 0) + 1
-
-
-def _redacting(reporter: HeadlessReporter, redactor: Redactor) -> Callable[[Event], None]:
-    """The reporter, writing through the redactor (the screen never shows a secret)."""
-    write = reporter.line
-    reporter.line = lambda text: write(redactor(text))  # type: ignore[method-assign]
-    return reporter
 
 
 def _install_signals(stop: threading.Event, between: Between, bus: EventBus) -> Callable[[], None]:

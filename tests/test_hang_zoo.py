@@ -12,18 +12,16 @@ inherits a unique environment variable, and none carrying it may survive.
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import psutil
 import pytest
+from runner_helpers import run_pytest_kind
 
 from supervisor.config import parse_config
 from supervisor.core.events import SuiteFinished, TestHung, TestResult, TestStarted
-from supervisor.core.kinds import RunContext
-from supervisor.runners.pytest.runner import PytestSuiteKind
 
 ZOO = Path(__file__).parent / "fixtures" / "hang_zoo"
 MARK_ENV = "NETRA_HANG_ZOO_MARK"
@@ -76,24 +74,11 @@ def run_zoo(tmp_path: Path, workers: int, cwd: str = "zoo") -> tuple[list, str]:
         },
         ZOO / "netra-supervisor.toml",
     )
-    events: list = []
-    lock = threading.Lock()
-
-    def emit(event) -> None:
-        with lock:
-            events.append(event)
-
-    ctx = RunContext(
-        config=config,
-        phase=config.phases[0],
-        run_id=1,
-        iteration=1,
-        phase_seq=1,
-        emit=emit,
+    events, _ = run_pytest_kind(
+        config,
         env={"PYTHONDONTWRITEBYTECODE": "1", MARK_ENV: mark},
         log_dir=str(tmp_path / "logs"),
     )
-    PytestSuiteKind().run(config.suites[0], ctx)
     return events, mark
 
 

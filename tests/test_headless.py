@@ -104,3 +104,14 @@ def test_closed_output_does_not_stop_the_run():
     reporter = HeadlessReporter(out=out)
     out.close()
     reporter.line("still fine")  # no exception
+
+
+def test_reporter_masks_secrets_in_every_line():
+    from supervisor.redact import Redactor
+
+    out = io.StringIO()
+    reporter = HeadlessReporter(out=out, redact=Redactor(["hunter2-secret"]))
+    reporter(TestResult(1, 1, "s", "t", "failed", message="token hunter2-secret leaked"))
+    reporter.verbose = True
+    reporter(TestResult(1, 1, "s", "t2", "failed", message="token hunter2-secret leaked"))
+    assert "hunter2-secret" not in out.getvalue() and "token *** leaked" in out.getvalue()

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from runner_helpers import run_pytest_kind
 
 from supervisor.config import parse_config
 from supervisor.core.events import (
@@ -23,7 +24,6 @@ from supervisor.core.events import (
     TestsCollected,
     TestStarted,
 )
-from supervisor.core.kinds import RunContext
 from supervisor.runners.pytest import protocol
 from supervisor.runners.pytest.runner import CollectError, PytestSuiteKind
 
@@ -88,25 +88,14 @@ def make_config(tmp_path: Path, suite: dict, watchdog: dict | None = None):
 
 def run_suite(tmp_path: Path, stop: threading.Event | None = None, watchdog=None, **suite):
     config = make_config(tmp_path, suite, watchdog)
-    events: list = []
-    lock = threading.Lock()
-
-    def emit(event) -> None:
-        with lock:
-            events.append(event)
-
-    ctx = RunContext(
-        config=config,
-        phase=config.phases[0],
-        run_id=1,
+    events, ctx = run_pytest_kind(
+        config,
+        env=dict(QUIET_ENV, **suite.pop("env", {})),
+        stop=stop,
+        log_dir=str(tmp_path / "logs"),
         iteration=3,
         phase_seq=2,
-        emit=emit,
-        env=dict(QUIET_ENV, **suite.pop("env", {})),
-        stop=stop or threading.Event(),
-        log_dir=str(tmp_path / "logs"),
     )
-    PytestSuiteKind().run(config.suites[0], ctx)
     return Run(events), ctx
 
 

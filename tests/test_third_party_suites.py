@@ -35,11 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from runner_helpers import run_pytest_kind
 
 from supervisor.config import parse_config
 from supervisor.core.events import SuiteFinished, TestResult
-from supervisor.core.kinds import RunContext
-from supervisor.runners.pytest.runner import PytestSuiteKind
 
 pytestmark = [
     pytest.mark.slow,
@@ -260,17 +259,7 @@ def test_outcomes_equal_pytest_junitxml(name, workers, tmp_path):
         },
         tmp_path / "netra-supervisor.toml",
     )
-    events: list = []
-    ctx = RunContext(
-        config=config,
-        phase=config.phases[0],
-        run_id=1,
-        iteration=1,
-        phase_seq=1,
-        emit=events.append,
-        log_dir=str(tmp_path / "logs"),
-    )
-    PytestSuiteKind().run(config.suites[0], ctx)
+    events, _ = run_pytest_kind(config, log_dir=str(tmp_path / "logs"))
 
     finished = [e for e in events if isinstance(e, SuiteFinished)]
     assert [f.status for f in finished] == ["ok"], finished
@@ -306,17 +295,7 @@ def run_with_junit(tmp_path: Path, python: str, cwd: Path, args: list[str], work
         },
         tmp_path / "netra-supervisor.toml",
     )
-    events: list = []
-    ctx = RunContext(
-        config=config,
-        phase=config.phases[0],
-        run_id=1,
-        iteration=1,
-        phase_seq=1,
-        emit=events.append,
-        env={"PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    PytestSuiteKind().run(config.suites[0], ctx)
+    events, _ = run_pytest_kind(config, env={"PYTHONDONTWRITEBYTECODE": "1"})
     return [e for e in events if isinstance(e, TestResult)], junit_outcomes(junit)
 
 
