@@ -27,6 +27,7 @@ from supervisor.core.events import (
     RunFinished,
     RunStarted,
     SuiteFinished,
+    TestCrashed,
     TestHung,
     TestResult,
     TestsCollected,
@@ -156,6 +157,11 @@ class HeadlessReporter:
     def _on_test_hung(self, e: TestHung) -> None:
         why = "silent (no heartbeat)" if e.reason == "silence" else "past its deadline"
         self.line(f"  ⏱ HUNG {e.nodeid}: {why}, deadline {e.deadline:g}s")
+        for dump_line in dump_digest(e.dump):
+            self.line(f"      {dump_line}")
+
+    def _on_test_crashed(self, e: TestCrashed) -> None:
+        self.line(f"  💥 CRASHED {e.nodeid}: {e.cause}")
         for dump_line in dump_digest(e.dump):
             self.line(f"      {dump_line}")
 

@@ -21,7 +21,13 @@ import pytest
 from runner_helpers import run_pytest_kind
 
 from supervisor.config import parse_config
-from supervisor.core.events import SuiteFinished, TestHung, TestResult, TestStarted
+from supervisor.core.events import (
+    SuiteFinished,
+    TestCrashed,
+    TestHung,
+    TestResult,
+    TestStarted,
+)
 
 ZOO = Path(__file__).parent / "fixtures" / "hang_zoo"
 MARK_ENV = "NETRA_HANG_ZOO_MARK"
@@ -41,6 +47,10 @@ CASES = {
     "test_12_segfault.py": ("test_segfaults", "crashed", "segfault"),
 }
 IMPORT_HANG = "test_10_import.py"
+
+
+def segv_dump(results: dict[str, TestResult]) -> str:
+    return results["test_12_segfault.py::test_segfaults"].dump
 
 
 def expected_outcomes() -> dict[str, str]:
@@ -107,6 +117,11 @@ def test_hang_zoo(tmp_path, workers):
         else:
             assert "while running this test" in result.message
     assert set(hung_events) == {f"{p}::{c[0]}" for p, c in CASES.items() if c[1] == "hung"}
+    crashed_events = {e.nodeid: e for e in events if isinstance(e, TestCrashed)}
+    assert set(crashed_events) == {f"{p}::{c[0]}" for p, c in CASES.items() if c[1] == "crashed"}
+    exit_cause = crashed_events["test_11_exit.py::test_exits"].cause
+    assert ("exited with code 3" if workers == 1 else "died") in exit_cause
+    assert crashed_events["test_12_segfault.py::test_segfaults"].dump == segv_dump(results)
 
     # a segfault's dump: the stacks faulthandler wrote as the process died
     segv = results["test_12_segfault.py::test_segfaults"].dump

@@ -11,6 +11,7 @@ from supervisor.core.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    TestCrashed,
     TestHung,
     TestResult,
     TestsCollected,
@@ -97,6 +98,17 @@ def test_hung_test_line_and_digest():
     )
     assert "HUNG tests/test_ws.py::test_stream: past its deadline, deadline 30s" in text
     assert "test_ws.py:9" in text
+
+
+def test_crashed_test_line_and_digest():
+    out = io.StringIO()
+    segv = 'Fatal Python error: Segmentation fault\n\n  File "/repo/tests/t.py", line 9 in test_x\n'
+    text = feed(
+        HeadlessReporter(out=out),
+        [TestCrashed(1, 1, "s", "tests/t.py::test_x", "pytest was killed by SIGSEGV", segv)],
+    )
+    assert "CRASHED tests/t.py::test_x: pytest was killed by SIGSEGV" in text
+    assert "t.py" in text.split("CRASHED", 1)[1].split("\n", 1)[1]
 
 
 def test_closed_output_does_not_stop_the_run():

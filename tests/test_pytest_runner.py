@@ -277,6 +277,22 @@ def test_deadline_passed_is_hung_with_a_dump_and_the_rest_runs(tmp_path):
     assert run.finished.status == "ok"
 
 
+def test_hang_in_a_shared_fixture_teardown_is_blamed_on_the_fixture(tmp_path):
+    run, _ = run_suite(tmp_path, cwd="shared_teardown", test_timeout="1s", watchdog={"grace": "2s"})
+    assert run.outcomes == {
+        "test_a_module.py::test_uses_it": "passed",
+        "test_a_module.py::test_last_of_module": "hung",
+        "test_b_session.py::test_first": "passed",
+        "test_b_session.py::test_last_of_session": "hung",
+    }
+    module = run.results["test_a_module.py::test_last_of_module"]
+    assert "module-scoped fixtures" in module.message
+    assert "STUCK module teardown" in module.dump
+    session = run.results["test_b_session.py::test_last_of_session"]
+    assert "session-scoped fixtures" in session.message
+    assert "STUCK session teardown" in session.dump
+
+
 def test_silent_process_is_hung(tmp_path):
     run, _ = run_suite(tmp_path, cwd="silent", watchdog={"silence_timeout": "2s", "grace": "1s"})
     assert run.outcomes == {

@@ -22,6 +22,7 @@ from supervisor.core.events import (
     PhaseStarted,
     PluginFailed,
     RunFinished,
+    TestCrashed,
     TestHung,
     TestResult,
     TestStarted,
@@ -304,6 +305,7 @@ def test_every_event_kind_lands_in_its_table(tmp_path):
             worker="gw0",
         )
     )
+    store.put(TestCrashed(iteration=1, phase=1, suite="s", nodeid="t::boom", cause="exit code 3"))
     store.put(LogLine(level="info", source="loop", text="hello"))
     store.put(PluginFailed(plugin="p", hook="netra_results", error="ValueError: x"))
     store.put(
@@ -322,7 +324,9 @@ def test_every_event_kind_lands_in_its_table(tmp_path):
     assert reader.iterations(conn, run)[0]["deploy_revision"] == "deadbeef"
     logs = [dict(r) for r in conn.execute("SELECT level, source, text FROM logs ORDER BY id")]
     assert logs[0]["source"] == "watchdog" and "t::hang" in logs[0]["text"]
-    assert logs[1] == {"level": "info", "source": "loop", "text": "hello"}
+    assert logs[1]["source"] == "watchdog" and "t::boom" in logs[1]["text"]
+    assert "crashed (exit code 3)" in logs[1]["text"]
+    assert logs[2] == {"level": "info", "source": "loop", "text": "hello"}
     assert tuple(conn.execute("SELECT plugin, hook, error FROM plugin_errors").fetchone()) == (
         "p",
         "netra_results",

@@ -192,6 +192,24 @@ class TestHung(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TestCrashed(Event):
+    """The process running a test died under it; the result follows as ``crashed``.
+
+    ``cause`` says how it died ("exit code 3", "signal SIGSEGV", "xdist worker gw1 died");
+    ``dump`` holds what the dying process wrote (faulthandler's stacks on a segfault).
+    """
+
+    __test__ = False  # not a pytest test class
+    kind = "test_crashed"
+    iteration: int
+    phase: int
+    suite: str
+    nodeid: str
+    cause: str
+    dump: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LogLine(Event):
     """Something a person should see in the log pane (and the ``logs`` table)."""
 

@@ -26,6 +26,7 @@ from supervisor.core.events import (
     PluginFailed,
     RunFinished,
     RunStarted,
+    TestCrashed,
     TestHung,
     TestResult,
     TestsCollected,
@@ -177,6 +178,11 @@ class RunModel:
             )
         )
 
+    def _test_crashed(self, e: TestCrashed) -> None:
+        self.log.append(
+            LogLine(level="warning", source=e.suite, text=f"crashed ({e.cause}): {e.nodeid}")
+        )
+
     def _log(self, e: LogLine) -> None:
         self.log.append(e)
 
@@ -218,6 +224,7 @@ _HANDLERS = {
     TestStarted: RunModel._test_started,
     TestResult: RunModel._test_result,
     TestHung: RunModel._test_hung,
+    TestCrashed: RunModel._test_crashed,
     LogLine: RunModel._log,
     PluginFailed: RunModel._plugin_failed,
     IterationFinished: RunModel._iteration_finished,

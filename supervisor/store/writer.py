@@ -46,6 +46,7 @@ from supervisor.core.events import (
     PhaseStarted,
     PluginFailed,
     RunFinished,
+    TestCrashed,
     TestHung,
     TestResult,
     utc_now,
@@ -192,6 +193,7 @@ class HistoryStore:
             PhaseFinished: self._on_phase_finished,
             DeployFinished: self._on_deploy,
             TestHung: self._on_hung,
+            TestCrashed: self._on_crashed,
             LogLine: self._on_log,
             PluginFailed: self._on_plugin_failed,
             RunFinished: self._on_run_finished,
@@ -764,6 +766,14 @@ class HistoryStore:
     def _on_hung(self, ev: TestHung, batch: _Batch) -> None:
         text = (
             f"{ev.nodeid} [{ev.suite}] hung ({ev.reason}, deadline {ev.deadline:g}s) "
+            f"in iteration {ev.iteration}, phase {ev.phase}"
+        )
+        r = self._r
+        batch.logs.append((self.run_id, r(utc_now()), r("warning"), r("watchdog"), r(text)))
+
+    def _on_crashed(self, ev: TestCrashed, batch: _Batch) -> None:
+        text = (
+            f"{ev.nodeid} [{ev.suite}] crashed ({ev.cause}) "
             f"in iteration {ev.iteration}, phase {ev.phase}"
         )
         r = self._r

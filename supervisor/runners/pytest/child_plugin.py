@@ -23,6 +23,7 @@ Child → parent::
     {"t":"coll","ids":[...]}             collected nodeids (processes that collect)
     {"t":"cerr","i":id,"o":"failed","m":msg,"l":text}   a collector that failed/skipped
     {"t":"start","i":id,"to":5.0}        a test starts (to: its timeout marker, or null)
+    {"t":"td","i":id,"sc":"session"}     the coming teardown ends fixtures of this scope
     {"t":"done","i":id,"p":[{"w":"setup","o":"passed","d":0.001,...},...]}
     {"t":"hb"}                           heartbeat, every NETRA_CHILD_HEARTBEAT seconds
     {"t":"dump","text":"..."}            answer to {"cmd":"dump"}
@@ -38,6 +39,7 @@ from __future__ import annotations
 import json
 import linecache
 import os
+import signal
 import socket
 import sys
 import threading
@@ -47,6 +49,7 @@ import pytest
 SOCKET_ENV = "NETRA_CHILD_SOCKET"
 SELECT_ENV = "NETRA_CHILD_SELECT"
 IGNORE_ENV = "NETRA_CHILD_IGNORE"
+SKIP_ENV = "NETRA_CHILD_SKIP"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -125,8 +128,9 @@ class _Channel:
             try:
                 chunk = self.sock.recv(65536)
             except OSError:
-                return
+                chunk = b""
             if not chunk:
+                self._parent_gone()
                 return
             pending += chunk
             while b"\n" in pending:
@@ -136,6 +140,22 @@ class _Channel:
                 except ValueError:
                     continue
                 self._command(cmd)
+
+    def _parent_gone(self) -> None:
+        """The supervisor closed our socket without being asked: it was killed.
+
+        Tests left running would be orphans nobody records or stops, so end the whole
+        process group the supervisor started (pytest, xdist workers, what tests spawned).
+        Only in a group of our own: the supervisor starts pytest in a new session.
+        """
+        if self.closed.is_set() or not self.alive or os.getpid() != self.pid:
+            return
+        self.alive = False
+        try:
+            if os.getpgrp() == os.getsid(0):
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+        except OSError:
+            pass
 
     def _command(self, cmd: dict) -> None:
         if cmd.get("cmd") == "dump":
@@ -276,11 +296,17 @@ class NetraChildPlugin:
         self.ch = channel
         self.controller = False
         self.phases: list[dict] = []
+        self.shared_teardown = ""
         select = os.environ.get(SELECT_ENV)
         self.select: set[str] | None = None
         if select:
             with open(select, encoding="utf-8") as fh:
                 self.select = set(json.load(fh))
+        skip = os.environ.get(SKIP_ENV)
+        self.skip: set[str] = set()
+        if skip:  # tests recorded before the supervisor was stopped (--resume)
+            with open(skip, encoding="utf-8") as fh:
+                self.skip = set(json.load(fh))
         ignore = os.environ.get(IGNORE_ENV)
         self.ignore: set[str] = set()
         if ignore:
@@ -296,11 +322,16 @@ class NetraChildPlugin:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list
     ) -> None:
-        if self.select is None:
+        if self.select is None and not self.skip:
             return
-        keep = [item for item in items if item.nodeid in self.select]
+        keep = [
+            item
+            for item in items
+            if (self.select is None or item.nodeid in self.select) and item.nodeid not in self.skip
+        ]
         if len(keep) != len(items):
-            dropped = [item for item in items if item.nodeid not in self.select]
+            kept = {id(item) for item in keep}
+            dropped = [item for item in items if id(item) not in kept]
             items[:] = keep
             config.hook.pytest_deselected(items=dropped)
 
@@ -344,6 +375,7 @@ class NetraChildPlugin:
             except (TypeError, ValueError):
                 timeout = None
         self.phases = []
+        self.shared_teardown = _shared_teardown(item, nextitem)
         self.ch.send({"t": "start", "i": item.nodeid, "to": timeout})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -357,6 +389,14 @@ class NetraChildPlugin:
             phase["m"] = short_message(report.longrepr)
             phase["l"] = _longrepr_text(report)
         self.phases.append(phase)
+        if (
+            report.when != "teardown"
+            and self.shared_teardown
+            and (report.when == "call" or report.outcome != "passed")
+        ):
+            # the teardown to come also ends fixtures shared with other tests: say so, so
+            # a hang in it is blamed on the fixture, not on this test's own code
+            self.ch.send({"t": "td", "i": report.nodeid, "sc": self.shared_teardown})
         if report.when == "teardown":
             msg: dict = {"t": "done", "i": report.nodeid, "p": self.phases}
             if any(p["o"] == "failed" for p in self.phases) and report.sections:
@@ -378,6 +418,17 @@ class NetraChildPlugin:
         # process stuck on its way out (a non-daemon thread, an atexit handler) can
         # still be asked for a dump. The parent sees EOF when the process is gone.
         self.ch.flush()
+
+
+def _shared_teardown(item: pytest.Item, nextitem: object) -> str:
+    """The widest fixture scope torn down after ``item`` ("" when only its own)."""
+    if nextitem is None:
+        return "session"
+    if getattr(nextitem, "module", None) is not getattr(item, "module", None):
+        return "module"
+    if getattr(nextitem, "cls", None) is not getattr(item, "cls", None):
+        return "class"
+    return ""
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,6 +11,8 @@ worker). Every message has ``t`` (its type):
 ``coll``   ``ids``: the nodeids this process will run (after deselection), in order
 ``cerr``   ``i`` collector nodeid, ``o`` failed|skipped, ``m`` one-line reason, ``l`` text
 ``start``  ``i`` nodeid, ``to`` its own ``@pytest.mark.timeout`` seconds or null
+``td``     ``i`` nodeid, ``sc`` session|module|class: its coming teardown also ends fixtures
+           shared with other tests (a hang there is most likely theirs)
 ``done``   ``i`` nodeid, ``p`` the phases, ``s`` captured sections (only when one failed)
 ``hb``     heartbeat (the child's daemon thread, every ``NETRA_CHILD_HEARTBEAT`` s)
 ``dump``   ``text``: thread stacks and pending asyncio tasks, the answer to a dump request
@@ -31,6 +33,7 @@ PLUGIN_MODULE = "_netra_child_plugin"
 SOCKET_ENV = "NETRA_CHILD_SOCKET"
 SELECT_ENV = "NETRA_CHILD_SELECT"
 IGNORE_ENV = "NETRA_CHILD_IGNORE"
+SKIP_ENV = "NETRA_CHILD_SKIP"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 
 #: Variables of an outer pytest/xdist that must not leak into the child.

@@ -49,6 +49,7 @@ import psutil
 
 from supervisor.core.events import (
     SuiteFinished,
+    TestCrashed,
     TestHung,
     TestResult,
     TestsCollected,
@@ -62,10 +63,12 @@ if TYPE_CHECKING:
     from supervisor.config import Config, SuiteConfig
     from supervisor.core.events import Event
 
+COALESCE = 0.02  # seconds the parent waits after a read, so reads come in batches
 TICK = 0.2  # seconds between stop/deadline checks when nothing arrives
 #: Bytes per socket read: 1 MiB cost an allocation and page faults on every read,
 #: once per test (bench/overhead.py); 64 KiB holds hundreds of messages.
 _RECV_BYTES = 65536
+_RECV_ROUNDS = 16  # recv calls per wake-up and connection (up to 1 MiB)
 STOP_GRACE = 3.0  # SIGTERM → SIGKILL
 DRAIN_TIMEOUT = 3.0  # after pytest exits, how long to wait for its workers' last lines
 MAX_RESTARTS = 100
@@ -163,6 +166,7 @@ class _InFlight:
     hang_at: float = 0.0
     what: str = "test"
     path: str = ""
+    shared_teardown: str = ""  # a test in a teardown that ends fixtures of this scope
 
 
 @dataclass
@@ -249,7 +253,8 @@ class _SuiteRun:
         self.collect_only = collect_only
         self.order: list[str] = []  # collected nodeids, first-seen order
         self.known: set[str] = set()
-        self.done: set[str] = set()  # nodeids (and collectors) with a result
+        # nodeids (and collectors) with a result; a resumed run starts with the recorded
+        self.done: set[str] = set(ctx.already_run)
         self.casualties: set[str] = set()  # those recorded hung or crashed
         self.stopped = False
         self.killing = False
@@ -448,6 +453,11 @@ class _SuiteRun:
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(selection, fh)
             env[protocol.SELECT_ENV] = path
+        if self.ctx.already_run and selection is None:
+            path = os.path.join(self.tmpdir, "skip.json")
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(sorted(self.ctx.already_run), fh)
+            env[protocol.SKIP_ENV] = path
         if self.ignored:
             path = os.path.join(self.tmpdir, f"ignore-{number}.json")
             with open(path, "w", encoding="utf-8") as fh:
@@ -542,6 +552,7 @@ class _SuiteRun:
                 self.stopped = self.killing = True
                 kill_group(proc)
                 return
+            read = False
             for key, _ in self.selector.select(TICK):
                 if key.data == "listen":
                     self._accept()
@@ -549,10 +560,14 @@ class _SuiteRun:
                     proc.poll()
                 else:
                     self._read(key.data, attempt)
+                    read = True
             self._check_deadlines(attempt)
             self._reap()
             if attempt.hung or proc.poll() is not None:
                 return
+            if read:
+                # let a few tests' messages pile up: one wake-up per batch, not per test
+                time.sleep(COALESCE)
 
     def _drain(self, attempt: _Attempt) -> None:
         """After the exit: take what is still buffered, wait briefly for the workers."""
@@ -588,15 +603,27 @@ class _SuiteRun:
             self.selector.register(sock, selectors.EVENT_READ, conn)
 
     def _read(self, conn: _Conn, attempt: _Attempt) -> None:
-        try:
-            chunk = conn.sock.recv(_RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
+        chunks: list[bytes] = []
+        eof = False
+        for _ in range(_RECV_ROUNDS):  # what piled up while we waited, within reason
+            try:
+                chunk = conn.sock.recv(_RECV_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                eof = True
+                break
+            chunks.append(chunk)
+            if len(chunk) < _RECV_BYTES:
+                break
+        if chunks:
+            self._lines(conn, b"".join(chunks), attempt)
+        if eof and conn.sock.fileno() in self.conns:
             self._drop(conn, eof=True)
-            return
+
+    def _lines(self, conn: _Conn, chunk: bytes, attempt: _Attempt) -> None:
         conn.last_seen = time.monotonic()
         data = conn.buf + chunk
         lines = data.split(b"\n")
@@ -645,6 +672,17 @@ class _SuiteRun:
             who = f"xdist worker {conn.worker}" if conn.worker else "a pytest process"
             why = f"{who} (pid {conn.pid}) died"
         tail = _read_tail(self.attempt.log_path, 4000) if self.attempt else ""
+        fatal = _fatal_error(self.attempt.log_path) if self.attempt else ""
+        self._emit(
+            TestCrashed(
+                iteration=self.ctx.iteration,
+                phase=self.ctx.phase_seq,
+                suite=self.suite.name,
+                nodeid=current.nodeid,
+                cause=why,
+                dump=fatal,
+            )
+        )
         self._result(
             current.nodeid,
             "crashed",
@@ -652,7 +690,7 @@ class _SuiteRun:
             started_at=current.started_at,
             message=f"{why} while running this test",
             longrepr=tail,
-            dump=_fatal_error(self.attempt.log_path) if self.attempt else "",
+            dump=fatal,
             worker=conn.worker,
         )
 
@@ -666,6 +704,10 @@ class _SuiteRun:
             self._between(conn, "idle")
         elif kind == "hb":
             pass
+        elif kind == "td":
+            current = conn.current
+            if current is not None and current.nodeid == msg.get("i"):
+                current.shared_teardown = str(msg.get("sc") or "")
         elif kind == "cfile":
             if conn.other is not None and conn.other.what == "collect":
                 conn.other = self._period(
@@ -823,6 +865,12 @@ class _SuiteRun:
             message = f"{doing} after its deadline of {current.deadline:g}s"
         else:
             message = f"the test process was silent for more than {self.silence:g}s"
+        if current.shared_teardown:
+            scope = current.shared_teardown
+            message += (
+                f", in the teardown after its call, which also ends {scope}-scoped fixtures:"
+                f" most likely a {scope} fixture's teardown hangs (see the dump)"
+            )
         return dump, message
 
     def _hung(self, conn: _Conn, current: _InFlight, attempt: _Attempt) -> None:
