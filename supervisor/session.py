@@ -34,7 +34,7 @@ from supervisor.core.events import (
     TestHung,
     utc_now,
 )
-from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopSettings
+from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopSettings, ResumePoint
 from supervisor.core.model import RunModel
 from supervisor.headless import HeadlessReporter
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
@@ -225,7 +225,12 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     backend = None
     if config.deploy.backend != "none":
         backend = host.deploy_backends()[config.deploy.backend]
-    first_iteration = _next_iteration(db_path, run_id) if options.resume else 1
+    resume = resume_point(db_path, run_id) if options.resume else None
+    if resume is not None and resume.recorded:
+        reporter.line(
+            f"resuming iteration {resume.iteration} of run {run_id}: {resume.count} results"
+            " already recorded are kept and not run again"
+        )
     reporter.line(f"history: {db_path} (run {run_id}) · logs: {log_dir}")
     bus.emit(
         RunStarted(
@@ -244,7 +249,7 @@ def run_supervisor(options: RunOptions, out=None) -> int:
             stop,
             between,
             log_dir=str(log_dir),
-            first_iteration=first_iteration,
+            resume=resume,
             plugin_failed=plugin_failed,
         )
         outcome = loop.run()
@@ -272,16 +277,34 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     return exit_code
 
 
-def _next_iteration(db_path: Path, run_id: int) -> int:
-    """The iteration number a resumed run continues with (read-only query)."""
+def resume_point(db_path: Path, run_id: int) -> ResumePoint:
+    """Where ``--resume`` continues: the last iteration if it never finished, with the
+    outcomes already recorded in it, else the iteration after it (read-only queries)."""
     import sqlite3
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        row = conn.execute("select max(seq) from iterations where run_id = ?", (run_id,)).fetchone()
+        row = conn.execute(
+            "SELECT id, seq, status, finished_at FROM iterations WHERE run_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            return ResumePoint(1, {})
+        iteration_id, seq, status, finished_at = row
+        if finished_at is not None and status not in ("running", "interrupted"):
+            return ResumePoint(seq + 1, {})
+        recorded: dict[tuple[int, str], dict[str, str]] = {}
+        for phase_seq, suite, nodeid, outcome in conn.execute(
+            "SELECT coalesce(p.seq, 0), t.suite, t.nodeid, r.outcome FROM results r"
+            " JOIN tests t ON t.id = r.test_id LEFT JOIN phases p ON p.id = r.phase_id"
+            " WHERE r.iteration_id = ? ORDER BY r.id",
+            (iteration_id,),
+        ):
+            recorded.setdefault((phase_seq, suite), {})[nodeid] = outcome
     finally:
         conn.close()
-    return (row[0] or 0) + 1
+    return ResumePoint(seq, recorded)
 
 
 def _install_signals(stop: threading.Event, between: Between, bus: EventBus) -> Callable[[], None]:

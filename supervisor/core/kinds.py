@@ -23,7 +23,9 @@ class RunContext:
 
     ``emit`` is thread-safe and returns quickly; runners call it for every event.
     ``stop`` is set when the user interrupted the run: stop starting tests, kill what
-    runs, report what finished, and return.
+    runs, report what finished, and return. ``already_run`` holds the test ids this
+    suite already has results for in this iteration (a run continued with
+    ``--resume``): do not run them again.
     """
 
     config: Config
@@ -35,6 +37,7 @@ class RunContext:
     env: Mapping[str, str] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     log_dir: str = ""
+    already_run: frozenset[str] = frozenset()
 
     def log(self, level: str, source: str, text: str) -> None:
         from supervisor.core.events import LogLine

@@ -56,6 +56,22 @@ class LoopSettings:
     phases: tuple[PhaseConfig, ...]
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an interrupted run continues (``--resume``): its unfinished iteration.
+
+    ``recorded`` maps (phase seq, suite name) to the outcome of every test already
+    recorded in that iteration: those count toward the phase's gate and are not run again.
+    """
+
+    iteration: int
+    recorded: Mapping[tuple[int, str], Mapping[str, str]]
+
+    @property
+    def count(self) -> int:
+        return sum(len(tests) for tests in self.recorded.values())
+
+
 class _PhaseTally:
     """Latest outcome per test of the running phase (a re-run replaces the first)."""
 
@@ -64,6 +80,10 @@ class _PhaseTally:
 
     def add(self, event: TestResult) -> None:
         self.outcomes[(event.suite, event.nodeid)] = event.outcome
+
+    def seed(self, suite: str, outcomes: Mapping[str, str]) -> None:
+        for nodeid, outcome in outcomes.items():
+            self.outcomes[(suite, nodeid)] = outcome
 
     def counts(self) -> dict[str, int]:
         return count_outcomes(list(self.outcomes.values()))
@@ -100,6 +120,7 @@ class Loop:
         first_iteration: int = 1,
         clock: Callable[[], float] = time.monotonic,
         plugin_failed: Callable[[str, str, str, BaseException], None] | None = None,
+        resume: ResumePoint | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -111,7 +132,8 @@ class Loop:
         self.between = between
         self.log_dir = log_dir
         self.extra_env = dict(extra_env or {})
-        self.first_iteration = first_iteration
+        self.resume = resume
+        self.first_iteration = resume.iteration if resume else first_iteration
         self.clock = clock
         self._plugin_failed = plugin_failed or self._report_plugin_failure
         self._tally = _PhaseTally()
@@ -270,6 +292,8 @@ class Loop:
         )
         t0 = time.monotonic()
         self._tally = _PhaseTally()
+        for suite in suites:
+            self._tally.seed(suite.name, self._recorded(iteration, seq, suite))
         interrupted = False
         for suite in suites:
             if self.stop.is_set():
@@ -317,6 +341,7 @@ class Loop:
             env={**self.config.run.env, **self.extra_env, **suite.env},
             stop=self.stop,
             log_dir=self.log_dir,
+            already_run=frozenset(self._recorded(iteration, seq, suite)),
         )
         try:
             kind.run(suite, ctx)
@@ -325,6 +350,12 @@ class Loop:
             self._suite_error(
                 iteration, seq, suite, f"suite kind {suite.kind!r} raised: {_one_line(exc)}"
             )
+
+    def _recorded(self, iteration: int, seq: int, suite: SuiteConfig) -> Mapping[str, str]:
+        """Outcomes recorded for this suite before a ``--resume`` (else nothing)."""
+        if self.resume is None or iteration != self.resume.iteration:
+            return {}
+        return self.resume.recorded.get((seq, suite.name), {})
 
     def _suite_error(self, iteration: int, seq: int, suite: SuiteConfig, message: str) -> None:
         self._emit_from_runner(
@@ -355,4 +386,4 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["OUTCOMES", "Loop", "LoopOutcome", "LoopSettings", "gate_holds"]
+__all__ = ["OUTCOMES", "Loop", "LoopOutcome", "LoopSettings", "ResumePoint", "gate_holds"]
