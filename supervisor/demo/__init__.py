@@ -30,6 +30,10 @@ def run_demo(headless: bool = True) -> int:
     db = workdir / ".netra" / "history.db"
     print(f"demo project: {workdir}")
     print(f"demo history: {db}")
+    print(
+        "demo: iteration 1 deploys the buggy revision (watch P1 fail and a streaming test "
+        "hang); then the fix is committed and redeployed until every test passes"
+    )
     if not with_ws:
         print(
             f"note: no {WS_KIND!r} suite kind is installed; the WebSocket events phase is left out"
@@ -55,7 +59,8 @@ def _start(config: Path, headless: bool) -> int:
     then pass ``headless=headless`` (and no ``out``) to run with the TUI by default."""
     from supervisor.session import RunOptions, run_supervisor
 
-    return run_supervisor(RunOptions(config=str(config), headless=True), out=sys.stdout)
+    options = RunOptions(config=str(config), headless=True, verbose=True)
+    return run_supervisor(options, out=sys.stdout)
 
 
 def _suite_kinds() -> set[str]:

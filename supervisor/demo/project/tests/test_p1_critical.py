@@ -71,7 +71,9 @@ def test_a_created_item_reads_back(api, n):
 
 def test_the_agent_run_completes(api):
     body = api.post("/api/agent/run", json={"text": "summarise my week"}).json()
-    assert [e["type"] for e in body["events"]] == AGENT_EVENTS
+    types = [e["type"] for e in body["events"]]
+    assert types[-1] == "agent_completed", f"the agent stopped after {types[-1]}"
+    assert types == AGENT_EVENTS
     assert body["status"] == "completed"
 
 
