@@ -38,7 +38,7 @@ class Backend:
 
 
 def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int, int]:
-    port, ws_port = workspace.free_port(), workspace.free_port()
+    port, ws_port = workspace.free_ports(2)
     proc = subprocess.Popen(
         [sys.executable, "-m", "supervisor.demo.backend", "--port", str(port)]
         + ["--ws-port", str(ws_port), *args],
@@ -155,7 +155,7 @@ def test_a_revision_that_does_not_exist_refuses_to_start(tmp_path):
 
 
 def test_without_the_secret_it_refuses_to_start(tmp_path):
-    port = workspace.free_port()
+    (port,) = workspace.free_ports(1)
     env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
     done = subprocess.run(
         [

@@ -70,7 +70,7 @@ def project(
     plugin: str = "",
 ) -> tuple[Path, int]:
     """A project deploying the demo backend locally; returns (folder, its HTTP port)."""
-    port, ws_port = workspace.free_port(), workspace.free_port()
+    port, ws_port = workspace.free_ports(2)
     (root / "revision.txt").write_text(revision + "\n")
     write(root / "t/helpers.py", TOKEN)
     write(root / "t/test_api.py", tests)

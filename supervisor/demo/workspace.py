@@ -18,11 +18,17 @@ WS_BLOCK = ("# -- websocket-events: begin", "# -- websocket-events: end")
 FIXES = {"buggy": "fixed"}  # revision -> the revision that fixes it
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int = 2) -> list[int]:
+    """Distinct loopback ports nobody listens on right now (held open together while
+    picked, so the kernel cannot hand out the same one twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def config_text(api_port: int, ws_port: int, with_ws_events: bool = True) -> str:
@@ -57,7 +63,8 @@ def create(folder: Path, with_ws_events: bool = True) -> Path:
         ignore=shutil.ignore_patterns("__pycache__", TEMPLATE),
     )
     config = folder / "netra-supervisor.toml"
-    config.write_text(config_text(free_port(), free_port(), with_ws_events))
+    api_port, ws_port = free_ports(2)
+    config.write_text(config_text(api_port, ws_port, with_ws_events))
     if git(folder, "init", "-q"):
         commit(folder, "the demo backend, revision buggy")
     return config
