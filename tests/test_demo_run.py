@@ -115,3 +115,31 @@ def test_the_template_is_a_valid_config_with_and_without_websocket_events(tmp_pa
             ws = config.suite("ws-events")
             assert ws.kind == "websocket-events" and ws.url == "ws://127.0.0.1:41002/ws"
             assert list(ws.expect)[-1] == "agent_completed"
+
+
+def _commits(folder: Path) -> int:
+    done = subprocess.run(
+        ["git", "rev-list", "--count", "HEAD"], cwd=folder, capture_output=True, text=True
+    )
+    return int(done.stdout.strip() or 0)
+
+
+def test_the_demo_folder_is_a_git_repo_and_the_fix_is_a_commit(tmp_path):
+    config = workspace.create(tmp_path)
+    assert config == tmp_path / "netra-supervisor.toml"
+    assert "$api_port" not in config.read_text() and "$120K MRR" in config.read_text()
+    assert (tmp_path / "revision.txt").read_text() == "buggy\n"
+    assert _commits(tmp_path) == 1
+    assert workspace.land_fix(tmp_path) is True
+    assert (tmp_path / "revision.txt").read_text() == "fixed\n"
+    assert _commits(tmp_path) == 2
+    assert workspace.land_fix(tmp_path) is False  # nothing left to fix
+    assert _commits(tmp_path) == 2
+
+
+def test_without_git_the_demo_folder_still_works(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-bin"))
+    workspace.create(tmp_path)
+    assert not (tmp_path / ".git").exists()
+    assert workspace.land_fix(tmp_path) is True
+    assert (tmp_path / "revision.txt").read_text() == "fixed\n"
