@@ -360,14 +360,3 @@ def test_secrets_in_environment_never_reach_db_or_output(tmp_path):
     assert b"another-secret-token-123" not in blob
     assert secret not in proc.stdout + proc.stderr
     assert "token was ***" in proc.stdout
-
-
-def test_demo_runs_and_leaves_a_queryable_history(tmp_path):
-    proc = run_cli(["demo"], tmp_path, env={"TMPDIR": str(tmp_path)})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("query it:")][0]
-    db = Path(line.split("--db ", 1)[1].strip())
-    assert db.exists()
-    assert query(db, "select count(*) from results where outcome = 'passed'")[0][0] >= 300
-    history = run_cli(["history", "iterations", "--db", str(db)], tmp_path)
-    assert history.returncode == 0 and "passed" in history.stdout
