@@ -241,3 +241,41 @@ def test_local_plugin_file_is_found_through_plugins_dirs_and_used(tmp_path):
     assert lines[0] == "run_started - -" and lines[-1] == "run_finished - -"
     assert "test_result env::STAGING_HOST passed" in lines
     assert "test_result env::NETRA_EXAMPLE_NEVER_SET failed" in lines
+
+
+# --------------------------------------------------------------------------- the guide
+
+GUIDE = Path(__file__).parent.parent / "docs" / "plugins.md"
+
+
+def test_every_hookspec_is_in_the_writing_plugins_guide():
+    import inspect
+    import re
+
+    from supervisor import hookspecs
+
+    text = GUIDE.read_text()
+    names = [
+        n for n, f in vars(hookspecs).items() if n.startswith("netra_") and inspect.isfunction(f)
+    ]
+    assert len(names) >= 12
+    for name in names:
+        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        # each hook has its own heading with its full signature
+        assert re.search(rf"^#+ `{name}\({re.escape(params)}\)`", text, re.M), name
+    for word in ("NETRA_STRICT_PLUGINS", "NETRA_TRACE_HOOKS", "quarantine", "[plugins] dirs"):
+        assert word in text
+
+
+def test_the_guides_python_examples_compile():
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
+    assert len(blocks) >= 10
+    for index, block in enumerate(blocks):
+        compile(block, f"docs/plugins.md block {index}", "exec")
+
+
+def test_the_readme_links_the_guide():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "docs/plugins.md" in readme
