@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pluggy
@@ -134,6 +136,32 @@ class _WebhookHandle:
         self._client.close()
 
 
+def url_secrets(url: str) -> list[str]:
+    """What to mask for a webhook URL: the URL, its path and query, its credentials,
+    and every token-like part of them, so that a shortened URL (pytest's assertion
+    messages abbreviate long strings with "...") still shows no secret."""
+    if not url:
+        return []
+    out = [url]
+    try:
+        parsed = httpx.URL(url)
+    except Exception:  # noqa: BLE001 - still mask the literal value
+        return out
+    out.append(str(parsed))
+    path = parsed.raw_path.decode("ascii", "replace")
+    if len(path) > 1:
+        out.append(path)
+    if parsed.userinfo:
+        out.append(parsed.userinfo.decode("ascii", "replace"))
+    if parsed.password:
+        out.append(parsed.password)
+    for part in re.split(r"[/?&=;:@]", path):
+        for text in {part, unquote(part)}:
+            if len(text) >= 16 or (len(text) >= 8 and any(c.isdigit() for c in text)):
+                out.append(text)
+    return out
+
+
 class WebhookSink(LogSink):
     """``kind = "webhook"``: POST selected events to the URL in ``$url_env``."""
 
@@ -164,15 +192,7 @@ class WebhookSink(LogSink):
             )
 
     def secrets(self, sink: SinkConfig) -> list[str]:
-        url = os.environ.get(sink.url_env, "").strip()
-        if not url:
-            return []
-        out = [url]
-        try:
-            out.append(str(httpx.URL(url)))
-        except Exception:  # noqa: BLE001
-            pass
-        return out
+        return url_secrets(os.environ.get(sink.url_env, "").strip())
 
     def open(self, sink: SinkConfig, config: Config) -> _WebhookHandle:
         url = os.environ.get(sink.url_env, "").strip()

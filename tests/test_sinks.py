@@ -54,11 +54,17 @@ def query(db: Path, sql: str, *params) -> list[tuple]:
         conn.close()
 
 
-def assert_secret_nowhere(root: Path, *texts: str) -> None:
-    """The token is in no file under ``root`` (DB, WAL, logs, sinks) and no output."""
+def assert_secret_nowhere(root: Path, *texts: str, raw_pytest_logs: bool = True) -> None:
+    """The token is in no file under ``root`` (DB, WAL, logs, sinks) and no output.
+
+    ``raw_pytest_logs=False`` skips pytest's own terminal output (``.netra/logs/*/*.log``,
+    written by the child, not by us) for a test that prints the URL itself.
+    """
     for text in texts:
         assert TOKEN not in text
     for path in root.rglob("*"):
+        if not raw_pytest_logs and path.parent.parent.name == "logs" and path.suffix == ".log":
+            continue
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), f"secret leaked into {path}"
     db = root / ".netra/history.db"
@@ -464,3 +470,171 @@ def test_unknown_sink_kind_and_unwritable_path_are_exit_2(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "sink[0] (jsonl): cannot open" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_test_that_shows_the_webhook_url_does_not_leak_it(tmp_path, receiver):
+    """A test under supervision prints the URL and fails with it: the whole URL and its
+    token-like parts are masked in what we record, post and print."""
+    hook = receiver()
+    root = project(
+        tmp_path,
+        f"""
+        [[sink]]
+        kind = "webhook"
+        url_env = "{URL_ENV}"
+        events = ["test_result"]
+
+        [[sink]]
+        kind = "jsonl"
+        path = "events.jsonl"
+        """,
+        f"""
+        import os
+        def test_shows_url():
+            url = os.environ["{URL_ENV}"]
+            print("posting to", url, "token", url.split("/")[-1].split("?")[0])
+            assert False, "bad answer from " + url
+        """,
+    )
+    proc = run_cli(["run", "--headless", "-v"], root, env={URL_ENV: hook.url})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (posted,) = [body for _, _, body in hook.requests]
+    assert posted["outcome"] == "failed" and posted["message"].startswith("AssertionError")
+    assert "***" in posted["message"] and "***" in posted["longrepr"]
+    assert TOKEN not in json.dumps(posted)
+    message, longrepr = query(root / ".netra/history.db", "select message, longrepr from results")[
+        0
+    ]
+    assert "bad answer from ***" in message and "posting to ***" in longrepr
+    assert_secret_nowhere(root, proc.stdout, proc.stderr, raw_pytest_logs=False)
+
+
+# --------------------------------------------------------------------------- plugin sinks
+
+SINK_PLUGIN = """
+from supervisor.core.kinds import LogSink
+from supervisor.hookspecs import hookimpl
+
+
+class _Raising:
+    def write(self, events):
+        raise RuntimeError("disk on fire")
+
+    def close(self):
+        pass
+
+
+class Flaky(LogSink):
+    name = "flaky"
+    max_failures = 3
+
+    def open(self, sink, config):
+        return _Raising()
+
+
+class Broken(LogSink):
+    name = "broken"
+
+    def open(self, sink, config):
+        raise ValueError("cannot reach the log service")
+
+
+@hookimpl
+def netra_register_log_sinks():
+    return [Flaky(), Broken()]
+"""
+
+
+def test_a_failing_plugin_sink_is_quarantined_and_the_others_go_on(tmp_path):
+    write(tmp_path / "team/teamsinks.py", SINK_PLUGIN)
+    root = project(
+        tmp_path,
+        """
+        [plugins]
+        dirs = ["team"]
+
+        [[sink]]
+        kind = "flaky"
+
+        [[sink]]
+        kind = "broken"
+
+        [[sink]]
+        kind = "jsonl"
+        path = "events.jsonl"
+        """,
+        PASSING.format(n=5),
+    )
+    proc = run_cli(["run", "--headless"], root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    db = root / ".netra/history.db"
+    errors = query(db, "select plugin, hook, error from plugin_errors order by id")
+    assert [(p, h) for p, h, _ in errors] == [
+        ("teamsinks", "sink[1] (broken).open"),
+        ("teamsinks", "sink[0] (flaky).write"),
+    ]
+    assert "ValueError: cannot reach the log service" in errors[0][2]
+    assert "3 consecutive failed writes" in errors[1][2] and "disk on fire" in errors[1][2]
+    kinds = [r["event"] for r in _lines(root / "events.jsonl")]
+    # the open failure happened before the run started; the jsonl sink has it too
+    assert kinds[:2] == ["plugin_error", "run_started"] and kinds[-1] == "run_finished"
+    assert kinds.count("test_result") == 5
+    assert query(db, "select count(*) from results") == [(5,)]
+
+    strict = run_cli(["run", "--headless"], root, env={"NETRA_STRICT_PLUGINS": "1"})
+    assert strict.returncode == 2, strict.stdout + strict.stderr
+    assert "sink[1] (broken).open" in strict.stderr and "NETRA_STRICT_PLUGINS" in strict.stderr
+
+
+class _Gate:
+    """A handle whose first write blocks until released: a stuck sink."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.written: list[str] = []
+        self.closed = False
+
+    def write(self, events) -> None:
+        self.entered.set()
+        self.release.wait(30)
+        self.written += [e.text for e in events]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_full_queue_drops_the_oldest_and_counts_them():
+    from supervisor.sinks import SinkSet, SinkWorker
+
+    gate = _Gate()
+    worker = SinkWorker("sink[0] (gate)", "test", gate, queue_size=3, batch_size=10)
+    sinks = SinkSet([worker])
+    reports = []
+    sinks.start(reports.append)
+    sinks(LogLine("info", "t", "first"))
+    assert gate.entered.wait(30)  # the thread is stuck in write() with "first"
+    for i in range(10):
+        sinks(LogLine("info", "t", f"e{i}"))  # returns at once although the sink is stuck
+    assert worker.dropped == 7
+    gate.release.set()
+    assert sinks.close() == [
+        "sink[0] (gate): 7 event(s) dropped because its queue was full; 4 delivered"
+    ]
+    assert gate.written == ["first", "e7", "e8", "e9"] and gate.closed
+    assert [r.text for r in reports] == [sinks.workers[0].summary()]
+
+
+def test_events_selects_by_type_name(tmp_path):
+    root = project(
+        tmp_path,
+        """
+        [[sink]]
+        kind = "jsonl"
+        path = "events.jsonl"
+        events = ["phase_finished", "run_finished"]
+        """,
+        PASSING.format(n=3),
+    )
+    proc = run_cli(["run", "--headless"], root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["event"] for r in _lines(root / "events.jsonl")] == ["phase_finished", "run_finished"]
