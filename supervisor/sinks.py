@@ -235,6 +235,8 @@ class SinkWorker:
             self._cancel.set()
             self._wake.set()
             self._thread.join(0.2)  # a request in flight may still hang; the thread is a daemon
+        if self._thread.is_alive():  # abandoned: whatever it says later, nobody listens
+            self._report = lambda event: None
         with self._lock:
             self.undelivered += len(self._queue)
             self._queue.clear()
@@ -302,11 +304,29 @@ def open_sinks(
     a plugin failure: reported through ``on_error`` (a :class:`PluginError` in strict
     mode) and the sink is left out.
     """
+    host.validate_sinks(config)
+    workers: list[SinkWorker] = []
+    try:
+        return _open_each(host, config, on_error, workers)
+    except BaseException:
+        for worker in workers:  # a later sink was refused: release the earlier ones
+            try:
+                worker.handle.close()
+            except Exception:  # noqa: BLE001 - already failing with a clearer error
+                pass
+        raise
+
+
+def _open_each(
+    host: PluginHost,
+    config: Config,
+    on_error: Callable[[PluginFailed], None],
+    workers: list[SinkWorker],
+) -> SinkSet:
     from supervisor.plugins import PluginError
 
-    host.validate_sinks(config)
     kinds = host.sink_kinds()
-    workers, secrets = [], []
+    secrets: list[str] = []
     for index, sink in enumerate(config.sinks):
         label = sink_label(index, sink)
         where = f"{config.path}: {label}"
@@ -323,10 +343,10 @@ def open_sinks(
         if kind is None:  # its plugin failed in validate and was quarantined (reported)
             continue
         plugin = host.provider("sink kind", sink.kind) or "?"
-        secrets_of = getattr(kind, "secrets", None)
-        if callable(secrets_of):
-            secrets.extend(secrets_of(sink) or ())
         try:
+            secrets_of = getattr(kind, "secrets", None)
+            if callable(secrets_of):
+                secrets.extend(secrets_of(sink) or ())
             handle = kind.open(sink, config)
         except ConfigError:
             raise
