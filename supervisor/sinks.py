@@ -155,11 +155,13 @@ class SinkWorker:
         if self.quarantined or self._closing.is_set():
             return
         with self._lock:
-            if len(self._queue) >= self.queue_size:
+            waiting = len(self._queue)
+            if waiting >= self.queue_size:
                 self._queue.popleft()
                 self.dropped += 1
             self._queue.append(event)
-        self._wake.set()
+        if not waiting:  # the thread drains until empty: wake it only when it may sleep
+            self._wake.set()
 
     def _take(self) -> list[Event]:
         with self._lock:
