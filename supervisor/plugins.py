@@ -649,7 +649,9 @@ class PluginHost:
 
     def validate_sinks(self, config: Config, builtin_kinds: Iterable[str] = ()) -> None:
         """Every ``[[sink]]`` kind is loaded (or one of ``builtin_kinds``, implemented
-        outside plugins) and its extra keys are declared by the kind's ``extra_keys``.
+        outside plugins), its extra keys are declared by the kind's ``extra_keys``, and
+        the kind's optional ``validate(sink, config)`` accepts it (``ConfigError``
+        passes through; anything else quarantines the kind's plugin).
         """
         kinds = self.sink_kinds()
         builtin = set(builtin_kinds)
@@ -670,6 +672,17 @@ class PluginHost:
                         f"{where}.{key}: unknown key for sink kind {sink.kind!r}"
                         + _did_you_mean(key, allowed, "known keys")
                     )
+            validate = getattr(kind, "validate", None)
+            if not callable(validate):
+                continue
+            try:
+                validate(sink, config)
+            except ConfigError:
+                raise
+            except (Exception, SystemExit) as exc:
+                plugin = self.provider("sink kind", sink.kind)
+                record = next(r for r in self._records if r.name == plugin and r.ok)
+                self._fail(record, f"{type(kind).__name__}.validate", _one_line(exc, record.file))
 
     # ------------------------------------------------------------------ reporting
 

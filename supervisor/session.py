@@ -39,6 +39,7 @@ from supervisor.core.model import RunModel
 from supervisor.headless import HeadlessReporter
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
 from supervisor.redact import Redactor, redact_config, secrets_from_environment
+from supervisor.sinks import open_sinks
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,11 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     )
     if settings.until == "target" and not settings.target:
         raise ConfigError(f'{config.path}: run.target: until = "target" needs a target')
+    sinks = open_sinks(host, config, early_errors.append)  # bad [[sink]] → exit 2 here
 
     from supervisor.store.writer import HistoryStore
 
-    redactor = Redactor(secrets_from_environment(os.environ))
+    redactor = Redactor(secrets_from_environment(os.environ) + sinks.secrets)
     db_path = Path(options.db) if options.db else config.resolve(config.run.db)
     late_bus: list[EventBus] = []  # the store reports write problems into the bus
 
@@ -204,6 +206,8 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     bus.subscribe(store.put)
     bus.subscribe(reporter)
     bus.subscribe(bridge)
+    bus.subscribe(sinks)
+    sinks.start(bus.emit, redactor)
     host.on_error = bus.emit
     late_bus.append(bus)
     for err in early_errors:
@@ -266,6 +270,10 @@ def run_supervisor(options: RunOptions, out=None) -> int:
         if backend is not None:
             _quietly(backend.stop)
         bus.emit(RunFinished(run_id, utc_now(), status, exit_code, iterations))
+        try:
+            sinks.close()  # bounded wait; reports drops and undelivered events
+        except KeyboardInterrupt:
+            pass  # a further Ctrl-C: the results still go to the database below
         restore()
         store.close()
         if store.last_error:
