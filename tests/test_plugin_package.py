@@ -279,3 +279,11 @@ def test_the_guides_python_examples_compile():
 def test_the_readme_links_the_guide():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert "docs/plugins.md" in readme
+
+
+def test_every_event_type_is_in_the_guides_table():
+    from supervisor.sinks import EVENT_KINDS
+
+    text = GUIDE.read_text(encoding="utf-8")
+    missing = [kind for kind in sorted(EVENT_KINDS) if f"| `{kind}` |" not in text]
+    assert missing == [], f"event types missing from docs/plugins.md: {missing}"
