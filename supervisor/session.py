@@ -38,7 +38,7 @@ from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopSettings
 from supervisor.core.model import RunModel
 from supervisor.headless import HeadlessReporter
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
-from supervisor.redact import Redactor, redact_config, secrets_from_environment
+from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
 
 
 @dataclass(frozen=True)
@@ -165,9 +165,13 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     if settings.until == "target" and not settings.target:
         raise ConfigError(f'{config.path}: run.target: until = "target" needs a target')
 
+    from supervisor.auth import load_minter
     from supervisor.store.writer import HistoryStore
 
     redactor = Redactor(secrets_from_environment(os.environ))
+    minter = load_minter(config, os.environ)  # a bad [auth] is exit 2, before anything runs
+    if minter is not None:
+        redactor.add(minter.secret)
     db_path = Path(options.db) if options.db else config.resolve(config.run.db)
     late_bus: list[EventBus] = []  # the store reports write problems into the bus
 
@@ -239,13 +243,15 @@ def run_supervisor(options: RunOptions, out=None) -> int:
             settings,
             host.suite_kinds(),
             backend,
-            bus.emit,
+            redacting(bus.emit, redactor),  # runner text is masked before anyone sees it
             run_id,
             stop,
             between,
             log_dir=str(log_dir),
             first_iteration=first_iteration,
             plugin_failed=plugin_failed,
+            iteration_env=None if minter is None else (lambda _i: minter.iteration_env(redactor)),
+            redactor=redactor,
         )
         outcome = loop.run()
         exit_code, status, iterations = outcome.exit_code, outcome.status, outcome.iterations
