@@ -33,8 +33,9 @@ class Redactor:
     def add(self, secret: str | None) -> None:
         if secret and len(secret) >= _MIN_SECRET_LEN and secret not in self._secrets:
             self._secrets.append(secret)
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            # one token per iteration accumulates: a trie keeps each match attempt as
+            # cheap with hundreds of secrets as with one (a flat alternation is not)
+            self._pattern = re.compile(_trie_pattern(self._secrets))
 
     @property
     def active(self) -> bool:
@@ -61,6 +62,38 @@ def redact_config(data: Any, key: str = "") -> Any:
 def secrets_from_environment(env: Mapping[str, str]) -> list[str]:
     """Values of environment variables whose names say they hold a secret."""
     return [v for k, v in env.items() if _SECRET_KEY.search(k) and len(v) >= _MIN_SECRET_LEN]
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching any of ``words``, longest first, shaped as a trie.
+
+    Chains of single characters are walked in a loop (a PEM key is thousands of
+    characters); only branch points nest.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        out = []
+        while True:
+            branches = [ch for ch in node if ch]
+            terminal = "" in node
+            if len(branches) == 1 and not terminal:  # a plain chain: no group needed
+                out.append(re.escape(branches[0]))
+                node = node[branches[0]]
+                continue
+            if not branches:
+                return "".join(out)
+            alts = [re.escape(ch) + build(node[ch]) for ch in sorted(branches)]
+            body = "(?:" + "|".join(alts) + ")"
+            # greedy: the longer secret first, the shorter one if the longer fails
+            return "".join(out) + (body + "?" if terminal else body)
+
+    return build(trie)
 
 
 E = TypeVar("E")

@@ -375,3 +375,50 @@ def test_neither_token_nor_secret_reaches_anything_the_run_wrote(tmp_path):
     assert b"raw stdout token: ***" in logs["raw"] and b"raw stderr secret: ***" in logs["raw"]
     assert b"token was *** (secret ***)" in proc.stdout  # -v prints failures and dumps
     assert b"Thread holder-***" in proc.stdout
+
+
+# ------------------------------------------------------------------ the redactor
+
+
+def test_redactor_prefers_the_longest_secret_and_scales_to_many():
+    redactor = Redactor(["abcd", "abcdef", "cdefgh"])
+    assert redactor("xabcdefghx abcdx abcdeX") == "x***ghx ***x ***eX"
+    tokens = [jwt.encode({"i": i}, SECRET, algorithm="HS256") for i in range(300)]
+    for token in tokens:
+        redactor.add(token)
+    assert redactor(f"a {tokens[0]} b {tokens[299]}.") == "a *** b ***."
+    assert redactor(tokens[5][:-1]) == tokens[5][:-1]  # a different text stays
+
+
+def test_redactor_handles_a_long_pem_key():
+    key = pem(rsa.generate_private_key(public_exponent=65537, key_size=4096))
+    assert Redactor([key])(f"key:\n{key}\nend") == "key:\n***\nend"
+
+
+def test_redact_file_masks_in_place_and_leaves_clean_files_alone(tmp_path):
+    redactor = Redactor(["s3cr3t-value"])
+    dirty, clean = tmp_path / "dirty.log", tmp_path / "clean.log"
+    dirty.write_bytes(b"line 1\nthe s3cr3t-value here \xff\n")
+    clean.write_text("nothing here\n")
+    before = clean.stat().st_mtime_ns
+    from supervisor.redact import redact_file
+
+    redact_file(str(dirty), redactor)
+    redact_file(str(clean), redactor)
+    assert dirty.read_bytes() == b"line 1\nthe *** here \xff\n"
+    assert clean.stat().st_mtime_ns == before
+    assert not list(tmp_path.glob("*.redacting"))
+
+
+def test_redact_event_masks_text_and_tuples_and_keeps_clean_events():
+    from supervisor.core.events import TestResult, TestsCollected
+    from supervisor.redact import redact_event
+
+    redactor = Redactor(["s3cr3t-value"])
+    event = TestResult(1, 1, "s", "t::x[s3cr3t-value]", "failed", message="got s3cr3t-value")
+    masked = redact_event(event, redactor)
+    assert (masked.nodeid, masked.message, masked.outcome) == ("t::x[***]", "got ***", "failed")
+    collected = redact_event(TestsCollected(1, 1, "s", ("a", "b[s3cr3t-value]")), redactor)
+    assert collected.nodeids == ("a", "b[***]")
+    clean = TestResult(1, 1, "s", "t::y", "passed")
+    assert redact_event(clean, redactor) is clean
