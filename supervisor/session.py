@@ -339,6 +339,14 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
         print(f"plugin error: {err.plugin} in {err.hook}: {err.error}", file=sys.stderr)
     kinds = host.suite_kinds()
     env = {**os.environ, **config.run.env}
+    redactor = Redactor(secrets_from_environment(os.environ))
+    if collect:  # test modules may read the [auth] token while being imported
+        from supervisor.auth import load_minter
+
+        minter = load_minter(config, os.environ)
+        if minter is not None:
+            redactor.add(minter.secret)
+            env.update(minter.iteration_env(redactor))
     rows = [("suite", "kind", "tags", "phases", "tests" if collect else "")]
     failed = False
     for suite in config.suites:
@@ -348,7 +356,7 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
             try:
                 count = str(len(kinds[suite.kind].collect(suite, config, {**env, **suite.env})))
             except Exception as exc:  # noqa: BLE001 - show it per suite, keep listing
-                count, failed = f"error: {exc}", True
+                count, failed = f"error: {redactor(str(exc))}", True
         rows.append(
             (suite.name, suite.kind, ",".join(suite.tags) or "-", ", ".join(phases) or "-", count)
         )

@@ -422,3 +422,41 @@ def test_redact_event_masks_text_and_tuples_and_keeps_clean_events():
     assert collected.nodeids == ("a", "b[***]")
     clean = TestResult(1, 1, "s", "t::y", "passed")
     assert redact_event(clean, redactor) is clean
+
+
+def test_suites_collect_hands_the_token_to_collection(tmp_path):
+    """``suites --collect``: a module reading the token at import collects, and a
+    websocket-events suite is counted without connecting (nothing listens there)."""
+    (tmp_path / "e2e").mkdir()
+    (tmp_path / "e2e/test_needs_token.py").write_text(
+        "import os\nTOKEN = os.environ['E2E_TOKEN']\ndef test_a(): pass\ndef test_b(): pass\n"
+    )
+    write_config(
+        tmp_path,
+        """
+        [auth]
+        secret_env = "COLLECT_TEST_SIGNING"
+        export_as = "E2E_TOKEN"
+        """,
+        """
+        [[suite]]
+        name = "e2e"
+        args = ["e2e", "-p", "no:cacheprovider"]
+        [[suite]]
+        name = "ws"
+        kind = "websocket-events"
+        url = "ws://127.0.0.1:9/never"
+        expect = ["agent_started", "agent_completed"]
+        """,
+    )
+    proc = subprocess.run(
+        [*CLI, "suites", "--collect"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLLECT_TEST_SIGNING": SECRET},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = {line.split()[0]: line.split()[-1] for line in proc.stdout.splitlines()[1:]}
+    assert counts == {"e2e": "2", "ws": "2"}
