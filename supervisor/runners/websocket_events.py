@@ -72,7 +72,7 @@ class WebSocketEventsKind(SuiteKind):
 
     def validate(self, suite: SuiteConfig, config: Config) -> None:
         where = f"{config.path}: suite ({suite.name})"
-        url = suite.url or str(suite.extra.get("url", ""))
+        url = suite.url
         if not url.startswith(("ws://", "wss://")):
             raise ConfigError(
                 f'{where}.url: {url!r} is not a WebSocket URL; write "ws://host:port/path"'
@@ -146,6 +146,7 @@ class _EventsRun:
         self.next = 0  # index of the expected event being waited for
         self.t_wait = 0.0  # when waiting for it began
         self.started_at = ""
+        self.deadline = time.monotonic() + suite.timeout  # for the whole stream
         #: expected index → (its arrival position, the event it came before): an
         #: expected event that arrived while an earlier one was still awaited
         self.early: dict[int, tuple[int, int]] = {}
@@ -162,7 +163,7 @@ class _EventsRun:
                 phase=self.ctx.phase_seq,
                 suite=self.suite.name,
                 nodeid=self.ids[index],
-                deadline=self.suite.timeout,
+                deadline=max(0.0, self.deadline - time.monotonic()),  # what is left of it
             )
         )
 
@@ -202,8 +203,8 @@ class _EventsRun:
                 nodeids=tuple(self.ids),
             )
         )
+        self.deadline = time.monotonic() + self.suite.timeout
         self._start(0)
-        deadline = time.monotonic() + self.suite.timeout
         try:
             ws = connect(
                 self.suite.url,
@@ -226,7 +227,7 @@ class _EventsRun:
             self._fail_rest(f"cannot connect to {self.suite.url}: {_one_line(exc)}", True)
             return
         with ws:
-            self._converse(ws, deadline)
+            self._converse(ws, self.deadline)
 
     def _token(self) -> str:
         auth = self.ctx.config.auth
@@ -299,10 +300,11 @@ class _EventsRun:
 def _closed(exc: ConnectionClosed) -> str:
     """How the server ended the connection, e.g. ``closed with code 1011 (internal
     error): boom``."""
-    close = exc.rcvd
-    if close is None:
-        return "the connection was lost without a close frame (code 1006)"
-    return f"the server closed the connection with code {close}"
+    if exc.rcvd is not None:
+        return f"the server closed the connection with code {exc.rcvd}"
+    if exc.sent is not None:  # e.g. 1009: a message over the 1 MiB limit
+        return f"the connection was closed from our side with code {exc.sent}"
+    return "the connection was lost without a close frame (code 1006)"
 
 
 def _short(body: bytes | None, limit: int = 200) -> str:
