@@ -7,9 +7,12 @@ config is stored in ``runs.config``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 MASK = "***"
 _SECRET_KEY = re.compile(
@@ -30,8 +33,14 @@ class Redactor:
     def add(self, secret: str | None) -> None:
         if secret and len(secret) >= _MIN_SECRET_LEN and secret not in self._secrets:
             self._secrets.append(secret)
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            # one token per iteration accumulates: a trie keeps each match attempt as
+            # cheap with hundreds of secrets as with one (a flat alternation is not)
+            self._pattern = re.compile(_trie_pattern(self._secrets))
+
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to mask (no cost per text when there is not)."""
+        return self._pattern is not None
 
     def __call__(self, text: str) -> str:
         if not text or self._pattern is None:
@@ -53,3 +62,102 @@ def redact_config(data: Any, key: str = "") -> Any:
 def secrets_from_environment(env: Mapping[str, str]) -> list[str]:
     """Values of environment variables whose names say they hold a secret."""
     return [v for k, v in env.items() if _SECRET_KEY.search(k) and len(v) >= _MIN_SECRET_LEN]
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching any of ``words``, longest first, shaped as a trie.
+
+    Chains of single characters are walked in a loop (a PEM key is thousands of
+    characters); only branch points nest.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        out = []
+        while True:
+            branches = [ch for ch in node if ch]
+            terminal = "" in node
+            if len(branches) == 1 and not terminal:  # a plain chain: no group needed
+                out.append(re.escape(branches[0]))
+                node = node[branches[0]]
+                continue
+            if not branches:
+                return "".join(out)
+            alts = [re.escape(ch) + build(node[ch]) for ch in sorted(branches)]
+            body = "(?:" + "|".join(alts) + ")"
+            # greedy: the longer secret first, the shorter one if the longer fails
+            return "".join(out) + (body + "?" if terminal else body)
+
+    return build(trie)
+
+
+E = TypeVar("E")
+
+
+def redact_event(event: E, redact: Redactor) -> E:
+    """The event with every text field (and tuple of texts) masked; the same object
+    when nothing changed. Applied once where runner events enter the bus, so the model,
+    plugin hooks, sinks, store and screen all see only masked text."""
+    if not redact.active or not dataclasses.is_dataclass(event):
+        return event
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, str):
+            masked: Any = redact(value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+            masked = tuple(redact(v) for v in value)
+        else:
+            continue
+        if masked != value:
+            changes[f.name] = masked
+    return dataclasses.replace(event, **changes) if changes else event  # type: ignore[type-var]
+
+
+def redacting(emit: Callable[[Any], None], redact: Redactor) -> Callable[[Any], None]:
+    """``emit`` behind :func:`redact_event`."""
+
+    def emit_redacted(event: Any) -> None:
+        emit(redact_event(event, redact))
+
+    return emit_redacted
+
+
+def redact_file(path: str, redact: Redactor) -> None:
+    """Mask the secrets in a log file a child process wrote, in place, line by line.
+
+    Used on a suite's log files once the suite finished; a missing file is fine. A file
+    without any secret is only read, never rewritten.
+    """
+    if not redact.active or not _holds_secret(path, redact):
+        return
+    tmp = path + ".redacting"
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            for raw in src:
+                dst.write(
+                    redact(raw.decode("utf-8", "surrogateescape")).encode(
+                        "utf-8", "surrogateescape"
+                    )
+                )
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _holds_secret(path: str, redact: Redactor) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                text = raw.decode("utf-8", "surrogateescape")
+                if redact(text) != text:
+                    return True
+    except OSError:
+        pass
+    return False

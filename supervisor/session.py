@@ -38,7 +38,7 @@ from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopSettings, ResumePoi
 from supervisor.core.model import RunModel
 from supervisor.headless import HeadlessReporter
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
-from supervisor.redact import Redactor, redact_config, secrets_from_environment
+from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
 from supervisor.sinks import open_sinks
 
 
@@ -165,11 +165,14 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     )
     if settings.until == "target" and not settings.target:
         raise ConfigError(f'{config.path}: run.target: until = "target" needs a target')
-    sinks = open_sinks(host, config, early_errors.append)  # bad [[sink]] → exit 2 here
-
+    from supervisor.auth import load_minter
     from supervisor.store.writer import HistoryStore
 
+    minter = load_minter(config, os.environ)  # a bad [auth] is exit 2, before anything runs
+    sinks = open_sinks(host, config, early_errors.append)  # bad [[sink]] → exit 2 here
     redactor = Redactor(secrets_from_environment(os.environ) + sinks.secrets)
+    if minter is not None:
+        redactor.add(minter.secret)
     db_path = Path(options.db) if options.db else config.resolve(config.run.db)
     late_bus: list[EventBus] = []  # the store reports write problems into the bus
 
@@ -248,13 +251,15 @@ def run_supervisor(options: RunOptions, out=None) -> int:
             settings,
             host.suite_kinds(),
             backend,
-            bus.emit,
+            redacting(bus.emit, redactor),  # runner text is masked before anyone sees it
             run_id,
             stop,
             between,
             log_dir=str(log_dir),
             resume=resume,
             plugin_failed=plugin_failed,
+            iteration_env=None if minter is None else (lambda _i: minter.iteration_env(redactor)),
+            redactor=redactor,
         )
         outcome = loop.run()
         exit_code, status, iterations = outcome.exit_code, outcome.status, outcome.iterations
@@ -364,6 +369,14 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
         print(f"plugin error: {err.plugin} in {err.hook}: {err.error}", file=sys.stderr)
     kinds = host.suite_kinds()
     env = {**os.environ, **config.run.env}
+    redactor = Redactor(secrets_from_environment(os.environ))
+    if collect:  # test modules may read the [auth] token while being imported
+        from supervisor.auth import load_minter
+
+        minter = load_minter(config, os.environ)
+        if minter is not None:
+            redactor.add(minter.secret)
+            env.update(minter.iteration_env(redactor))
     rows = [("suite", "kind", "tags", "phases", "tests" if collect else "")]
     failed = False
     for suite in config.suites:
@@ -373,7 +386,7 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
             try:
                 count = str(len(kinds[suite.kind].collect(suite, config, {**env, **suite.env})))
             except Exception as exc:  # noqa: BLE001 - show it per suite, keep listing
-                count, failed = f"error: {exc}", True
+                count, failed = f"error: {redactor(str(exc))}", True
         rows.append(
             (suite.name, suite.kind, ",".join(suite.tags) or "-", ", ".join(phases) or "-", count)
         )

@@ -7,6 +7,7 @@ It runs in a plain thread (never a Textual worker) so a UI crash cannot lose res
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from supervisor.core.events import (
 )
 from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
+from supervisor.redact import Redactor, redact_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -121,6 +123,8 @@ class Loop:
         clock: Callable[[], float] = time.monotonic,
         plugin_failed: Callable[[str, str, str, BaseException], None] | None = None,
         resume: ResumePoint | None = None,
+        iteration_env: Callable[[int], Mapping[str, str]] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -136,6 +140,11 @@ class Loop:
         self.first_iteration = resume.iteration if resume else first_iteration
         self.clock = clock
         self._plugin_failed = plugin_failed or self._report_plugin_failure
+        #: fresh environment per iteration for every suite (the [auth] token)
+        self.iteration_env = iteration_env
+        self._iteration_env: dict[str, str] = {}
+        #: masks secrets in the log files suites write under ``log_dir``
+        self.redactor = redactor
         self._tally = _PhaseTally()
         self._deployed_head: str | None = None
         self._last_revision: str | None = None
@@ -157,6 +166,8 @@ class Loop:
             self.emit(IterationStarted(self.run_id, iteration, utc_now()))
             revision, deploy_ok = self._deploy(iteration, deployed_once)
             deployed_once = deployed_once or deploy_ok
+            if deploy_ok and self.iteration_env is not None:
+                self._iteration_env = dict(self.iteration_env(iteration))
             if deploy_ok:
                 last_status, last_counts = self._run_phases(iteration, started)
             else:
@@ -338,11 +349,12 @@ class Loop:
             iteration=iteration,
             phase_seq=seq,
             emit=self._emit_from_runner,
-            env={**self.config.run.env, **self.extra_env, **suite.env},
+            env={**self.config.run.env, **self.extra_env, **self._iteration_env, **suite.env},
             stop=self.stop,
             log_dir=self.log_dir,
             already_run=frozenset(self._recorded(iteration, seq, suite)),
         )
+        t0 = time.time()
         try:
             kind.run(suite, ctx)
         except Exception as exc:  # plugin code: quarantine-worthy, never fatal to the run
@@ -350,6 +362,23 @@ class Loop:
             self._suite_error(
                 iteration, seq, suite, f"suite kind {suite.kind!r} raised: {_one_line(exc)}"
             )
+        finally:
+            self._redact_logs(t0)
+
+    def _redact_logs(self, since: float) -> None:
+        """Mask secrets in what the suite wrote under ``log_dir`` (pytest's own output:
+        a test that prints the token). Every kind's files, so plugin kinds are covered."""
+        if self.redactor is None or not self.redactor.active or not self.log_dir:
+            return
+        for folder, _dirs, files in os.walk(self.log_dir):
+            for name in files:
+                path = os.path.join(folder, name)
+                try:
+                    fresh = os.stat(path).st_mtime >= since - 2.0  # coarse mtime clocks
+                except OSError:
+                    continue
+                if fresh:
+                    redact_file(path, self.redactor)
 
     def _recorded(self, iteration: int, seq: int, suite: SuiteConfig) -> Mapping[str, str]:
         """Outcomes recorded for this suite before a ``--resume`` (else nothing)."""
