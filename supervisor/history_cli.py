@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from supervisor.config import ConfigError, load_config
-from supervisor.store import queries
-from supervisor.store.queries import QueryError
+if TYPE_CHECKING:
+    import sqlite3
+
+# supervisor.config and supervisor.store.queries are imported inside the functions:
+# ``supervisor.cli`` builds this parser for every command, and --help stays instant.
 
 # A column: (key, header, format). Formats: text, num, secs, time, rate, msg.
 Column = tuple[str, str, str]
@@ -27,6 +28,8 @@ Column = tuple[str, str, str]
 
 def resolve_db(db: str | None, config: str | None) -> Path:
     """``--db``, else the config's ``[run] db``, else ``.netra/history.db``; must exist."""
+    from supervisor.config import ConfigError, load_config
+
     if db:
         path = Path(db)
     else:
@@ -43,6 +46,10 @@ def resolve_db(db: str | None, config: str | None) -> Path:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
+    import sqlite3
+
+    from supervisor.config import ConfigError
+
     conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=10)
     try:
         conn.execute("SELECT 1 FROM results LIMIT 1").fetchall()
@@ -56,6 +63,9 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
 
 def history_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Answer one ``history`` subcommand; QueryError / bad database -> ConfigError (exit 2)."""
+    from supervisor.config import ConfigError
+    from supervisor.store.queries import QueryError
+
     out = out or sys.stdout
     conn = connect_readonly(resolve_db(args.db, args.config))
     try:
@@ -70,6 +80,8 @@ def history_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
     rows = queries.runs(conn, args.limit)
     columns: list[Column] = [
         ("run", "run", "num"),
@@ -92,6 +104,8 @@ def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
 
 
 def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
     run = queries.resolve_run(conn, args.run)
     rows = queries.iterations(conn, run)
     columns: list[Column] = [
@@ -112,6 +126,8 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
 
 
 def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
     test = queries.find_test(conn, args.nodeid, args.suite)
     data = queries.test_history(conn, test, args.limit)
     if o.as_json:
@@ -138,6 +154,8 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
 
 
 def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
     rows = queries.flaky(conn, args.limit)
     for row in rows:
         row["estimate"] = (
@@ -164,6 +182,8 @@ def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> in
 
 
 def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
     it = queries.resolve_iteration(conn, args.iter)
     groups = queries.failures(conn, it)
     if o.as_json:
@@ -208,6 +228,8 @@ def _tests_list(results: list[dict[str, Any]], most: int = 8) -> list[str]:
 
 
 def _slowest(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
     rows = queries.slowest(conn, args.limit)
     columns: list[Column] = [
         ("suite", "suite", "text"),
@@ -221,6 +243,8 @@ def _slowest(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> 
 
 
 def _diff(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
     b = queries.resolve_iteration(conn, args.b)
     a = (
         queries.resolve_iteration(conn, args.a)
@@ -228,7 +252,9 @@ def _diff(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         else queries.previous_iteration(conn, b)
     )
     if a.id == b.id:
-        raise QueryError(f"both sides are iteration {a.label}; name two different iterations")
+        raise queries.QueryError(
+            f"both sides are iteration {a.label}; name two different iterations"
+        )
     data = queries.diff(conn, a, b)
     if o.as_json:
         return o.json(data)
@@ -263,14 +289,14 @@ def _diff(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
 
 
 def _export(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
-    from supervisor.store import junit
+    from supervisor.store import junit, queries
 
     it = queries.resolve_iteration(conn, args.iter)
     target = Path(args.junit)
     try:
         summary = junit.write_junit(conn, it, target)
     except OSError as exc:
-        raise QueryError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise queries.QueryError(f"cannot write {target}: {exc.strerror or exc}") from None
     if o.as_json:
         return o.json(summary)
     o.line(
