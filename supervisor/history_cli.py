@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 # supervisor.config and supervisor.store.queries are imported inside the functions:
 # ``supervisor.cli`` builds this parser for every command, and --help stays instant.
 
-# A column: (key, header, format). Formats: text, num, secs, time, rate, msg.
+# A column: (key, header, format). Formats: text, num, secs, time, rate, msg, sha, rev.
 Column = tuple[str, str, str]
 
 
@@ -89,7 +90,7 @@ def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         ("duration", "took", "secs"),
         ("status", "status", "text"),
         ("iterations", "iters", "num"),
-        ("revision", "last revision", "text"),
+        ("revision", "last revision", "rev"),
         ("phases", "phases", "text"),
         ("passed", "passed", "num"),
         ("failed", "failed", "num"),
@@ -112,7 +113,7 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
         ("iteration", "iter", "text"),
         ("started_at", "started", "time"),
         ("duration", "took", "secs"),
-        ("revision", "revision", "text"),
+        ("revision", "revision", "rev"),
         ("status", "status", "text"),
         ("passed", "passed", "num"),
         ("failed", "failed", "num"),
@@ -143,7 +144,7 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
     columns: list[Column] = [
         ("iteration", "iter", "text"),
         ("started_at", "started", "time"),
-        ("revision", "revision", "text"),
+        ("revision", "revision", "rev"),
         ("phase", "phase", "text"),
         ("outcome", "outcome", "text"),
         ("duration", "took", "secs"),
@@ -164,7 +165,7 @@ def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> in
     columns: list[Column] = [
         ("suite", "suite", "text"),
         ("nodeid", "test", "text"),
-        ("revision", "revision", "text"),
+        ("revision", "revision", "rev"),
         ("passed", "pass", "num"),
         ("failed", "fail", "num"),
         ("hung", "hung", "num"),
@@ -402,6 +403,8 @@ def _cell(value: Any, fmt: str, keep_lines: bool = False) -> str:
         return f"{float(value):.0%}"
     if fmt == "sha":
         return str(value)[:10]
+    if fmt == "rev":  # full git shas (git:SHA, or a deploy revision) shown short
+        return re.sub(r"\b([0-9a-f]{10})[0-9a-f]{30}\b", r"\1", str(value))
     text = str(value)
     if fmt == "msg":
         text = text.strip().splitlines()[0] if text.strip() else ""
@@ -477,15 +480,18 @@ def add_history_parser(sub: Any) -> None:
     p = add("flaky", "tests that passed and failed (or hung) under one revision")
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N")
     p = add("failures", "non-passing results of one iteration, grouped by failure signature")
-    p.add_argument("iter", nargs="?", metavar="ITER")
+    p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)
     p = add("slowest", "p50/p95/max duration per test, slowest p95 first")
     p.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N (20)")
     p = add("diff", "newly failing, fixed, new and removed tests from iteration A to B")
-    p.add_argument("a", nargs="?", metavar="A", help="default: the iteration before B")
-    p.add_argument("b", nargs="?", metavar="B", help="default: latest")
+    p.add_argument("a", nargs="?", metavar="A", help="ITER; default: the iteration before B")
+    p.add_argument("b", nargs="?", metavar="B", help="ITER; default: latest")
     p = add("export", "write one iteration as JUnit XML")
     p.add_argument("--junit", required=True, metavar="FILE", help="the XML file to write")
-    p.add_argument("iter", nargs="?", metavar="ITER")
+    p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)
+
+
+_ITER_HELP = "SEQ (an iteration of the latest run), RUN.SEQ, or latest (the default)"
 
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
