@@ -63,4 +63,7 @@ def test_signature_shape():
     # only the first line counts
     assert signature("failed", "OSError: boom 1\nsecond line 2") == "OSError: boom <n>"
     assert error_type("failed", "pkg.errors.ApiError: 500") == "pkg.errors.ApiError"
+    assert error_type("failed", "Failed: Timeout >2.0s") == "Failed"  # pytest.fail
+    assert error_type("failed", "KeyError") == "KeyError"
+    assert error_type("failed", "Errors were found: 3") == "failed"  # not a type
     assert len(normalise("x" * 1000)) == 300

@@ -19,8 +19,10 @@ FAILING = ("failed", "error", "hung", "crashed")
 
 _MAX = 300  # characters of the normalised message kept in a signature
 
+# "ValueError: ...", "pkg.errors.ApiError: ...", pytest's "Failed: ...", a bare "KeyError"
 _TYPE = re.compile(
-    r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failed|Failure|Warning))\b:?\s*"
+    r"^((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Exit|Interrupt|Failed|Failure|Warning"
+    r"|StopIteration|StopAsyncIteration))(?::\s*|$)"
 )
 
 _TEMP_ROOTS = sorted(
