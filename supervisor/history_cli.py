@@ -73,8 +73,21 @@ def history_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return _COMMANDS[args.what](conn, args, _Output(out, args.json))
     except QueryError as exc:
         raise ConfigError(f"history {args.what}: {exc}") from None
+    except BrokenPipeError:  # `history flaky | head`: the reader has all it wanted
+        _silence_stdout(out)
+        return 0
     finally:
         conn.close()
+
+
+def _silence_stdout(out: TextIO) -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail too."""
+    import os
+
+    if out is sys.stdout:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 # ---------------------------------------------------------------------- subcommands

@@ -524,3 +524,18 @@ def test_readme_sqlite_utils_examples_work(project):
         )
         assert proc.returncode == 0, f"{line}\n{proc.stderr}"
         assert proc.stdout.strip(), line
+
+
+def test_a_closed_pipe_is_not_an_error(project):
+    """``history runs | head -1``: the reader going away early is a normal end (exit 0)."""
+    proc = subprocess.Popen(
+        CLI + ["history", "runs"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the command has written anything
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert "internal error" not in err
