@@ -64,17 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", metavar="FILE", help="config whose [plugins] to load too"
     )
 
-    history = sub.add_parser("history", help="query the SQLite history")
-    history.add_argument(
-        "what",
-        choices=["runs", "iterations", "failures"],
-        metavar="SUB",
-        help="runs | iterations [RUN] | failures [ITER]",
-    )
-    history.add_argument("arg", nargs="?", type=int, help="RUN for iterations, ITER for failures")
-    history.add_argument("--db", metavar="PATH", help="history database")
-    _config_arg(history)
-    history.add_argument("--json", action="store_true", help="JSON instead of a table")
+    from supervisor.history_cli import add_history_parser
+
+    add_history_parser(sub)
 
     init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -158,9 +150,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "history":
         from supervisor.history_cli import history_command
 
-        return history_command(
-            args.what, args.arg, db=args.db, config=args.config, as_json=args.json
-        )
+        return history_command(args)
     if args.command == "init":
         from pathlib import Path
 

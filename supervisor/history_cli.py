@@ -1,40 +1,36 @@
 """``netra-supervisor history``: read the SQLite history (read-only, never the writer).
 
-This version answers ``runs``, ``iterations [RUN]`` and ``failures [ITER]``; flaky,
-slowest, diff, test and export are planned (issue 6) and not offered yet.
+Subcommands: ``runs``, ``iterations [RUN]``, ``test NODEID``, ``flaky``,
+``failures [ITER]``, ``slowest``, ``diff [A [B]]``, ``export --junit FILE [ITER]``.
+An ITER is ``SEQ`` (iteration SEQ of the latest run), ``RUN.SEQ`` or ``latest`` (the
+default). Output: a rich table in a terminal, aligned plain text when piped, JSON with
+``--json``. The queries themselves are in :mod:`supervisor.store.queries`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sqlite3
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from supervisor.config import ConfigError, load_config
+if TYPE_CHECKING:
+    import sqlite3
 
-_QUERIES = {
-    "runs": (
-        "select r.id as run, r.started_at, r.finished_at, r.status, r.git_sha, "
-        "(select count(*) from iterations i where i.run_id = r.id) as iterations "
-        "from runs r order by r.id desc"
-    ),
-    "iterations": (
-        "select seq as iteration, started_at, finished_at, deploy_revision as revision, status, "
-        "passed, failed, errors, hung, crashed, skipped from iterations where run_id = ? "
-        "order by seq"
-    ),
-    "failures": (
-        "select t.suite, t.nodeid, r.outcome, round(r.duration, 3) as duration, r.message "
-        "from results r join tests t on t.id = r.test_id "
-        "where r.iteration_id = ? and r.outcome in ('failed', 'error', 'hung', 'crashed') "
-        "order by r.id"
-    ),
-}
+# supervisor.config and supervisor.store.queries are imported inside the functions:
+# ``supervisor.cli`` builds this parser for every command, and --help stays instant.
+
+# A column: (key, header, format). Formats: text, num, secs, time, rate, msg, sha, rev.
+Column = tuple[str, str, str]
 
 
 def resolve_db(db: str | None, config: str | None) -> Path:
+    """``--db``, else the config's ``[run] db``, else ``.netra/history.db``; must exist."""
+    from supervisor.config import ConfigError, load_config
+
     if db:
         path = Path(db)
     else:
@@ -51,57 +47,485 @@ def resolve_db(db: str | None, config: str | None) -> Path:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
+    import sqlite3
+
+    from supervisor.config import ConfigError
+
+    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=10)
+    try:
+        conn.execute("SELECT 1 FROM results LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ConfigError(
+            f"{path}: not a netra-supervisor history database ({exc}); pass another --db"
+        ) from None
     return conn
 
 
-def history_command(
-    what: str, arg: int | None, db: str | None, config: str | None, as_json: bool, out=None
-) -> int:
+def history_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Answer one ``history`` subcommand; QueryError / bad database -> ConfigError (exit 2)."""
+    from supervisor.config import ConfigError
+    from supervisor.store.queries import QueryError
+
     out = out or sys.stdout
-    conn = connect_readonly(resolve_db(db, config))
+    conn = connect_readonly(resolve_db(args.db, args.config))
     try:
-        rows = _rows(conn, what, arg)
+        return _COMMANDS[args.what](conn, args, _Output(out, args.json))
+    except QueryError as exc:
+        raise ConfigError(f"history {args.what}: {exc}") from None
+    except BrokenPipeError:  # `history flaky | head`: the reader has all it wanted
+        _silence_stdout(out)
+        return 0
     finally:
         conn.close()
-    if as_json:
-        out.write(json.dumps(rows, indent=2) + "\n")
-    else:
-        out.write(format_table(rows) + "\n")
+
+
+def _silence_stdout(out: TextIO) -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail too."""
+    import os
+
+    if out is sys.stdout:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+# ---------------------------------------------------------------------- subcommands
+
+
+def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
+    rows = queries.runs(conn, args.limit)
+    columns: list[Column] = [
+        ("run", "run", "num"),
+        ("started_at", "started", "time"),
+        ("duration", "took", "secs"),
+        ("status", "status", "text"),
+        ("iterations", "iters", "num"),
+        ("revision", "last revision", "rev"),
+        ("phases", "phases", "text"),
+        ("passed", "passed", "num"),
+        ("failed", "failed", "num"),
+        ("errors", "errors", "num"),
+        ("hung", "hung", "num"),
+        ("crashed", "crashed", "num"),
+        ("git_sha", "git", "sha"),
+    ]
+    return o.table(
+        rows, columns, "runs, newest first; counts are those of each run's last iteration"
+    )
+
+
+def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
+    run = queries.resolve_run(conn, args.run)
+    rows = queries.iterations(conn, run)
+    columns: list[Column] = [
+        ("iteration", "iter", "text"),
+        ("started_at", "started", "time"),
+        ("duration", "took", "secs"),
+        ("revision", "revision", "rev"),
+        ("status", "status", "text"),
+        ("passed", "passed", "num"),
+        ("failed", "failed", "num"),
+        ("errors", "errors", "num"),
+        ("hung", "hung", "num"),
+        ("crashed", "crashed", "num"),
+        ("skipped", "skipped", "num"),
+        ("phases", "phases", "text"),
+    ]
+    return o.table(rows, columns, f"iterations of run {run}")
+
+
+def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
+    test = queries.find_test(conn, args.nodeid, args.suite)
+    data = queries.test_history(conn, test, args.limit)
+    if o.as_json:
+        return o.json(data)
+    s = data["summary"]
+    outcomes = ", ".join(f"{n} {outcome}" for outcome, n in s["outcomes"].items())
+    o.line(f"{data['suite']}: {data['nodeid']}")
+    o.line(
+        f"  {s['results']} results in {s['iterations']} iterations of {s['runs']} runs: "
+        f"{outcomes or 'none'}; duration p50 {_secs(s['p50'])} p95 {_secs(s['p95'])}"
+        f" max {_secs(s['max'])}; first seen {_time(data['first_seen'])}"
+    )
+    columns: list[Column] = [
+        ("iteration", "iter", "text"),
+        ("started_at", "started", "time"),
+        ("revision", "revision", "rev"),
+        ("phase", "phase", "text"),
+        ("outcome", "outcome", "text"),
+        ("duration", "took", "secs"),
+        ("attempt", "try", "num"),
+        ("message", "message", "msg"),
+    ]
+    return o.table(data["results"], columns, "newest first")
+
+
+def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
+    rows = queries.flaky(conn, args.limit)
+    for row in rows:
+        row["estimate"] = (
+            f"{row['fail_rate_est']:.0%} ({row['fail_rate_low']:.0%}-{row['fail_rate_high']:.0%})"
+        )
+    columns: list[Column] = [
+        ("suite", "suite", "text"),
+        ("nodeid", "test", "text"),
+        ("revision", "revision", "rev"),
+        ("passed", "pass", "num"),
+        ("failed", "fail", "num"),
+        ("hung", "hung", "num"),
+        ("flip_rate", "flips", "rate"),
+        ("estimate", "fail rate est (95%)", "text"),
+        ("last_outcome", "last", "text"),
+        ("last_iteration", "last iter", "text"),
+    ]
+    if o.as_json:
+        for row in rows:
+            del row["estimate"]
+    return o.table(
+        rows, columns, "passed and failed (or hung) under one revision; newest evidence first"
+    )
+
+
+def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
+    it = queries.resolve_iteration(conn, args.iter)
+    groups = queries.failures(conn, it)
+    if o.as_json:
+        return o.json({"iteration": it.label, "groups": groups})
+    total = sum(g["count"] for g in groups)
+    o.line(
+        f"iteration {it.label}: {total} non-passing results in {len(groups)} groups, largest first"
+    )
+    rows = [
+        {
+            "count": g["count"],
+            "outcomes": ", ".join(f"{n} {k}" for k, n in g["outcomes"].items()),
+            "signature": g["signature"],
+            "tests": "\n".join(_tests_list(g["results"])),
+        }
+        for g in groups
+    ]
+    if o.rich:
+        return o.table(
+            rows,
+            [
+                ("count", "n", "num"),
+                ("outcomes", "outcomes", "text"),
+                ("signature", "signature", "msg"),
+                ("tests", "tests", "text"),
+            ],
+            "",
+        )
+    for row in rows:  # plain text: one block per group, easy to grep and to read top-down
+        o.line("")
+        o.line(f"{row['count']:>4} x {row['signature']}   [{row['outcomes']}]")
+        for name in row["tests"].splitlines():
+            o.line(f"       {name}")
     return 0
 
 
-def _rows(conn: sqlite3.Connection, what: str, arg: int | None) -> list[dict[str, Any]]:
-    if what == "runs":
-        return [dict(r) for r in conn.execute(_QUERIES["runs"])]
-    latest = conn.execute("select max(id) from runs").fetchone()[0]
-    if latest is None:
-        return []
-    if what == "iterations":
-        return [dict(r) for r in conn.execute(_QUERIES["iterations"], (arg or latest,))]
-    # failures [ITER]: an iteration of the latest run, its last one by default
-    seq = (
-        arg
-        or conn.execute("select max(seq) from iterations where run_id = ?", (latest,)).fetchone()[0]
-    )
-    row = conn.execute(
-        "select id from iterations where run_id = ? and seq = ?", (latest, seq)
-    ).fetchone()
-    if row is None:
-        raise ConfigError(f"history failures: run {latest} has no iteration {seq}")
-    return [dict(r) for r in conn.execute(_QUERIES["failures"], (row[0],))]
+def _tests_list(results: list[dict[str, Any]], most: int = 8) -> list[str]:
+    names = [f"{r['suite']}: {r['nodeid']}" for r in results]
+    if len(names) > most:
+        names = names[:most] + [f"... and {len(names) - most} more"]
+    return names
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "(nothing recorded)"
-    headers = list(rows[0])
-    cells = [
-        [("" if r[h] is None else str(r[h])).replace("\n", " ")[:120] for h in headers]
-        for r in rows
+def _slowest(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
+    rows = queries.slowest(conn, args.limit)
+    columns: list[Column] = [
+        ("suite", "suite", "text"),
+        ("nodeid", "test", "text"),
+        ("executions", "runs", "num"),
+        ("p50", "p50", "secs"),
+        ("p95", "p95", "secs"),
+        ("max", "max", "secs"),
     ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
+    return o.table(rows, columns, "by p95 duration over every recorded result (skipped left out)")
+
+
+def _diff(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import queries
+
+    b = queries.resolve_iteration(conn, args.b)
+    a = (
+        queries.resolve_iteration(conn, args.a)
+        if args.a is not None
+        else queries.previous_iteration(conn, b)
+    )
+    if a.id == b.id:
+        raise queries.QueryError(
+            f"both sides are iteration {a.label}; name two different iterations"
+        )
+    data = queries.diff(conn, a, b)
+    if o.as_json:
+        return o.json(data)
+    sections = (
+        ("newly_failing", "newly failing"),
+        ("fixed", "fixed"),
+        ("new", "new (not run in A)"),
+        ("removed", "removed (not run in B)"),
+        ("changed", "other outcome changes"),
+    )
+    counts = ", ".join(f"{len(data[key])} {title.split(' (')[0]}" for key, title in sections)
+    o.line(
+        f"iteration {a.label} -> {b.label}: {counts}, {len(data['still_failing'])} still failing"
+    )
+    for key, title in sections:
+        if not data[key]:
+            continue
+        o.line("")
+        o.table(
+            data[key],
+            [
+                ("suite", "suite", "text"),
+                ("nodeid", "test", "text"),
+                ("before", a.label, "text"),
+                ("after", b.label, "text"),
+                ("message", "message", "msg"),
+            ],
+            f"{title} ({len(data[key])})",
+            heading=True,
+        )
+    return 0
+
+
+def _export(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
+    from supervisor.store import junit, queries
+
+    it = queries.resolve_iteration(conn, args.iter)
+    target = Path(args.junit)
+    try:
+        summary = junit.write_junit(conn, it, target)
+    except OSError as exc:
+        raise queries.QueryError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if o.as_json:
+        return o.json(summary)
+    o.line(
+        f"wrote {target}: iteration {it.label}, {summary['tests']} tests, "
+        f"{summary['failures']} failures, {summary['errors']} errors, "
+        f"{summary['skipped']} skipped"
+    )
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[sqlite3.Connection, argparse.Namespace, _Output], int]] = {}
+
+
+# ---------------------------------------------------------------------- output
+
+
+class _Output:
+    """JSON, a rich table (terminal) or aligned plain text (pipes, files)."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        isatty = getattr(out, "isatty", None)
+        self.rich = not as_json and bool(isatty and isatty())
+        self._console: Any = None
+
+    def json(self, data: Any) -> int:
+        self.out.write(json.dumps(data, indent=2, default=str) + "\n")
+        return 0
+
+    def line(self, text: str) -> None:
+        if self.rich:
+            self.console.print(text, markup=False, highlight=False)
+        else:
+            self.out.write(text + "\n")
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.out, highlight=False)
+        return self._console
+
+    def table(
+        self, rows: list[dict[str, Any]], columns: list[Column], title: str, heading: bool = False
+    ) -> int:
+        if self.as_json:
+            return self.json(rows)
+        if self.rich:
+            self._rich_table(rows, columns, title)
+            return 0
+        if heading and title:
+            self.out.write(title + "\n")
+        if not rows:
+            self.out.write("(nothing recorded)\n")
+            return 0
+        cells = [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]
+        headers = [header for _, header, _ in columns]
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+        right = [fmt in ("num", "secs", "rate") for _, _, fmt in columns]
+
+        def fmt_line(values: list[str]) -> str:
+            parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)]
+            return "  ".join(parts).rstrip()
+
+        self.out.write(fmt_line(headers) + "\n")
+        for row in cells:
+            self.out.write(fmt_line(row) + "\n")
+        return 0
+
+    def _rich_table(self, rows: list[dict[str, Any]], columns: list[Column], title: str) -> None:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=title or None, box=box.SIMPLE_HEAD, title_justify="left")
+        for _, header, fmt in columns:
+            table.add_column(
+                header,
+                justify="right" if fmt in ("num", "secs", "rate") else "left",
+                overflow="fold" if fmt != "msg" else "ellipsis",
+                no_wrap=fmt == "msg",
+                max_width=80 if fmt == "msg" else None,
+            )
+        for row in rows:
+            table.add_row(
+                *(_cell(row.get(key), fmt, keep_lines=fmt == "text") for key, _, fmt in columns)
+            )
+        if not rows:
+            self.console.print(f"{title}: (nothing recorded)" if title else "(nothing recorded)")
+            return
+        self.console.print(table, markup=False)
+
+
+def _cell(value: Any, fmt: str, keep_lines: bool = False) -> str:
+    if value is None or value == "":
+        return ""
+    if fmt == "secs":
+        return _secs(value)
+    if fmt == "time":
+        return _time(value)
+    if fmt == "rate":
+        return f"{float(value):.0%}"
+    if fmt == "sha":
+        return str(value)[:10]
+    if fmt == "rev":  # full git shas (git:SHA, or a deploy revision) shown short
+        return re.sub(r"\b([0-9a-f]{10})[0-9a-f]{30}\b", r"\1", str(value))
+    text = str(value)
+    if fmt == "msg":
+        text = text.strip().splitlines()[0] if text.strip() else ""
+        return text if len(text) <= 100 else text[:99] + "…"
+    return text if keep_lines else text.replace("\n", " ")
+
+
+def _secs(value: Any) -> str:
+    if value is None:
+        return "-"
+    seconds = float(value)
+    if seconds < 60:
+        return f"{seconds:.3f}s" if seconds < 10 else f"{seconds:.1f}s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _time(value: Any) -> str:
+    """``2026-11-24T18:41:43.123+00:00`` -> ``2026-11-24 18:41:43`` (UTC)."""
+    if not value:
+        return ""
+    return str(value).replace("T", " ")[:19]
+
+
+_COMMANDS.update(
+    {
+        "runs": _runs,
+        "iterations": _iterations,
+        "test": _test,
+        "flaky": _flaky,
+        "failures": _failures,
+        "slowest": _slowest,
+        "diff": _diff,
+        "export": _export,
+    }
+)
+
+
+# ---------------------------------------------------------------------- argparse
+
+
+def add_history_parser(sub: Any) -> None:
+    """The ``history`` subcommand and its own subcommands (called by ``supervisor.cli``).
+
+    ``--db``, ``-c`` and ``--json`` are accepted before or after the subcommand.
+    """
+    history = sub.add_parser(
+        "history",
+        help="query the SQLite history",
+        description="Query the history database. ITER is SEQ (an iteration of the latest "
+        "run), RUN.SEQ, or latest (the default).",
+    )
+    _common(history, suppress=False)
+    what = history.add_subparsers(dest="what", metavar="SUB", parser_class=type(history))
+    what.required = True
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = what.add_parser(name, help=help_text, description=help_text)
+        _common(parser, suppress=True)
+        return parser
+
+    p = add("runs", "runs, newest first: when, status, revision, counts")
+    p.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N (20)")
+    p = add("iterations", "the iterations of one run (default: the latest run)")
+    p.add_argument("run", nargs="?", type=_positive, metavar="RUN")
+    p = add("test", "one test's results across iterations and runs")
+    p.add_argument("nodeid", metavar="NODEID", help="its pytest node id, or a unique part of it")
+    p.add_argument("--suite", metavar="NAME", help="only tests of this suite")
+    p.add_argument("--limit", type=_positive, default=50, metavar="N", help="newest N (50)")
+    p = add("flaky", "tests that passed and failed (or hung) under one revision")
+    p.add_argument("--limit", type=_positive, metavar="N", help="at most N")
+    p = add("failures", "non-passing results of one iteration, grouped by failure signature")
+    p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)
+    p = add("slowest", "p50/p95/max duration per test, slowest p95 first")
+    p.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N (20)")
+    p = add("diff", "newly failing, fixed, new and removed tests from iteration A to B")
+    p.add_argument("a", nargs="?", metavar="A", help="ITER; default: the iteration before B")
+    p.add_argument("b", nargs="?", metavar="B", help="ITER; default: latest")
+    p = add("export", "write one iteration as JUnit XML")
+    p.add_argument("--junit", required=True, metavar="FILE", help="the XML file to write")
+    p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)
+
+
+_ITER_HELP = "SEQ (an iteration of the latest run), RUN.SEQ, or latest (the default)"
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--db", metavar="PATH", default=default, help="history database")
+    parser.add_argument(
+        "-c", "--config", metavar="FILE", default=default, help="config whose [run] db to read"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="JSON instead of a table",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value

@@ -157,8 +157,28 @@ def m0001_initial(db: Any) -> None:
         db.execute(statement)
 
 
+_SCHEMA_0002 = (
+    # One covering index for a test's history, flaky counts and durations: the
+    # per-test lookups read (iteration, outcome, duration) without touching the table.
+    "CREATE INDEX IF NOT EXISTS idx_results_test_history"
+    " ON results (test_id, iteration_id, outcome, duration)",
+    # Non-passing results are few: ``history flaky`` starts from them (partial index).
+    "CREATE INDEX IF NOT EXISTS idx_results_failing ON results (test_id, iteration_id)"
+    " WHERE outcome IN ('failed', 'error', 'hung', 'crashed')",
+)
+
+
+def m0002_history_indexes(db: Any) -> None:
+    """Indexes for ``netra-supervisor history`` (no table or column changes)."""
+    for statement in _SCHEMA_0002:
+        db.execute(statement)
+
+
 #: Every migration, in order: (name, function taking a db with ``execute``).
-MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (("0001_initial", m0001_initial),)
+MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
+    ("0001_initial", m0001_initial),
+    ("0002_history_indexes", m0002_history_indexes),
+)
 
 
 def configure(conn: sqlite3.Connection) -> str:
