@@ -24,7 +24,6 @@ import threading
 from pathlib import Path
 from urllib.parse import unquote
 
-import httpx
 import pluggy
 
 from supervisor.config import Config, ConfigError, SinkConfig
@@ -89,6 +88,9 @@ class SinkDeliveryError(Exception):
 
 class _WebhookHandle:
     def __init__(self, url: str, timeout: float, attempts: int, backoff: float) -> None:
+        import httpx  # here: only runs with a webhook sink pay its ~100 ms import
+
+        self._httpx = httpx
         self._url = url
         self._client = httpx.Client(timeout=timeout, follow_redirects=False)
         self._timeout = timeout
@@ -113,10 +115,10 @@ class _WebhookHandle:
                 response = self._client.post(
                     self._url, content=body, headers={"content-type": "application/json"}
                 )
-            except httpx.TimeoutException:
+            except self._httpx.TimeoutException:
                 error = f"no answer within {self._timeout:g}s"
                 continue
-            except httpx.HTTPError as exc:
+            except self._httpx.HTTPError as exc:
                 # httpx messages hold no URL, but never trust that: keep the type only
                 # when the message mentions the address
                 text = str(exc).splitlines()[0] if str(exc) else ""
@@ -142,6 +144,8 @@ def url_secrets(url: str) -> list[str]:
     messages abbreviate long strings with "...") still shows no secret."""
     if not url:
         return []
+    import httpx
+
     out = [url]
     try:
         parsed = httpx.URL(url)
@@ -175,6 +179,8 @@ class WebhookSink(LogSink):
 
     def validate(self, sink: SinkConfig, config: Config) -> None:
         where = sink_where(sink, config)
+        import httpx
+
         url = os.environ.get(sink.url_env, "").strip()
         if not url:
             raise ConfigError(

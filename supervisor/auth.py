@@ -20,8 +20,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jwt
-
 from supervisor.config import AuthConfig, Config, ConfigError
 from supervisor.redact import Redactor
 
@@ -51,6 +49,8 @@ class TokenMinter:
         with warnings.catch_warnings():
             # pyjwt warns about HMAC keys under 32 bytes; the user's secret is theirs
             warnings.simplefilter("ignore")
+            import jwt
+
             return jwt.encode(claims, self.secret, algorithm=self.auth.algorithm)
 
     def iteration_env(self, redactor: Redactor) -> dict[str, str]:
@@ -77,6 +77,8 @@ def load_minter(
     auth = config.auth
     if auth is None:
         return None
+    import jwt  # here: runs without [auth] do not pay its import (~40 ms with cryptography)
+
     where = f"{config.path}: auth"
     if auth.ttl < 1:
         raise ConfigError(f'{where}.ttl: must be at least 1s, e.g. ttl = "1h"')

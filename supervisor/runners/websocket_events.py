@@ -21,19 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
-from websockets.sync.client import ClientConnection, connect
-
 from supervisor.config import ConfigError
 from supervisor.core.events import SuiteFinished, TestResult, TestsCollected, TestStarted, utc_now
 from supervisor.core.kinds import RunContext, SuiteKind
 
 if TYPE_CHECKING:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import ClientConnection
+
     from supervisor.config import Config, SuiteConfig
 
 TICK = 0.2  # seconds between checks of ctx.stop while waiting for a message
@@ -205,6 +200,10 @@ class _EventsRun:
         )
         self.deadline = time.monotonic() + self.suite.timeout
         self._start(0)
+        # websockets is imported here, so runs without this kind do not pay for it
+        from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+        from websockets.sync.client import connect
+
         try:
             ws = connect(
                 self.suite.url,
@@ -238,6 +237,8 @@ class _EventsRun:
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _converse(self, ws: ClientConnection, deadline: float) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         text = payload(self.suite.send)
         try:
             if text is not None:

@@ -1,0 +1,42 @@
+"""Start-up stays lean: a plain headless run does not import what only some runs need.
+
+httpx (~100 ms with rich), pyjwt with cryptography (~40 ms), websockets, textual and
+sqlite-utils are imported where they are used: the webhook sink and health check,
+``[auth]``, the websocket-events kind, the TUI, a pending migration.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+HEAVY = ("httpx", "jwt", "websockets", "textual", "sqlite_utils", "rich")
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from supervisor.cli import main
+    try:
+        main(["run", "--headless", "--once"])
+    except SystemExit:
+        pass
+    print(json.dumps(sorted(m for m in %r if m in sys.modules)))
+    """
+    % (HEAVY,)
+)
+
+
+def test_a_plain_headless_run_imports_none_of_the_heavy_libraries(tmp_path):
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    (tmp_path / "netra-supervisor.toml").write_text(
+        '[[suite]]\nname = "s"\nargs = ["test_one.py", "-p", "no:cacheprovider"]\n'
+    )
+    run = [sys.executable, "-c", PROBE]
+    first = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    # the second run opens an up-to-date database: no migration, no sqlite-utils
+    second = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout.strip().splitlines()[-1]) == []
