@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import psutil
 import pytest
 from runner_helpers import run_pytest_kind
 
@@ -291,6 +292,42 @@ def test_hang_in_a_shared_fixture_teardown_is_blamed_on_the_fixture(tmp_path):
     session = run.results["test_b_session.py::test_last_of_session"]
     assert "session-scoped fixtures" in session.message
     assert "STUCK session teardown" in session.dump
+
+
+def test_restarts_after_hangs_use_a_standby_pytest_and_leave_no_process(tmp_path):
+    log = tmp_path / "ran.log"
+    mark = str(tmp_path)
+    run, _ = run_suite(
+        tmp_path,
+        cwd="hangs3",
+        test_timeout="1s",
+        watchdog={"grace": "1s"},
+        env={"HANGS3_LOG": str(log), "HANGS3_MARK": mark},
+    )
+    prefix = "test_hangs3.py::test_"
+    assert run.outcomes == {
+        **{prefix + n: "passed" for n in ("a", "b", "c", "d", "slow_but_fine")},
+        **{prefix + f"hang_{i}": "hung" for i in (1, 2, 3)},
+    }
+    # every test ran exactly once; each restart ran in a new process
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert [name for name, _ in lines] == [
+        "a", "hang_1", "b", "hang_2", "c", "hang_3", "d", "slow",
+    ]  # fmt: skip
+    assert len({pid for _, pid in lines}) == 4
+    restarts = [e.text for e in run.of(LogLine) if "restarting pytest" in e.text]
+    assert len(restarts) == 3
+    assert all("a standby pytest was ready" in text for text in restarts), restarts
+    assert run.finished.status == "ok"
+    # no pytest is left: not the used standbys, not the last one nobody needed
+    left = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("HANGS3_MARK") == mark:
+                left.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    assert left == []
 
 
 def test_silent_process_is_hung(tmp_path):

@@ -22,10 +22,9 @@ PROBE = textwrap.dedent(
         main(["run", "--headless", "--once"])
     except SystemExit:
         pass
-    print(json.dumps(sorted(m for m in %r if m in sys.modules)))
+    print(json.dumps(sorted(m for m in HEAVY if m in sys.modules)))
     """
-    % (HEAVY,)
-)
+).replace("HEAVY", repr(HEAVY))
 
 
 def test_a_plain_headless_run_imports_none_of_the_heavy_libraries(tmp_path):

@@ -32,6 +32,8 @@ Child → parent::
 Parent → child::
 
     {"cmd":"dump"}                       write all thread stacks and asyncio tasks
+    {"cmd":"go","sel":[...]}             a standby (NETRA_CHILD_STANDBY=1), which waits
+                                         after collection: run these tests now
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ SOCKET_ENV = "NETRA_CHILD_SOCKET"
 SELECT_ENV = "NETRA_CHILD_SELECT"
 IGNORE_ENV = "NETRA_CHILD_IGNORE"
 SKIP_ENV = "NETRA_CHILD_SKIP"
+STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -66,6 +69,8 @@ class _Channel:
         self.buf: list[str] = []
         self.alive = True
         self.closed = threading.Event()
+        self.go = threading.Event()  # a standby's signal to run (with a selection)
+        self.go_selection: list | None = None
         self.heartbeat = heartbeat
         self.pid = os.getpid()
         for target in (self._beat, self._read):
@@ -158,7 +163,11 @@ class _Channel:
             pass
 
     def _command(self, cmd: dict) -> None:
-        if cmd.get("cmd") == "dump":
+        if cmd.get("cmd") == "go":
+            selection = cmd.get("sel")
+            self.go_selection = list(selection) if isinstance(selection, list) else None
+            self.go.set()
+        elif cmd.get("cmd") == "dump":
             try:
                 text = dump_stacks()
             except Exception as exc:  # never let a dump kill the reader
@@ -297,6 +306,7 @@ class NetraChildPlugin:
         self.controller = False
         self.phases: list[dict] = []
         self.shared_teardown = ""
+        self.standby = os.environ.get(STANDBY_ENV) == "1"
         select = os.environ.get(SELECT_ENV)
         self.select: set[str] | None = None
         if select:
@@ -322,6 +332,12 @@ class NetraChildPlugin:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list
     ) -> None:
+        if self.standby:
+            # started ahead of need: collected, now wait until the supervisor says
+            # which tests to run (those a hang or crash left without a result)
+            self.ch.go.wait()
+            if self.ch.go_selection is not None:
+                self.select = set(self.ch.go_selection)
         if self.select is None and not self.skip:
             return
         keep = [

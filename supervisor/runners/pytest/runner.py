@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from supervisor.config import Config, SuiteConfig
     from supervisor.core.events import Event
 
+STANDBY_AT = 0.5  # a test past this share of its deadline: start a standby pytest
 COALESCE = 0.02  # seconds the parent waits after a read, so reads come in batches
 TICK = 0.2  # seconds between stop/deadline checks when nothing arrives
 #: Bytes per socket read: 1 MiB cost an allocation and page faults on every read,
@@ -209,6 +210,20 @@ class _Attempt:
     tail: str = ""  # the end of pytest's own output, read once it exited
 
 
+@dataclass
+class _Standby:
+    """A pytest started ahead of need: it imports and collects, then waits for ``go``.
+
+    After a first hang or crash in a suite, the next restart is likely; a standby makes
+    it cost a message instead of a pytest start-up and collection (bench/hangs.py).
+    """
+
+    proc: subprocess.Popen
+    log_path: str
+    listener: socket.socket
+    ignored: tuple[str, ...]  # the files it was told to leave out when it started
+
+
 # --------------------------------------------------------------------------- the kind
 
 
@@ -277,6 +292,9 @@ class _SuiteRun:
         self.session_deadline = max(self.default_deadline, wd.test_timeout)
         self.ignored: list[str] = []  # files that hung (or died) while being imported
         self.reaping: list[tuple[float, list[psutil.Process]]] = []  # (SIGKILL at, procs)
+        self.standby: _Standby | None = None
+        self.python = ""
+        self.go: list[str] | None = None  # the selection a standby is told with "go"
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -389,7 +407,8 @@ class _SuiteRun:
                 self.ctx.log(
                     "warning",
                     f"pytest:{self.suite.name}",
-                    f"restarting pytest on the {len(remaining)} tests that had not run",
+                    f"restarting pytest on the {len(remaining)} tests that had not run"
+                    + (" (a standby pytest was ready)" if self.standby is not None else ""),
                 )
                 continue
             self._finished(*self._final_status(attempt, remaining))
@@ -475,19 +494,16 @@ class _SuiteRun:
         os.close(fd)
         return path
 
-    def _run_attempt(self, attempt: _Attempt, python: str, selection: list[str] | None) -> None:
-        attempt.log_path = self._log_path(attempt.number)
-        attempt.tail = ""
-        self.killing = False
+    def _spawn(self, python: str, env: dict[str, str], log_path: str) -> subprocess.Popen | None:
         cmd = self._command(python)
         try:
-            with open(attempt.log_path, "ab") as log:
+            with open(log_path, "ab") as log:
                 log.write(f"$ {' '.join(cmd)}\n".encode())
                 log.flush()
-                proc = subprocess.Popen(
+                return subprocess.Popen(
                     cmd,
                     cwd=self.cwd,
-                    env=self._env(selection, attempt.number),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -495,12 +511,72 @@ class _SuiteRun:
                 )
         except OSError as exc:
             self._startup_error(f"cannot start {python}: {exc.strerror or exc}")
+            return None
+
+    def _take_standby(self) -> _Standby | None:
+        """The waiting standby, if it is still alive and was told the same files to skip."""
+        standby, self.standby = self.standby, None
+        if standby is None:
+            return None
+        if standby.proc.poll() is None and standby.ignored == tuple(self.ignored):
+            return standby
+        self._discard(standby)
+        return None
+
+    def _discard(self, standby: _Standby) -> None:
+        kill_group(standby.proc, grace=0.5)
+        standby.listener.close()
+        if not self.ctx.log_dir:
+            with contextlib.suppress(OSError):
+                os.unlink(standby.log_path)
+
+    def _wants_standby(self) -> bool:
+        return self.standby is None and self.suite.workers <= 1 and not self.collect_only
+
+    def _start_standby(self, number: int) -> None:
+        """Start the pytest for a likely restart ahead of need: after a casualty, or
+        while a test is past half its deadline."""
+        if not self._wants_standby():
             return
+        path = os.path.join(self.tmpdir, f"standby-{number}.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(4)
+        listener.setblocking(False)
+        env = self._env(None, number)
+        env[protocol.SOCKET_ENV] = path
+        env[protocol.STANDBY_ENV] = "1"
+        log_path = self._log_path(number)
+        proc = self._spawn(self.python, env, log_path)
+        if proc is None:
+            listener.close()
+            return
+        self.standby = _Standby(proc, log_path, listener, tuple(self.ignored))
+
+    def _run_attempt(self, attempt: _Attempt, python: str, selection: list[str] | None) -> None:
+        attempt.tail = ""
+        self.killing = False
+        standby = self._take_standby()
+        self.selector = selectors.DefaultSelector()
+        if standby is not None:
+            attempt.log_path, proc = standby.log_path, standby.proc
+            self.go = selection
+            self.selector.register(standby.listener, selectors.EVENT_READ, "go")
+        else:
+            attempt.log_path = self._log_path(attempt.number)
+            spawned = self._spawn(python, self._env(selection, attempt.number), attempt.log_path)
+            if spawned is None:
+                self.selector.close()
+                self.selector = None
+                return
+            proc = spawned
         attempt.proc = proc
         attempt.spawned = time.monotonic()
-        self.selector = selectors.DefaultSelector()
         assert self.listener is not None
         self.selector.register(self.listener, selectors.EVENT_READ, "listen")
+        self.python = python
+        if attempt.number >= 2:
+            self._start_standby(attempt.number + 1)
         self.pidfd = None
         if hasattr(os, "pidfd_open"):  # wakes the loop the moment pytest exits
             try:
@@ -520,6 +596,8 @@ class _SuiteRun:
                 self._drop(conn, eof=False)
             self.selector.close()
             self.selector = None
+            if standby is not None:
+                standby.listener.close()
         if proc.poll() is None or _group_alive(proc.pid):
             # pytest exited but left processes in its group (or never exited): end them
             self.killing = True
@@ -553,9 +631,11 @@ class _SuiteRun:
                 kill_group(proc)
                 return
             read = False
-            for key, _ in self.selector.select(TICK):
+            for key, _ in self.selector.select(self._wait_time()):
                 if key.data == "listen":
                     self._accept()
+                elif key.data == "go":
+                    self._accept(key.fileobj, go=True)
                 elif key.data == "exit":
                     proc.poll()
                 else:
@@ -585,18 +665,26 @@ class _SuiteRun:
             for key, _ in events:
                 if key.data == "listen":
                     self._accept()
+                elif key.data == "go":
+                    self._accept(key.fileobj, go=True)
                 else:
                     self._read(key.data, attempt)
             if not self.conns and not events:
                 return
 
-    def _accept(self) -> None:
-        assert self.listener is not None and self.selector is not None
+    def _accept(self, listener: object = None, go: bool = False) -> None:
+        """Take new connections; from a standby's listener, also tell it to run."""
+        listener = listener or self.listener
+        assert isinstance(listener, socket.socket) and self.selector is not None
         while True:
             try:
-                sock, _ = self.listener.accept()
+                sock, _ = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            if go:  # the selection rides in the message (it was not known at its start)
+                line = json.dumps({"cmd": "go", "sel": self.go}, separators=(",", ":"))
+                with contextlib.suppress(OSError):
+                    sock.sendall(line.encode("ascii") + b"\n")
             sock.setblocking(False)
             conn = _Conn(sock)
             self.conns[sock.fileno()] = conn
@@ -822,6 +910,24 @@ class _SuiteRun:
             return
         conn.other = self._period(what, "")
 
+    def _wait_time(self) -> float:
+        """How long the loop may sleep: a tick, or less when a deadline comes sooner
+        (so a hang is acted on when it is due, not up to a tick later)."""
+        now = time.monotonic()
+        wait = TICK
+        for conn in self.conns.values():
+            current = conn.current or conn.other
+            if current is None:
+                continue
+            if current.hang_reason:
+                due = current.hang_at + self.grace
+            else:
+                due = current.t0 + current.deadline
+                if current is conn.current and self._wants_standby():
+                    due = min(due, current.t0 + current.deadline * STANDBY_AT)
+            wait = min(wait, due - now)
+        return max(wait, 0.002)
+
     def _check_deadlines(self, attempt: _Attempt) -> None:
         """Per tick: a test past its deadline, or a silent process, is hung.
 
@@ -841,6 +947,12 @@ class _SuiteRun:
             if current is None:
                 continue
             if not current.hang_reason:
+                if (
+                    current is conn.current
+                    and now - current.t0 >= current.deadline * STANDBY_AT
+                    and self._wants_standby()
+                ):
+                    self._start_standby(attempt.number + 1)
                 if now - current.t0 > current.deadline:
                     current.hang_reason = "deadline"
                 elif now - conn.last_seen > self.silence:
@@ -1003,6 +1115,9 @@ class _SuiteRun:
                     proc.kill()
 
     def _close_all(self) -> None:
+        if self.standby is not None:  # not needed after all
+            self._discard(self.standby)
+            self.standby = None
         for conn in list(self.conns.values()):
             with contextlib.suppress(OSError):
                 conn.sock.close()
