@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from supervisor.config import Config, PhaseConfig, SinkConfig, SuiteConfig
+    from supervisor.core.control import RunControl
     from supervisor.core.events import Event
 
 
@@ -23,7 +24,9 @@ class RunContext:
 
     ``emit`` is thread-safe and returns quickly; runners call it for every event.
     ``stop`` is set when the user interrupted the run: stop starting tests, kill what
-    runs, report what finished, and return.
+    runs, report what finished, and return. ``control`` (when set) carries a person's
+    requests: start no new test while ``control.paused``; a test in
+    ``control.kills_for(suite)`` is treated as hung now (dump, kill, ``hung``).
     """
 
     config: Config
@@ -35,6 +38,7 @@ class RunContext:
     env: Mapping[str, str] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     log_dir: str = ""
+    control: RunControl | None = None
 
     def log(self, level: str, source: str, text: str) -> None:
         from supervisor.core.events import LogLine

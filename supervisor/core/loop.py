@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from supervisor.config import Config, PhaseConfig, SuiteConfig, format_duration
 from supervisor.core.between import Between, git_head
+from supervisor.core.control import RunControl
 from supervisor.core.events import (
     GREEN_OUTCOMES,
     OUTCOMES,
@@ -100,6 +101,7 @@ class Loop:
         first_iteration: int = 1,
         clock: Callable[[], float] = time.monotonic,
         plugin_failed: Callable[[str, str, str, BaseException], None] | None = None,
+        control: RunControl | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -114,6 +116,7 @@ class Loop:
         self.first_iteration = first_iteration
         self.clock = clock
         self._plugin_failed = plugin_failed or self._report_plugin_failure
+        self.control = control  # pause / next now / kill requests from a view
         self._tally = _PhaseTally()
         self._deployed_head: str | None = None
         self._last_revision: str | None = None
@@ -131,6 +134,9 @@ class Loop:
         deployed_once = False
         while True:
             iteration += 1
+            if self.control is not None:
+                self.control.wait_while_paused()
+                self.control.forget_kills()
             self.between.iteration_started()
             self.emit(IterationStarted(self.run_id, iteration, utc_now()))
             revision, deploy_ok = self._deploy(iteration, deployed_once)
@@ -147,7 +153,7 @@ class Loop:
             reason = self._stop_reason(iteration, started, last_status, last_counts)
             if reason:
                 break
-            if not self.between.wait():
+            if not self._wait_between():
                 reason = "interrupted"
                 break
         if reason == "interrupted":
@@ -159,6 +165,15 @@ class Loop:
             iteration - self.first_iteration + 1,
             reason,
         )
+
+    def _wait_between(self) -> bool:
+        if self.control is None:
+            return self.between.wait()
+        self.control.waiting = True
+        try:
+            return self.between.wait()
+        finally:
+            self.control.waiting = False
 
     def _stop_reason(
         self, iteration: int, started: float, status: str, counts: Mapping[str, int]
@@ -272,6 +287,8 @@ class Loop:
         self._tally = _PhaseTally()
         interrupted = False
         for suite in suites:
+            if self.control is not None:
+                self.control.wait_while_paused()
             if self.stop.is_set():
                 interrupted = True
                 break
@@ -317,6 +334,7 @@ class Loop:
             env={**self.config.run.env, **self.extra_env, **suite.env},
             stop=self.stop,
             log_dir=self.log_dir,
+            control=self.control,
         )
         try:
             kind.run(suite, ctx)

@@ -14,7 +14,7 @@ from pathlib import Path
 PROJECT = Path(__file__).parent / "project"
 
 
-def run_demo(headless: bool = True) -> int:
+def run_demo(headless: bool = True, no_mouse: bool = False) -> int:
     """Run the demo project once through every phase; returns the run's exit code.
 
     The folder stays (under the system's temporary folder) so its history can be queried.
@@ -29,7 +29,8 @@ def run_demo(headless: bool = True) -> int:
     print(f"demo project: {workdir}")
     print(f"demo history: {workdir / '.netra' / 'history.db'}")
     try:
-        return run_supervisor(RunOptions(config=str(config), headless=True), out=sys.stdout)
+        options = RunOptions(config=str(config), headless=headless, no_mouse=no_mouse)
+        return run_supervisor(options, out=None if not headless else sys.stdout)
     finally:
         db = workdir / ".netra" / "history.db"
         print(f"query it: netra-supervisor history iterations --db {db}")

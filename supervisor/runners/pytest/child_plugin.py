@@ -31,6 +31,7 @@ Child → parent::
 Parent → child::
 
     {"cmd":"dump"}                       write all thread stacks and asyncio tasks
+    {"cmd":"pause"} / {"cmd":"resume"}   start no new test until resumed (the TUI's p)
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class _Channel:
         self.buf: list[str] = []
         self.alive = True
         self.closed = threading.Event()
+        self.go = threading.Event()  # cleared while the parent asks us to pause
+        self.go.set()
         self.heartbeat = heartbeat
         self.pid = os.getpid()
         for target in (self._beat, self._read):
@@ -137,8 +140,21 @@ class _Channel:
                     continue
                 self._command(cmd)
 
+    def wait_if_paused(self) -> None:
+        """Before a test: while paused, send what is buffered and wait (heartbeats go on)."""
+        if self.go.is_set():
+            return
+        self.flush()
+        while not self.go.wait(0.5):
+            if not self.alive:
+                return
+
     def _command(self, cmd: dict) -> None:
-        if cmd.get("cmd") == "dump":
+        if cmd.get("cmd") == "pause":
+            self.go.clear()
+        elif cmd.get("cmd") == "resume":
+            self.go.set()
+        elif cmd.get("cmd") == "dump":
             try:
                 text = dump_stacks()
             except Exception as exc:  # never let a dump kill the reader
@@ -344,6 +360,7 @@ class NetraChildPlugin:
             except (TypeError, ValueError):
                 timeout = None
         self.phases = []
+        self.ch.wait_if_paused()
         self.ch.send({"t": "start", "i": item.nodeid, "to": timeout})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

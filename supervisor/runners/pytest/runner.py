@@ -184,6 +184,10 @@ class _Conn:
         with contextlib.suppress(OSError):
             self.sock.sendall(b'{"cmd":"dump"}\n')
 
+    def ask(self, cmd: str) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(b'{"cmd":"%s"}\n' % cmd.encode())
+
 
 @dataclass
 class _Attempt:
@@ -272,6 +276,7 @@ class _SuiteRun:
         self.session_deadline = max(self.default_deadline, wd.test_timeout)
         self.ignored: list[str] = []  # files that hung (or died) while being imported
         self.reaping: list[tuple[float, list[psutil.Process]]] = []  # (SIGKILL at, procs)
+        self.paused = False  # what the child processes were last told (ctx.control)
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -549,6 +554,7 @@ class _SuiteRun:
                     proc.poll()
                 else:
                     self._read(key.data, attempt)
+            self._check_control()
             self._check_deadlines(attempt)
             self._reap()
             if attempt.hung or proc.poll() is not None:
@@ -703,6 +709,8 @@ class _SuiteRun:
             conn.worker = str(msg.get("w") or "")
             conn.other = self._period("start", "")  # configuring, up to its session start
             attempt.hello = True
+            if self.paused:
+                conn.ask("pause")
         elif kind == "sess":
             conn.session = attempt.session = True
             conn.controller = bool(msg.get("ctl"))
@@ -780,6 +788,23 @@ class _SuiteRun:
             return
         conn.other = self._period(what, "")
 
+    def _check_control(self) -> None:
+        """Per tick: pass a pause/resume on to every process; a paused process waiting
+        between tests is not timed (it is not stuck, it was asked to wait)."""
+        control = self.ctx.control
+        if control is None:
+            return
+        paused = control.paused
+        if paused != self.paused:
+            self.paused = paused
+            for conn in self.conns.values():
+                conn.ask("pause" if paused else "resume")
+        if paused:
+            now = time.monotonic()
+            for conn in self.conns.values():
+                if conn.other is not None and conn.other.what == "idle":
+                    conn.other.t0 = now
+
     def _check_deadlines(self, attempt: _Attempt) -> None:
         """Per tick: a test past its deadline, or a silent process, is hung.
 
@@ -787,6 +812,8 @@ class _SuiteRun:
         or on its way out after the session finished.
         """
         now = time.monotonic()
+        control = self.ctx.control
+        kills = control.kills_for(self.suite.name) if control is not None else ()
         if not attempt.hello and now - attempt.spawned > self.session_deadline:
             message = (
                 f"pytest had not started after {self.session_deadline:g}s "
@@ -799,7 +826,14 @@ class _SuiteRun:
             if current is None:
                 continue
             if not current.hang_reason:
-                if now - current.t0 > current.deadline:
+                if (
+                    kills
+                    and current is conn.current
+                    and current.nodeid in kills
+                    and control.take_kill(self.suite.name, current.nodeid)
+                ):
+                    current.hang_reason = "killed"  # a person asked: handled like a hang
+                elif now - current.t0 > current.deadline:
                     current.hang_reason = "deadline"
                 elif now - conn.last_seen > self.silence:
                     current.hang_reason = "silence"
@@ -821,6 +855,9 @@ class _SuiteRun:
             dump = f"(no dump: the test process did not answer within {self.grace:g}s)"
         if current.hang_reason == "deadline":
             message = f"{doing} after its deadline of {current.deadline:g}s"
+        elif current.hang_reason == "killed":
+            elapsed = time.monotonic() - current.t0
+            message = f"killed by the user after {elapsed:.1f}s (deadline {current.deadline:g}s)"
         else:
             message = f"the test process was silent for more than {self.silence:g}s"
         return dump, message
