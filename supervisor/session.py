@@ -334,9 +334,7 @@ class _ViewRun:
         thread = threading.Thread(target=self._target, name="netra-loop", daemon=True)
         thread.start()
         try:
-            how, detail = ui(
-                model=self.model, control=self.control, loop_done=self.done, **kwargs
-            )
+            how, detail = ui(model=self.model, control=self.control, loop_done=self.done, **kwargs)
         except Exception as exc:  # noqa: BLE001 - a view failing must not end the run
             how, detail = "crashed", f"{type(exc).__name__}: {exc}"
         with self.model.read():
