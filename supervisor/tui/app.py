@@ -42,6 +42,7 @@ class SupervisorApp(App[str]):
 
     CSS_PATH = "app.tcss"
     TITLE = "netra-supervisor"
+    ENABLE_COMMAND_PALETTE = False  # every key is ours; the footer has room for them
     BINDINGS = [
         Binding("q", "quit_run", "Quit"),
         Binding("ctrl+c", "quit_run", "Quit", show=False, priority=True),
@@ -89,6 +90,14 @@ class SupervisorApp(App[str]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # held, not queried per refresh: another screen (a report) may be on top
+        self.header_pane = self.query_one(RunHeader)
+        self.count_pane = self.query_one(CountPane)
+        self.phases_pane = self.query_one(PhasesPane)
+        self.trend_pane = self.query_one(TrendPane)
+        self.running_pane = self.query_one(RunningPane)
+        self.failures_pane = self.query_one(FailuresPane)
+        self.log_pane = self.query_one(LogPane)
         self.query_one("#count").border_title = "passing / target"
         self.query_one("#trend").border_title = "trend"
         self.query_one("#phases").border_title = "phases"
@@ -112,22 +121,22 @@ class SupervisorApp(App[str]):
         self._version = view.version
         control = self.control
         with self.batch_update():
-            self.query_one(RunHeader).show(
+            self.header_pane.show(
                 view,
                 now,
                 paused=control.paused,
                 waiting=control.waiting,
                 finished=finished,
             )
-            self.query_one(RunningPane).show(
+            self.running_pane.show(
                 view.running, now, lambda t: control.kill_requested(t.suite, t.nodeid)
             )
             if changed:
-                self.query_one(CountPane).show(view)
-                self.query_one(PhasesPane).show(view.phases)
-                self.query_one(TrendPane).show(view)
-                self.query_one(FailuresPane).show(view.failures, reset)
-                self.query_one(LogPane).add(view.log)
+                self.count_pane.show(view)
+                self.phases_pane.show(view.phases)
+                self.trend_pane.show(view)
+                self.failures_pane.show(view.failures, reset)
+                self.log_pane.add(view.log)
         self.refreshes += 1
         if finished and control.stop.is_set():
             self.exit("quit")  # stopped from outside (SIGTERM): nothing left to watch
@@ -161,7 +170,7 @@ class SupervisorApp(App[str]):
             self.notify("n starts the next iteration while the loop waits between iterations")
 
     def action_kill(self) -> None:
-        test = self.query_one(RunningPane).selected()
+        test = self.running_pane.selected()
         if test is None:
             self.notify("no running test selected", severity="warning")
             return
@@ -169,7 +178,7 @@ class SupervisorApp(App[str]):
         self.notify(f"killing {test.nodeid} (it will be recorded as hung, with a dump)")
 
     def action_focus_failures(self) -> None:
-        self.query_one(FailuresPane).focus()
+        self.failures_pane.focus()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

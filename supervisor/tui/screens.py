@@ -14,12 +14,12 @@ from textual.widgets import Footer, Static
 from supervisor.tui.widgets.failures import FailureGroup
 
 KEYS = (
-    ("q", "quit: asks first; results so far are kept, running tests are stopped"),
+    ("q", "quit (asks; results are kept, running tests stop)"),
     ("p", "pause after the tests in flight / resume"),
-    ("n", "start the next iteration now (between = manual, an interval, or a change)"),
-    ("k", "kill the selected running test (recorded as hung, with a dump)"),
-    ("f", "focus the failures; Enter opens the full report, Escape returns"),
-    ("tab", "move between the running tests and the failures"),
+    ("n", "next iteration now (when it waits between them)"),
+    ("k", "kill the selected running test (hung, with a dump)"),
+    ("f", "focus the failures; Enter: full report, Esc: back"),
+    ("tab", "move between running tests and failures"),
     ("?", "this help"),
 )
 

@@ -63,7 +63,8 @@ class RunHeader(Static):
         if finished:
             code = "" if view.exit_code is None else f" · exit {view.exit_code}"
             line1.append(f" FINISHED{code} ", style="bold reverse green")
-            line1.append(" q leaves")
+            reason = f" stopped: {view.stop_reason} ·" if view.stop_reason else ""
+            line1.append(f"{reason} q leaves")
         elif paused:
             line1.append(" PAUSED ", style="bold reverse yellow")
             line1.append(" p resumes")
@@ -76,11 +77,9 @@ class RunHeader(Static):
             left = max(0.0, view.max_duration - elapsed)
             line2.append(f" · budget left {format_duration(left)}")
         line2.append(f" · {stop_condition(view)}")
-        if view.stop_reason:
-            line2.append(f" · stopped: {view.stop_reason}", style="bold")
         if view.plugin_errors:
             line2.append(f" · {view.plugin_errors} plugin error(s)", style="red")
-        text = Text("\n").join([line1, line2])
+        text = Text("\n", no_wrap=True, overflow="ellipsis").join([line1, line2])
         key = text.markup
         if key != self._last:
             self._last = key
