@@ -40,7 +40,7 @@ REFRESH_EVERY = 0.1  # seconds: the pull rate from the model
 class SupervisorApp(App[str]):
     """Exits with ``"quit"`` (a person quit, the run is stopped) or ``"finished"``."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # subclasses live elsewhere
     TITLE = "netra-supervisor"
     ENABLE_COMMAND_PALETTE = False  # every key is ours; the footer has room for them
     BINDINGS = [
