@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 
 from supervisor.core.events import (
     OUTCOMES,
@@ -154,8 +155,10 @@ class RunModel:
             new_logs = min(self.log_seq - log_seq, len(self.log))
             new_fail = len(self.failures) if reset else self.failures_seq - failures_seq
             new_fail = min(max(new_fail, 0), len(self.failures))
-            log = tuple(self.log)[len(self.log) - new_logs :] if new_logs > 0 else ()
-            fails = tuple(self.failures)[:new_fail] if new_fail else ()
+            log = (
+                tuple(reversed(tuple(islice(reversed(self.log), new_logs)))) if new_logs > 0 else ()
+            )
+            fails = tuple(islice(self.failures, new_fail)) if new_fail else ()
             return ModelView(
                 version=self.version,
                 run_id=self.run_id,

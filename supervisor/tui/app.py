@@ -35,6 +35,10 @@ from supervisor.tui.widgets import (
 from supervisor.tui.widgets.trend import load_history
 
 REFRESH_EVERY = 0.1  # seconds: the pull rate from the model
+#: The lists (failures, log, trend) are applied every Nth pull: re-rendering a table
+#: and a log ten times a second is most of the app's CPU under a stream of results,
+#: and a person reads them at a glance, not at 10 Hz.
+LIST_EVERY = 4
 
 
 class SupervisorApp(App[str]):
@@ -75,6 +79,7 @@ class SupervisorApp(App[str]):
         self._fail_seq = 0
         self._epoch = -1
         self._version = -1
+        self._ticks = 0
         self.refreshes = 0  # how many deltas were applied (tests, the benchmark)
 
     def compose(self) -> ComposeResult:
@@ -112,13 +117,16 @@ class SupervisorApp(App[str]):
     def refresh_view(self) -> None:
         """Take the delta from the model and apply it to every pane in one batch."""
         view = self.model.snapshot(self._log_seq, self._fail_seq, self._epoch)
-        self._log_seq, self._fail_seq = view.log_seq, view.failures_seq
         reset = view.failures_reset
-        self._epoch = view.failures_epoch
+        self._ticks += 1
+        lists = reset or self._ticks % LIST_EVERY == 1
         now = self.clock()
         finished = self.loop_done.is_set()
         changed = view.version != self._version
         self._version = view.version
+        if lists:  # else the delta waits, and grows, until the next list refresh
+            self._log_seq, self._fail_seq = view.log_seq, view.failures_seq
+            self._epoch = view.failures_epoch
         control = self.control
         with self.batch_update():
             self.header_pane.show(
@@ -134,6 +142,7 @@ class SupervisorApp(App[str]):
             if changed:
                 self.count_pane.show(view)
                 self.phases_pane.show(view.phases)
+            if lists:
                 self.trend_pane.show(view)
                 self.failures_pane.show(view.failures, reset)
                 self.log_pane.add(view.log)

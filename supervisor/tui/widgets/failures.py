@@ -61,12 +61,19 @@ class FailureGroups:
 
 
 class FailuresPane(DataTable):
-    """Enter on a row opens the full report of that group (``FailureScreen``)."""
+    """Enter on a row opens the full report of that group (``FailureScreen``).
+
+    Rows are keyed by position (row ``i`` shows the ``i``-th newest group) and only
+    cells whose text changed are updated: under a stream of failures the table is
+    patched in place instead of being cleared and rebuilt a few times a second.
+    """
 
     def __init__(self, redact: Callable[[str], str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.redact = redact or (lambda s: s)
         self.model = FailureGroups()
+        self._shown: list[FailureGroup] = []
+        self._cells: list[tuple] = []
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -76,10 +83,9 @@ class FailuresPane(DataTable):
         self.add_column("latest test", key="test")
 
     def selected(self) -> FailureGroup | None:
-        if self.row_count == 0 or self.cursor_row < 0 or self.cursor_row >= self.row_count:
-            return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
-        return self.model.groups.get(key or "")
+        if 0 <= self.cursor_row < min(self.row_count, len(self._shown)):
+            return self._shown[self.cursor_row]
+        return None
 
     def show(self, new: tuple[TestResult, ...], reset: bool) -> None:
         if reset:
@@ -87,17 +93,25 @@ class FailuresPane(DataTable):
         if not new and not reset:
             return
         self.model.add_newest_first(new)
-        current = self.selected()
-        self.clear()
-        for group in self.model.newest_first()[:MAX_GROUPS]:
-            latest = group.results[0]
-            self.add_row(
+        groups = self.model.newest_first()[:MAX_GROUPS]
+        if len(groups) < self.row_count:  # a new iteration: start over
+            self.clear()
+            self._cells = []
+        for i, group in enumerate(groups):
+            cells = (
                 str(group.count),
                 Text(group.outcome, style=_OUTCOME_STYLE.get(group.outcome, "")),
                 self.redact(group.message),
-                latest.nodeid,
-                key=group.key,
+                group.results[0].nodeid,
             )
-        if current is not None and current.key in self.model.groups:
-            self.move_cursor(row=self.get_row_index(current.key))
+            if i >= len(self._cells):
+                self.add_row(*cells, key=f"r{i}")
+                self._cells.append(cells)
+                continue
+            old = self._cells[i]
+            for column, before, after in zip(("n", "outcome", "message", "test"), old, cells):
+                if before != after:
+                    self.update_cell(f"r{i}", column, after)
+            self._cells[i] = cells
+        self._shown = groups
         self.border_subtitle = f"{self.model.total} not passing"
