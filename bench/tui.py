@@ -23,10 +23,18 @@ bounded, so it must not grow with the count).
 Targets: CPU <= 25 % of one core, worst stall < 50 ms, RSS(100k) - RSS(10k) <= 50 MB.
 Each is printed PASS or MISS; the exit code is 0 (a report).
 
+``--suite-rounds N`` instead runs the 2000-trivial-test suite of ``bench/overhead.py``
+N times headless (``run --headless --once``) and N times with the TUI in a tmux pane
+(120x40), alternately, and compares the iteration's duration as the history database
+records it (``iterations.finished_at - started_at``: the loop's own time, so the
+TUI's start-up and its waiting for ``q`` at the end do not count). Target: TUI <= 1.15x
+headless (median of the per-round ratios).
+
 Usage::
 
     .venv/bin/python bench/tui.py
     .venv/bin/python bench/tui.py --seconds 5 --total 30000     # quicker
+    .venv/bin/python bench/tui.py --suite-rounds 3               # TUI vs headless run
 """
 
 from __future__ import annotations
@@ -34,9 +42,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -188,12 +198,112 @@ def _feeder_cpu(feeder: Feeder) -> float:
     return 0.0
 
 
+def _iteration_seconds(db: Path) -> float | None:
+    """The duration of the last finished iteration in ``db`` (read-only), or None."""
+    from datetime import datetime
+
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute(
+            "SELECT started_at, finished_at FROM iterations WHERE finished_at IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        done = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    if row is None or done < 2000:
+        return None
+    start, end = (datetime.fromisoformat(t) for t in row)
+    return (end - start).total_seconds()
+
+
+def suite_mode(rounds: int) -> int:
+    """The 2000-trivial-test suite: headless vs the TUI in tmux, iteration time."""
+    import importlib.util
+    import shutil
+    import statistics
+    import subprocess
+    import tempfile
+
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        print("tmux is needed for --suite-rounds", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location(
+        "overhead", Path(__file__).with_name("overhead.py")
+    )
+    overhead = importlib.util.module_from_spec(spec)
+    sys.modules["overhead"] = overhead  # its dataclasses look their module up
+    spec.loader.exec_module(overhead)
+    root = Path(tempfile.mkdtemp(prefix="netra-bench-tui-"))
+    folder = overhead.write_suite(root, overhead.SUITES["trivial"])
+    db = folder / ".netra" / "history.db"
+    cli = [sys.executable, "-m", "supervisor.cli", "run", "--once"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    sock = [tmux, "-L", f"netra-bench-{os.getpid()}"]
+    headless, tui = [], []
+    try:
+        for n in range(rounds + 1):  # round 0 warms up (bytecode, the tests table)
+            shutil.rmtree(folder / ".netra", ignore_errors=True)
+            subprocess.run(
+                [*cli, "--headless"], cwd=folder, env=env, capture_output=True, check=False
+            )
+            h = _iteration_seconds(db)
+            shutil.rmtree(folder / ".netra", ignore_errors=True)
+            rc = root / "rc"
+            rc.unlink(missing_ok=True)
+            command = (
+                f"unset COLUMNS LINES; cd {folder} && PYTHONPATH={env['PYTHONPATH']} "
+                f"{' '.join(cli)} --no-mouse; echo $? > {rc}"
+            )
+            subprocess.run(
+                [*sock, "new-session", "-d", "-s", "b", "-x", "120", "-y", "40", command],
+                check=True,
+            )
+            end = time.monotonic() + 600
+            t = None
+            while t is None and time.monotonic() < end:
+                time.sleep(0.5)
+                t = _iteration_seconds(db)
+            subprocess.run([*sock, "send-keys", "-t", "b", "q"], check=False)
+            while not rc.exists() and time.monotonic() < end:
+                time.sleep(0.2)
+            subprocess.run([*sock, "kill-server"], capture_output=True, check=False)
+            if h is None or t is None:
+                print(f"round {n}: a run did not finish its 2000 tests", file=sys.stderr)
+                return 1
+            label = "warm-up" if n == 0 else f"round {n}"
+            print(f"{label}: headless {h:.2f}s · TUI {t:.2f}s · ratio {t / h:.3f}")
+            if n:
+                headless.append(h)
+                tui.append(t)
+    finally:
+        subprocess.run([*sock, "kill-server"], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+    ratio = statistics.median(t / h for h, t in zip(headless, tui))
+    print(
+        f"median headless {statistics.median(headless):.2f}s · TUI {statistics.median(tui):.2f}s"
+        f" · median ratio {ratio:.3f}"
+    )
+    print(f"{'PASS' if ratio <= 1.15 else 'MISS'}  TUI iteration <= 1.15x headless")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="phase 1 length (10)")
     parser.add_argument("--total", type=int, default=100_000, help="results in all (100000)")
     parser.add_argument("--fill-rate", type=float, default=10_000, help="phase 2 rate (10000/s)")
+    parser.add_argument(
+        "--suite-rounds", type=int, metavar="N", help="TUI vs headless on 2000 trivial tests"
+    )
     args = parser.parse_args()
+    if args.suite_rounds:
+        return suite_mode(args.suite_rounds)
     if args.total < max(10_000, 2000 * args.seconds):
         parser.error("--total must be at least 10000 and 2000 x --seconds")
     asyncio.run(bench(args.seconds, args.total, args.fill_rate))
