@@ -31,8 +31,14 @@ class CountPane(Vertical):
             yield Digits("0", id="target")
         yield Static("", id="count-info")
 
+    _last: tuple = ()
+
     def show(self, view: ModelView) -> None:
         passing, discovered, executed = totals(view)
+        key = (passing, discovered, executed, view.target, len(view.iterations))
+        if key == self._last:
+            return  # unchanged: no repaint
+        self._last = key
         self.query_one("#passing", Digits).update(str(passing))
         self.query_one("#target", Digits).update(str(view.target or discovered))
         best = max(view.iterations, key=lambda it: it.counts.get("passed", 0), default=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -26,42 +25,66 @@ def gate_text(phase: PhaseState) -> Text:
     return Text(f"{phase.gate} FAILED", style="bold red")
 
 
+def _cell(text: str, width: int, style: str = "", right: bool = False) -> Text:
+    text = text[:width]
+    return Text(text.rjust(width) if right else text.ljust(width), style=style)
+
+
 class PhasesPane(Static):
-    """The phases of the current iteration; the one running stands out."""
+    """The phases of the current iteration; the one running stands out.
+
+    Plain ``Text`` rows with fixed columns (a Rich ``Table`` measured every row at
+    every refresh, which was the app's costliest render under a stream of results).
+    """
+
+    _last: tuple = ()
 
     def show(self, phases: tuple[PhaseState, ...]) -> None:
-        table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(width=1)
-        table.add_column(ratio=2, no_wrap=True, overflow="ellipsis")  # name
-        table.add_column(width=BAR)
-        table.add_column(justify="right", no_wrap=True)  # done/total
-        table.add_column(justify="right", no_wrap=True)  # ✔
-        table.add_column(justify="right", no_wrap=True)  # ✖
-        table.add_column(justify="right", no_wrap=True)  # ⏱
-        table.add_column(justify="right", no_wrap=True)  # ☠
-        table.add_column(justify="right", no_wrap=True)  # ↷
-        table.add_column(no_wrap=True)  # gate
-        table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")  # impact
+        key = tuple(
+            (p.seq, p.name, p.status, p.gate_held, p.discovered, tuple(p.counts.values()))
+            for p in phases
+        )
+        if key == self._last:
+            return  # unchanged: no repaint
+        self._last = key
         if not phases:
             self.update(Text("no phase started yet", style="dim"))
             return
-        for phase in phases:
+        name_width = min(24, max(len(p.name) for p in phases))
+        totals = [max(p.discovered, p.done) for p in phases]
+        count_width = max(len(f"{p.done}/{t}") for p, t in zip(phases, totals))
+        lines = []
+        for phase, total in zip(phases, totals):
             c = phase.counts
             active = phase.status == "running"
             failed = c.get("failed", 0) + c.get("error", 0)
-            total = max(phase.discovered, phase.done)
-            table.add_row(
-                "▶" if active else ("✔" if phase.status == "passed" else "✖"),
-                phase.name,
+            hung, crashed = c.get("hung", 0), c.get("crashed", 0)
+            mark = "▶" if active else ("✔" if phase.status == "passed" else "✖")
+            line = Text.assemble(
+                f"{mark} ",
+                _cell(phase.name, name_width),
+                " ",
                 progress_bar(phase.done, total),
-                f"{phase.done}/{total}",
+                " ",
+                _cell(f"{phase.done}/{total}", count_width, right=True),
+                " ",
                 Text(f"✔{c.get('passed', 0)}", style="green"),
+                " ",
                 Text(f"✖{failed}", style="red" if failed else "dim"),
-                Text(f"⏱{c.get('hung', 0)}", style="magenta" if c.get("hung") else "dim"),
-                Text(f"☠{c.get('crashed', 0)}", style="red" if c.get("crashed") else "dim"),
+                " ",
+                Text(f"⏱{hung}", style="magenta" if hung else "dim"),
+                " ",
+                Text(f"☠{crashed}", style="red" if crashed else "dim"),
+                " ",
                 Text(f"↷{c.get('skipped', 0)}", style="dim"),
+                " ",
                 gate_text(phase),
+                " ",
                 Text(phase.impact, style="italic"),
-                style="bold reverse" if active else None,
+                no_wrap=True,
+                overflow="ellipsis",
             )
-        self.update(table)
+            if active:
+                line.stylize("bold")
+            lines.append(line)
+        self.update(Text("\n", no_wrap=True, overflow="ellipsis").join(lines))
