@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 from textual.widgets import Digits, Static
@@ -195,6 +196,7 @@ def test_a_finished_run_says_so_and_q_leaves_without_asking():
     async def scenario():
         model = scripted_model()
         model.finish("all tests pass", 0)
+        model.finished = T0 - 4  # the loop stopped 4 s before "now": elapsed stops there
         control = RunControl()
         app = make_app(model, control=control)
         app.loop_done.set()
@@ -202,6 +204,7 @@ def test_a_finished_run_says_so_and_q_leaves_without_asking():
             await settle(app, pilot)
             text = screen_text(app)
             assert "FINISHED · exit 0" in text and "stopped: all tests pass" in text
+            assert "elapsed 12m30s" in text
             await pilot.press("q")
             await pilot.pause()
         assert app.return_value == "finished"
@@ -262,3 +265,10 @@ def test_model_snapshot_hands_out_only_the_delta():
     third = model.snapshot(second.log_seq, second.failures_seq, second.failures_epoch)
     assert third.failures_reset and third.failures == () and third.log == ()
     assert third.results_seen == 2
+
+
+def test_the_tui_opens_only_in_a_terminal_without_headless():
+    from supervisor.session import RunOptions, wants_tui
+
+    assert not wants_tui(RunOptions(headless=True))
+    assert not wants_tui(RunOptions(headless=False), out=io.StringIO())  # a pipe, a test

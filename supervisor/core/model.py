@@ -108,6 +108,7 @@ class ModelView:
     max_duration: float | None
     stop_reason: str
     exit_code: int | None
+    finished: float | None = None  # monotonic time the loop stopped
 
 
 @dataclass
@@ -129,6 +130,7 @@ class RunModel:
     max_duration: float | None = None
     stop_reason: str = ""
     exit_code: int | None = None
+    finished: float | None = None  # monotonic time the loop stopped (elapsed stops)
     results_seen: int = 0  # every result this run reported (the store holds each one)
     log_seq: int = 0  # lines ever appended to ``log`` (views take the new ones)
     failures_seq: int = 0  # failures ever added in this iteration
@@ -185,6 +187,7 @@ class RunModel:
                 max_duration=self.max_duration,
                 stop_reason=self.stop_reason,
                 exit_code=self.exit_code,
+                finished=self.finished,
             )
 
     def finish(self, stop_reason: str, exit_code: int) -> None:
@@ -192,6 +195,7 @@ class RunModel:
         with self._lock:
             self.version += 1
             self.stop_reason, self.exit_code = stop_reason, exit_code
+            self.finished = time.monotonic()
 
     # ------------------------------------------------------------------ derived values
 

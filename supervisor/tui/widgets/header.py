@@ -71,7 +71,8 @@ class RunHeader(Static):
         elif waiting:
             line1.append(" WAITING ", style="bold reverse cyan")
             line1.append(" n starts the next iteration")
-        elapsed = max(0.0, now - view.started)
+        end = view.finished if view.finished is not None else now
+        elapsed = max(0.0, end - view.started)
         line2 = Text(f" elapsed {format_duration(elapsed)}")
         if view.max_duration is not None:
             left = max(0.0, view.max_duration - elapsed)
