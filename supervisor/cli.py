@@ -52,9 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", type=_positive_int, metavar="RUN_ID", help="continue an interrupted run"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="print every failing test")
+    _no_mouse_arg(run)
 
     demo = sub.add_parser("demo", help="run the bundled example")
     demo.add_argument("--headless", action="store_true", help="plain lines instead of the TUI")
+    _no_mouse_arg(demo)
 
     suites = sub.add_parser("suites", help="list the registered suites")
     _config_arg(suites)
@@ -80,6 +82,12 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="config file (default: ./netra-supervisor.toml or [tool.netra-supervisor] in "
         "pyproject.toml)",
+    )
+
+
+def _no_mouse_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-mouse", action="store_true", help="the TUI leaves the mouse to the terminal (tmux)"
     )
 
 
@@ -133,12 +141,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             target=args.target,
             resume=args.resume,
             verbose=args.verbose,
+            no_mouse=args.no_mouse,
         )
         return run_supervisor(options)
     if args.command == "demo":
         from supervisor.demo import run_demo
 
-        return run_demo(headless=args.headless)
+        return run_demo(headless=args.headless, no_mouse=args.no_mouse)
     if args.command == "suites":
         from supervisor.session import list_suites
 

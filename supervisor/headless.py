@@ -155,7 +155,9 @@ class HeadlessReporter:
             )
 
     def _on_test_hung(self, e: TestHung) -> None:
-        why = "silent (no heartbeat)" if e.reason == "silence" else "past its deadline"
+        why = {"silence": "silent (no heartbeat)", "killed": "killed by the user"}.get(
+            e.reason, "past its deadline"
+        )
         self.line(f"  ⏱ HUNG {e.nodeid}: {why}, deadline {e.deadline:g}s")
         for dump_line in dump_digest(e.dump):
             self.line(f"      {dump_line}")

@@ -21,6 +21,7 @@ from supervisor import __version__
 from supervisor.config import Config, ConfigError, load_config, select_phases
 from supervisor.core.between import Between, git_head
 from supervisor.core.bus import EventBus, ResultBatcher
+from supervisor.core.control import RunControl
 from supervisor.core.events import (
     DeployFinished,
     Event,
@@ -34,7 +35,7 @@ from supervisor.core.events import (
     TestHung,
     utc_now,
 )
-from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopSettings, ResumePoint
+from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopOutcome, LoopSettings, ResumePoint
 from supervisor.core.model import RunModel
 from supervisor.headless import HeadlessReporter
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
@@ -53,6 +54,7 @@ class RunOptions:
     target: int | None = None
     resume: int | None = None
     verbose: bool = False
+    no_mouse: bool = False  # the TUI leaves the mouse alone (tmux copy-mode works)
 
 
 class HookBridge:
@@ -152,8 +154,27 @@ def prepare(options: RunOptions) -> tuple[Config, PluginHost, list[PluginFailed]
     return config, host, early_errors
 
 
-def run_supervisor(options: RunOptions, out=None) -> int:
-    """The ``run`` subcommand: returns the exit code of the contract."""
+def wants_tui(options: RunOptions, out=None) -> bool:
+    """The TUI opens in a terminal unless ``--headless``; pipes and CI stay headless."""
+    if options.headless or out not in (None, sys.stdout):
+        return False
+    try:
+        return sys.stdout.isatty() and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | None = None) -> int:
+    """The ``run`` subcommand: returns the exit code of the contract.
+
+    ``ui`` runs a live view while the loop runs in its own thread (default: the TUI,
+    when :func:`wants_tui`); it returns ``(how, detail)`` with ``how`` one of quit,
+    finished, crashed. A crashed view does not end the run: it goes on headless.
+    """
+    if ui is None and wants_tui(options, out):
+        from supervisor.tui.app import run_tui
+
+        ui = run_tui
     out = out or sys.stdout
     config, host, early_errors = prepare(options)
     settings = LoopSettings(
@@ -200,14 +221,19 @@ def run_supervisor(options: RunOptions, out=None) -> int:
     log_dir = db_path.parent / "logs" / f"run-{run_id}"
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    model = RunModel()
+    model = RunModel(
+        until=settings.until,
+        max_iterations=settings.max_iterations,
+        max_duration=settings.max_duration,
+    )
     reporter = HeadlessReporter(out=out, verbose=options.verbose, redact=redactor)
     stop = threading.Event()
     bridge = HookBridge(host, config, stop)
     bus = EventBus()
     bus.subscribe(model.apply)
     bus.subscribe(store.put)
-    bus.subscribe(reporter)
+    if ui is None:
+        bus.subscribe(reporter)  # with a view, it joins when the view ends (or crashes)
     bus.subscribe(bridge)
     bus.subscribe(sinks)
     sinks.start(bus.emit, redactor)
@@ -228,7 +254,8 @@ def run_supervisor(options: RunOptions, out=None) -> int:
         stop,
         announce=lambda text: bus.emit(LogLine("info", "loop", text)),
     )
-    restore = _install_signals(stop, between, bus)
+    control = RunControl(stop, between.next_now)
+    restore = _install_signals(stop, between, bus, read_stdin=ui is None)
     backend = None
     if config.deploy.backend != "none":
         backend = host.deploy_backends()[config.deploy.backend]
@@ -260,8 +287,13 @@ def run_supervisor(options: RunOptions, out=None) -> int:
             plugin_failed=plugin_failed,
             iteration_env=None if minter is None else (lambda _i: minter.iteration_env(redactor)),
             redactor=redactor,
+            control=control,
         )
-        outcome = loop.run()
+        if ui is None:
+            outcome = loop.run()
+        else:
+            view = _ViewRun(loop, model, control, bus, reporter, out)
+            outcome = view.run(ui, db_path=db_path, mouse=not options.no_mouse, redact=redactor)
         exit_code, status, iterations = outcome.exit_code, outcome.status, outcome.iterations
         bus.emit(LogLine("info", "loop", f"stopped: {outcome.stop_reason}"))
     except KeyboardInterrupt:
@@ -285,9 +317,64 @@ def run_supervisor(options: RunOptions, out=None) -> int:
             print(
                 f"netra-supervisor: history database problem: {store.last_error}", file=sys.stderr
             )
+        if ui is not None:
+            reporter.line(f"results recorded: {model.results_seen} (history: {db_path})")
     if bridge.fatal is not None:
         raise bridge.fatal
     return exit_code
+
+
+class _ViewRun:
+    """The loop in its own thread (never a Textual worker), a view in this one.
+
+    When the view ends, the headless reporter takes over the remaining lines: after a
+    quit (the run is stopped, results flushed), after the run finished, or after a
+    crash of the view, in which case the loop simply goes on headless.
+    """
+
+    def __init__(self, loop, model: RunModel, control: RunControl, bus, reporter, out) -> None:
+        self.loop, self.model, self.control = loop, model, control
+        self.bus, self.reporter, self.out = bus, reporter, out
+        self.done = threading.Event()
+        self.outcome: LoopOutcome | None = None
+        self.error: BaseException | None = None
+
+    def _target(self) -> None:
+        try:
+            self.outcome = self.loop.run()
+            self.model.finish(self.outcome.stop_reason, self.outcome.exit_code)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def run(self, ui: Callable[..., tuple], **kwargs: object) -> LoopOutcome:
+        thread = threading.Thread(target=self._target, name="netra-loop", daemon=True)
+        thread.start()
+        try:
+            how, detail = ui(model=self.model, control=self.control, loop_done=self.done, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - a view failing must not end the run
+            how, detail = "crashed", f"{type(exc).__name__}: {exc}"
+        with self.model.read():
+            self.reporter.target = self.model.target
+            self.reporter.iterations = list(self.model.iterations)
+        self.bus.subscribe(self.reporter)
+        if how == "crashed":
+            self.reporter.line(f"netra-supervisor: the TUI crashed ({detail}); going on headless")
+        elif how == "quit" and not self.done.is_set():
+            self.reporter.line("netra-supervisor: quitting: stopping the tests in flight")
+            self.control.request_stop()
+        try:
+            while thread.is_alive():
+                thread.join(0.2)  # short joins: signal handlers run in this thread
+        except KeyboardInterrupt:
+            self.control.request_stop()
+            thread.join(30)
+            raise
+        if self.error is not None:
+            raise self.error
+        assert self.outcome is not None
+        return self.outcome
 
 
 def resume_point(db_path: Path, run_id: int) -> ResumePoint:
@@ -320,7 +407,9 @@ def resume_point(db_path: Path, run_id: int) -> ResumePoint:
     return ResumePoint(seq, recorded)
 
 
-def _install_signals(stop: threading.Event, between: Between, bus: EventBus) -> Callable[[], None]:
+def _install_signals(
+    stop: threading.Event, between: Between, bus: EventBus, read_stdin: bool = True
+) -> Callable[[], None]:
     """SIGINT/SIGTERM stop the run (a second Ctrl-C stops harder); SIGUSR1 = next now."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -336,7 +425,11 @@ def _install_signals(stop: threading.Event, between: Between, bus: EventBus) -> 
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGUSR1, lambda s, f: between.next_now.set())
-    if between.mode in ("manual", "interval", "wait-for-change") and sys.stdin.isatty():
+    if (
+        read_stdin
+        and between.mode in ("manual", "interval", "wait-for-change")
+        and sys.stdin.isatty()
+    ):
         threading.Thread(target=_enter_means_next, args=(between,), daemon=True).start()
 
     def restore() -> None:

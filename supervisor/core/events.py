@@ -187,7 +187,7 @@ class TestHung(Event):
     suite: str
     nodeid: str
     deadline: float
-    reason: str  # "deadline" | "silence"
+    reason: str  # "deadline" | "silence" | "killed" (a person asked: the TUI's k)
     dump: str = ""
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from supervisor.config import Config, PhaseConfig, SinkConfig, SuiteConfig
+    from supervisor.core.control import RunControl
     from supervisor.core.events import Event
 
 
@@ -25,7 +26,9 @@ class RunContext:
     ``stop`` is set when the user interrupted the run: stop starting tests, kill what
     runs, report what finished, and return. ``already_run`` holds the test ids this
     suite already has results for in this iteration (a run continued with
-    ``--resume``): do not run them again.
+    ``--resume``): do not run them again. ``control`` (when set) carries a person's
+    requests: start no new test while ``control.paused``; a test in
+    ``control.kills_for(suite)`` is treated as hung now (dump, kill, ``hung``).
     """
 
     config: Config
@@ -38,6 +41,7 @@ class RunContext:
     stop: threading.Event = field(default_factory=threading.Event)
     log_dir: str = ""
     already_run: frozenset[str] = frozenset()
+    control: RunControl | None = None
 
     def log(self, level: str, source: str, text: str) -> None:
         from supervisor.core.events import LogLine

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from supervisor.config import Config, PhaseConfig, SuiteConfig, format_duration
 from supervisor.core.between import Between, git_head
+from supervisor.core.control import RunControl
 from supervisor.core.events import (
     GREEN_OUTCOMES,
     OUTCOMES,
@@ -125,6 +126,7 @@ class Loop:
         resume: ResumePoint | None = None,
         iteration_env: Callable[[int], Mapping[str, str]] | None = None,
         redactor: Redactor | None = None,
+        control: RunControl | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -145,6 +147,7 @@ class Loop:
         self._iteration_env: dict[str, str] = {}
         #: masks secrets in the log files suites write under ``log_dir``
         self.redactor = redactor
+        self.control = control  # pause / next now / kill requests from a view
         self._tally = _PhaseTally()
         self._deployed_head: str | None = None
         self._last_revision: str | None = None
@@ -162,6 +165,9 @@ class Loop:
         deployed_once = False
         while True:
             iteration += 1
+            if self.control is not None:
+                self.control.wait_while_paused()
+                self.control.forget_kills()
             self.between.iteration_started()
             self.emit(IterationStarted(self.run_id, iteration, utc_now()))
             revision, deploy_ok = self._deploy(iteration, deployed_once)
@@ -180,7 +186,7 @@ class Loop:
             reason = self._stop_reason(iteration, started, last_status, last_counts)
             if reason:
                 break
-            if not self.between.wait():
+            if not self._wait_between():
                 reason = "interrupted"
                 break
         if reason == "interrupted":
@@ -192,6 +198,15 @@ class Loop:
             iteration - self.first_iteration + 1,
             reason,
         )
+
+    def _wait_between(self) -> bool:
+        if self.control is None:
+            return self.between.wait()
+        self.control.waiting = True
+        try:
+            return self.between.wait()
+        finally:
+            self.control.waiting = False
 
     def _stop_reason(
         self, iteration: int, started: float, status: str, counts: Mapping[str, int]
@@ -307,6 +322,8 @@ class Loop:
             self._tally.seed(suite.name, self._recorded(iteration, seq, suite))
         interrupted = False
         for suite in suites:
+            if self.control is not None:
+                self.control.wait_while_paused()
             if self.stop.is_set():
                 interrupted = True
                 break
@@ -353,6 +370,7 @@ class Loop:
             stop=self.stop,
             log_dir=self.log_dir,
             already_run=frozenset(self._recorded(iteration, seq, suite)),
+            control=self.control,
         )
         t0 = time.time()
         try:

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 
 from supervisor.core.events import (
     OUTCOMES,
@@ -74,6 +75,43 @@ class IterationSummary:
     revision: str | None = None
 
 
+@dataclass(frozen=True)
+class ModelView:
+    """A consistent copy of what a view shows, taken under the lock in one go.
+
+    ``log`` and ``failures`` hold only what is new since the ``log_seq`` and
+    ``failures_seq`` the view passed in (``failures_reset`` says the list started over,
+    e.g. a new iteration), so a 10 Hz refresh copies little.
+    """
+
+    version: int
+    run_id: int
+    target: int
+    status: str
+    iteration: int
+    iteration_started: float
+    deploy_state: str
+    deploy_revision: str | None
+    phases: tuple[PhaseState, ...]
+    running: tuple[RunningTest, ...]
+    iterations: tuple[IterationSummary, ...]
+    log: tuple[LogLine, ...]
+    log_seq: int
+    failures: tuple[TestResult, ...]  # newest first
+    failures_seq: int
+    failures_reset: bool
+    failures_epoch: int
+    results_seen: int
+    plugin_errors: int
+    started: float
+    until: str
+    max_iterations: int
+    max_duration: float | None
+    stop_reason: str
+    exit_code: int | None
+    finished: float | None = None  # monotonic time the loop stopped
+
+
 @dataclass
 class RunModel:
     """Live state of one run. ``apply`` is the only writer; call it from the bus."""
@@ -84,7 +122,20 @@ class RunModel:
     iteration: int = 0
     iteration_started: float = 0.0
     deploy_status: str = ""
+    #: deploying | health-check | healthy | skipped | failed (what the header shows)
+    deploy_state: str = ""
     deploy_revision: str | None = None
+    #: the stop condition, set by the session from the run settings
+    until: str = ""
+    max_iterations: int = 0
+    max_duration: float | None = None
+    stop_reason: str = ""
+    exit_code: int | None = None
+    finished: float | None = None  # monotonic time the loop stopped (elapsed stops)
+    results_seen: int = 0  # every result this run reported (the store holds each one)
+    log_seq: int = 0  # lines ever appended to ``log`` (views take the new ones)
+    failures_seq: int = 0  # failures ever added in this iteration
+    failures_epoch: int = 0  # bumped when ``failures`` starts over
     phases: list[PhaseState] = field(default_factory=list)
     running: dict[tuple[str, str], RunningTest] = field(default_factory=dict)
     failures: deque = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
@@ -99,6 +150,53 @@ class RunModel:
     def read(self) -> Iterator[RunModel]:
         with self._lock:
             yield self
+
+    def snapshot(self, log_seq: int = 0, failures_seq: int = 0, epoch: int = -1) -> ModelView:
+        """Copy what changed since the view's last ``log_seq``/``failures_seq``."""
+        with self._lock:
+            reset = epoch != self.failures_epoch
+            new_logs = min(self.log_seq - log_seq, len(self.log))
+            new_fail = len(self.failures) if reset else self.failures_seq - failures_seq
+            new_fail = min(max(new_fail, 0), len(self.failures))
+            log = (
+                tuple(reversed(tuple(islice(reversed(self.log), new_logs)))) if new_logs > 0 else ()
+            )
+            fails = tuple(islice(self.failures, new_fail)) if new_fail else ()
+            return ModelView(
+                version=self.version,
+                run_id=self.run_id,
+                target=self.target,
+                status=self.status,
+                iteration=self.iteration,
+                iteration_started=self.iteration_started,
+                deploy_state=self.deploy_state,
+                deploy_revision=self.deploy_revision,
+                phases=tuple(_copy_phase(p) for p in self.phases),
+                running=tuple(self.running.values()),
+                iterations=tuple(self.iterations),
+                log=log,
+                log_seq=self.log_seq,
+                failures=fails,
+                failures_seq=self.failures_seq,
+                failures_reset=reset,
+                failures_epoch=self.failures_epoch,
+                results_seen=self.results_seen,
+                plugin_errors=self.plugin_errors,
+                started=self.started,
+                until=self.until,
+                max_iterations=self.max_iterations,
+                max_duration=self.max_duration,
+                stop_reason=self.stop_reason,
+                exit_code=self.exit_code,
+                finished=self.finished,
+            )
+
+    def finish(self, stop_reason: str, exit_code: int) -> None:
+        """The session records why the loop stopped (views show it)."""
+        with self._lock:
+            self.version += 1
+            self.stop_reason, self.exit_code = stop_reason, exit_code
+            self.finished = time.monotonic()
 
     # ------------------------------------------------------------------ derived values
 
@@ -137,11 +235,15 @@ class RunModel:
         self.phases = []
         self.running.clear()
         self.failures.clear()
+        self.failures_seq = 0
+        self.failures_epoch += 1
         self.deploy_status = "deploying"
+        self.deploy_state = "deploying"
 
     def _deploy_finished(self, e: DeployFinished) -> None:
         self.deploy_status = e.status
         self.deploy_revision = e.revision
+        self.deploy_state = {"ok": "healthy"}.get(e.status, e.status)
 
     def _phase_started(self, e: PhaseStarted) -> None:
         self.phases.append(PhaseState(seq=e.phase, name=e.name, gate=e.gate, impact=e.impact))
@@ -163,13 +265,16 @@ class RunModel:
 
     def _test_result(self, e: TestResult) -> None:
         self.running.pop((e.suite, e.nodeid), None)
+        self.results_seen += 1
         phase = self._phase(e.phase)
         if phase is not None:
             phase.counts[e.outcome] = phase.counts.get(e.outcome, 0) + 1
         if e.outcome in FAILING_OUTCOMES:
             self.failures.appendleft(e)
+            self.failures_seq += 1
 
     def _test_hung(self, e: TestHung) -> None:
+        self.log_seq += 1
         self.log.append(
             LogLine(
                 level="warning",
@@ -184,10 +289,14 @@ class RunModel:
         )
 
     def _log(self, e: LogLine) -> None:
+        if e.source == "health" and self.deploy_state == "deploying":
+            self.deploy_state = "health-check"
+        self.log_seq += 1
         self.log.append(e)
 
     def _plugin_failed(self, e: PluginFailed) -> None:
         self.plugin_errors += 1
+        self.log_seq += 1
         self.log.append(
             LogLine(level="error", source=e.plugin, text=f"plugin error in {e.hook}: {e.error}")
         )
@@ -206,12 +315,28 @@ class RunModel:
 
     def _run_finished(self, e: RunFinished) -> None:
         self.status = e.status
+        self.exit_code = e.exit_code
 
     def _phase(self, seq: int) -> PhaseState | None:
         for phase in reversed(self.phases):
             if phase.seq == seq:
                 return phase
         return None
+
+
+def _copy_phase(phase: PhaseState) -> PhaseState:
+    return PhaseState(
+        seq=phase.seq,
+        name=phase.name,
+        gate=phase.gate,
+        impact=phase.impact,
+        status=phase.status,
+        gate_held=phase.gate_held,
+        discovered=phase.discovered,
+        counts=dict(phase.counts),
+        started=phase.started,
+        duration=phase.duration,
+    )
 
 
 _HANDLERS = {

@@ -19,7 +19,7 @@ from pathlib import Path
 WS_KIND = "websocket-events"
 
 
-def run_demo(headless: bool = True) -> int:
+def run_demo(headless: bool = True, no_mouse: bool = False) -> int:
     """Run the demo loop; returns the run's exit code (0 once it converged)."""
     from supervisor.demo import workspace
     from supervisor.demo.backend import SECRET_ENV
@@ -44,7 +44,7 @@ def run_demo(headless: bool = True) -> int:
     os.environ[SECRET_ENV] = secrets.token_urlsafe(32)
     os.environ.pop("NETRA_E2E_TOKEN", None)  # a token of the user's own project is not ours
     try:
-        return _start(config, headless)
+        return _start(config, headless, no_mouse)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -54,13 +54,12 @@ def run_demo(headless: bool = True) -> int:
         print(f"query it: netra-supervisor history iterations --db {db}")
 
 
-def _start(config: Path, headless: bool) -> int:
-    """The one place that picks the view. Until the TUI lands, both paths are headless:
-    then pass ``headless=headless`` (and no ``out``) to run with the TUI by default."""
+def _start(config: Path, headless: bool, no_mouse: bool) -> int:
+    """The one place that picks the view: the TUI in a terminal, else plain lines."""
     from supervisor.session import RunOptions, run_supervisor
 
-    options = RunOptions(config=str(config), headless=True, verbose=True)
-    return run_supervisor(options, out=sys.stdout)
+    options = RunOptions(config=str(config), headless=headless, verbose=True, no_mouse=no_mouse)
+    return run_supervisor(options, out=sys.stdout if headless else None)
 
 
 def _suite_kinds() -> set[str]:

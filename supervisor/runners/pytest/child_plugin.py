@@ -34,6 +34,7 @@ Parent → child::
     {"cmd":"dump"}                       write all thread stacks and asyncio tasks
     {"cmd":"go","sel":[...]}             a standby (NETRA_CHILD_STANDBY=1), which waits
                                          after collection: run these tests now
+    {"cmd":"pause"} / {"cmd":"resume"}   start no new test until resumed (the TUI's p)
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ class _Channel:
         self.buf: list[str] = []
         self.alive = True
         self.closed = threading.Event()
-        self.go = threading.Event()  # a standby's signal to run (with a selection)
-        self.go_selection: list | None = None
+        self.go = threading.Event()  # cleared while the parent asks us to pause
+        self.go.set()
+        self.run_now = threading.Event()  # a standby's signal to run (with a selection)
+        self.run_selection: list | None = None
         self.heartbeat = heartbeat
         self.pid = os.getpid()
         for target in (self._beat, self._read):
@@ -162,10 +165,23 @@ class _Channel:
         except OSError:
             pass
 
+    def wait_if_paused(self) -> None:
+        """Before a test: while paused, send what is buffered and wait (heartbeats go on)."""
+        if self.go.is_set():
+            return
+        self.flush()
+        while not self.go.wait(0.5):
+            if not self.alive:
+                return
+
     def _command(self, cmd: dict) -> None:
         if cmd.get("cmd") == "go":
             selection = cmd.get("sel")
-            self.go_selection = list(selection) if isinstance(selection, list) else None
+            self.run_selection = list(selection) if isinstance(selection, list) else None
+            self.run_now.set()
+        elif cmd.get("cmd") == "pause":
+            self.go.clear()
+        elif cmd.get("cmd") == "resume":
             self.go.set()
         elif cmd.get("cmd") == "dump":
             try:
@@ -335,9 +351,9 @@ class NetraChildPlugin:
         if self.standby:
             # started ahead of need: collected, now wait until the supervisor says
             # which tests to run (those a hang or crash left without a result)
-            self.ch.go.wait()
-            if self.ch.go_selection is not None:
-                self.select = set(self.ch.go_selection)
+            self.ch.run_now.wait()
+            if self.ch.run_selection is not None:
+                self.select = set(self.ch.run_selection)
         if self.select is None and not self.skip:
             return
         keep = [
@@ -392,6 +408,7 @@ class NetraChildPlugin:
                 timeout = None
         self.phases = []
         self.shared_teardown = _shared_teardown(item, nextitem)
+        self.ch.wait_if_paused()
         self.ch.send({"t": "start", "i": item.nodeid, "to": timeout})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

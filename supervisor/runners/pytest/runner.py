@@ -189,6 +189,10 @@ class _Conn:
         with contextlib.suppress(OSError):
             self.sock.sendall(b'{"cmd":"dump"}\n')
 
+    def ask(self, cmd: str) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(b'{"cmd":"%s"}\n' % cmd.encode())
+
 
 @dataclass
 class _Attempt:
@@ -295,6 +299,7 @@ class _SuiteRun:
         self.standby: _Standby | None = None
         self.python = ""
         self.go: list[str] | None = None  # the selection a standby is told with "go"
+        self.paused = False  # what the child processes were last told (ctx.control)
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -641,6 +646,7 @@ class _SuiteRun:
                 else:
                     self._read(key.data, attempt)
                     read = True
+            self._check_control()
             self._check_deadlines(attempt)
             self._reap()
             if attempt.hung or proc.poll() is not None:
@@ -833,6 +839,8 @@ class _SuiteRun:
             conn.worker = str(msg.get("w") or "")
             conn.other = self._period("start", "")  # configuring, up to its session start
             attempt.hello = True
+            if self.paused:
+                conn.ask("pause")
         elif kind == "sess":
             conn.session = attempt.session = True
             conn.controller = bool(msg.get("ctl"))
@@ -928,6 +936,23 @@ class _SuiteRun:
             wait = min(wait, due - now)
         return max(wait, 0.002)
 
+    def _check_control(self) -> None:
+        """Per tick: pass a pause/resume on to every process; a paused process waiting
+        between tests is not timed (it is not stuck, it was asked to wait)."""
+        control = self.ctx.control
+        if control is None:
+            return
+        paused = control.paused
+        if paused != self.paused:
+            self.paused = paused
+            for conn in self.conns.values():
+                conn.ask("pause" if paused else "resume")
+        if paused:
+            now = time.monotonic()
+            for conn in self.conns.values():
+                if conn.other is not None and conn.other.what == "idle":
+                    conn.other.t0 = now
+
     def _check_deadlines(self, attempt: _Attempt) -> None:
         """Per tick: a test past its deadline, or a silent process, is hung.
 
@@ -935,6 +960,8 @@ class _SuiteRun:
         or on its way out after the session finished.
         """
         now = time.monotonic()
+        control = self.ctx.control
+        kills = control.kills_for(self.suite.name) if control is not None else ()
         if not attempt.hello and now - attempt.spawned > self.session_deadline:
             message = (
                 f"pytest had not started after {self.session_deadline:g}s "
@@ -953,7 +980,14 @@ class _SuiteRun:
                     and self._wants_standby()
                 ):
                     self._start_standby(attempt.number + 1)
-                if now - current.t0 > current.deadline:
+                if (
+                    kills
+                    and current is conn.current
+                    and current.nodeid in kills
+                    and control.take_kill(self.suite.name, current.nodeid)
+                ):
+                    current.hang_reason = "killed"  # a person asked: handled like a hang
+                elif now - current.t0 > current.deadline:
                     current.hang_reason = "deadline"
                 elif now - conn.last_seen > self.silence:
                     current.hang_reason = "silence"
@@ -975,6 +1009,9 @@ class _SuiteRun:
             dump = f"(no dump: the test process did not answer within {self.grace:g}s)"
         if current.hang_reason == "deadline":
             message = f"{doing} after its deadline of {current.deadline:g}s"
+        elif current.hang_reason == "killed":
+            elapsed = time.monotonic() - current.t0
+            message = f"killed by the user after {elapsed:.1f}s (deadline {current.deadline:g}s)"
         else:
             message = f"the test process was silent for more than {self.silence:g}s"
         if current.shared_teardown:

@@ -1,0 +1,97 @@
+"""Modal screens: the quit confirmation, the help, a failure's full report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+from supervisor.tui.widgets.failures import FailureGroup
+
+KEYS = (
+    ("q", "quit (asks; results are kept, running tests stop)"),
+    ("p", "pause after the tests in flight / resume"),
+    ("n", "next iteration now (when it waits between them)"),
+    ("k", "kill the selected running test (hung, with a dump)"),
+    ("f", "focus the failures; Enter: full report, Esc: back"),
+    ("tab", "move between running tests and failures"),
+    ("?", "this help"),
+)
+
+
+class ConfirmQuit(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes, quit"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(
+                "Quit the run?\n\nResults so far are kept in the history database;\n"
+                "running tests are stopped.\n\n[b]y[/b] quit    [b]n[/b] / Escape: keep running",
+                id="question",
+            )
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        text = Text("Keys\n\n", style="bold")
+        for key, what in KEYS:
+            text.append(f"  {key:<5}", style="bold")
+            text.append(f" {what}\n")
+        text.append("\nEscape closes this help.", style="dim")
+        with Vertical(id="dialog"):
+            yield Static(text, id="help")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class FailureScreen(Screen[None]):
+    """Every test of one failure group, the newest's full report first."""
+
+    BINDINGS = [Binding("escape", "close", "Back")]
+
+    def __init__(self, group: FailureGroup, redact: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self.group = group
+        self.redact = redact or (lambda s: s)
+
+    def compose(self) -> ComposeResult:
+        r = self.redact
+        with VerticalScroll(id="report"):
+            head = Text(f"{self.group.count} × {self.group.outcome}: ", style="bold")
+            head.append(r(self.group.message))
+            yield Static(head, id="report-title")
+            for result in self.group.results[:50]:
+                body = Text()
+                body.append(f"\n{result.outcome.upper()} ", style="bold red")
+                body.append(f"{result.suite} · {result.nodeid}\n", style="bold")
+                body.append(f"duration {result.duration:.2f}s · attempt {result.attempt}")
+                if result.worker:
+                    body.append(f" · worker {result.worker}")
+                body.append("\n")
+                if result.message:
+                    body.append(r(result.message) + "\n")
+                if result.longrepr:
+                    body.append("\n--- report (longrepr, captured output) ---\n", style="dim")
+                    body.append(r(result.longrepr) + "\n")
+                if result.dump:
+                    body.append("\n--- hang dump ---\n", style="dim")
+                    body.append(r(result.dump) + "\n")
+                yield Static(body, classes="report-body")
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

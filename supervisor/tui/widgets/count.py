@@ -1,0 +1,49 @@
+"""The count toward the target in large digits, with discovered/executed and the best."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Digits, Static
+
+from supervisor.core.model import ModelView
+
+_SLASH = "  ╱\n ╱ \n╱  "
+
+
+def totals(view: ModelView) -> tuple[int, int, int]:
+    """(passing, discovered, executed) of the current iteration."""
+    passing = discovered = executed = 0
+    for phase in view.phases:
+        passing += phase.counts.get("passed", 0)
+        discovered += phase.discovered
+        executed += phase.done
+    return passing, discovered, executed
+
+
+class CountPane(Vertical):
+    """``passing / target`` for the current iteration."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="count-digits"):
+            yield Digits("0", id="passing")
+            yield Static(_SLASH, id="slash")
+            yield Digits("0", id="target")
+        yield Static("", id="count-info")
+
+    _last: tuple = ()
+
+    def show(self, view: ModelView) -> None:
+        passing, discovered, executed = totals(view)
+        key = (passing, discovered, executed, view.target, len(view.iterations))
+        if key == self._last:
+            return  # unchanged: no repaint
+        self._last = key
+        self.query_one("#passing", Digits).update(str(passing))
+        self.query_one("#target", Digits).update(str(view.target or discovered))
+        best = max(view.iterations, key=lambda it: it.counts.get("passed", 0), default=None)
+        best_text = (
+            f"best: iteration {best.seq} ({best.counts.get('passed', 0)})" if best else "best: -"
+        )
+        info = f"discovered {discovered} · executed {executed} · {best_text}"
+        self.query_one("#count-info", Static).update(info)

@@ -1,0 +1,129 @@
+"""``run`` with the TUI: the loop in its own thread, the app in this one.
+
+Real pytest suites, a real SQLite file and the real app (headless Textual driver).
+A crash of the UI must not lose results: the run goes on headless to the end.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import psutil
+
+from supervisor.session import RunOptions, run_supervisor
+from supervisor.tui.app import SupervisorApp, run_tui
+from supervisor.tui.widgets import PhasesPane
+
+
+def project(tmp_path: Path, count: int, sleep: float) -> Path:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text(
+        textwrap.dedent(
+            f"""
+            import time, pytest
+            @pytest.mark.parametrize("i", range({count}))
+            def test_t(i):
+                time.sleep({sleep})
+                assert i != 1, "one failure"
+            """
+        )
+    )
+    config = tmp_path / "netra-supervisor.toml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            [run]
+            until = "once"
+            target = 10
+            db = ".netra/history.db"
+
+            [[phase]]
+            name = "P1"
+            suites = ["s"]
+
+            [[suite]]
+            name = "s"
+            kind = "pytest"
+            args = ["tests"]
+            """
+        )
+    )
+    return config
+
+
+def db_count(tmp_path: Path) -> int:
+    conn = sqlite3.connect(f"file:{tmp_path / '.netra/history.db'}?mode=ro", uri=True)
+    try:
+        return conn.execute("select count(*) from results").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def recorded(out: str) -> int:
+    match = re.search(r"results recorded: (\d+)", out)
+    assert match, out
+    return int(match.group(1))
+
+
+def test_a_widget_that_raises_leaves_the_run_going_headless_with_every_result(
+    tmp_path, monkeypatch
+):
+    config = project(tmp_path, 6, 0.1)
+    original = PhasesPane.show
+
+    def exploding(self, phases):
+        if any(phase.done for phase in phases):
+            raise RuntimeError("widget exploded")
+        original(self, phases)
+
+    monkeypatch.setattr(PhasesPane, "show", exploding)
+
+    def ui(**kwargs):
+        how, detail = run_tui(**kwargs, headless=True)
+        assert how == "crashed" and "widget exploded" in detail
+        return how, detail
+
+    out = io.StringIO()
+    code = run_supervisor(RunOptions(config=str(config), headless=False), out=out, ui=ui)
+    text = out.getvalue()
+    assert "the TUI crashed (RuntimeError: widget exploded); going on headless" in text
+    assert code == 1  # the run went on to its end: one test fails
+    assert "run 1 failed after 1 iteration(s) → exit 1" in text
+    assert db_count(tmp_path) == 6 == recorded(text)
+
+
+class QuitsAfterThreeResults(SupervisorApp):
+    """Presses q, then answers y, once three results are in (as a person would)."""
+
+    asked = False
+
+    def refresh_view(self) -> None:
+        super().refresh_view()
+        if not self.asked and self.model.results_seen >= 3:
+            self.asked = True
+            self.action_quit_run()
+            self.set_timer(0.05, lambda: self.screen.action_answer(True))
+
+
+def test_quit_stops_the_run_keeps_every_result_and_exits_130(tmp_path):
+    config = project(tmp_path, 40, 0.2)
+    out = io.StringIO()
+    code = run_supervisor(
+        RunOptions(config=str(config), headless=False),
+        out=out,
+        ui=lambda **kw: run_tui(**kw, app_class=QuitsAfterThreeResults, headless=True),
+    )
+    text = out.getvalue()
+    assert code == 130
+    assert "quitting: stopping the tests in flight" in text
+    seen = recorded(text)
+    assert 3 <= seen < 40
+    assert db_count(tmp_path) == seen  # every result the view saw is in the database
+    leftovers = [
+        p for p in psutil.Process().children(recursive=True) if "pytest" in " ".join(p.cmdline())
+    ]
+    assert leftovers == []  # child processes stopped
