@@ -230,6 +230,26 @@ def test_secrets_never_reach_the_screen():
     run(scenario())
 
 
+def test_brackets_in_node_ids_and_messages_are_text_not_markup():
+    # parametrize ids such as [/api/items?limit=3-x] once crashed the running pane
+    nodeid = "t.py::test_refused[/api/items?limit=3-x]"
+
+    async def scenario():
+        model = scripted_model()
+        model.apply(TestStarted(2, 2, "p2", nodeid, worker="gw0", deadline=30.0, at=T0))
+        model.apply(
+            TestResult(2, 2, "p2", "t.py::test_b[/x]", "failed", 0.1, AT, message="[/red] [b]no")
+        )
+        app = make_app(model)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await settle(app, pilot)
+            text = screen_text(app)
+            assert "test_refused[/api/items?limit=3-x]" in text
+            assert "[/red] [b]no" in text and "test_b[/x]" in text
+
+    run(scenario())
+
+
 @pytest.mark.parametrize(
     ("elapsed", "deadline", "expected", "style"),
     [

@@ -101,8 +101,8 @@ class FailuresPane(DataTable):
             cells = (
                 str(group.count),
                 Text(group.outcome, style=_OUTCOME_STYLE.get(group.outcome, "")),
-                self.redact(group.message),
-                group.results[0].nodeid,
+                Text(self.redact(group.message)),  # Text: messages are not markup
+                Text(group.results[0].nodeid),
             )
             if i >= len(self._cells):
                 self.add_row(*cells, key=f"r{i}")

@@ -65,5 +65,7 @@ class RunningPane(DataTable):
                 self.update_cell(key, "elapsed", elapsed)
                 self.update_cell(key, "left", left)
             else:
-                self.add_row(test.worker or "-", elapsed, left, test.nodeid, key=key)
+                # Text, not str: a DataTable parses str cells as markup, and node ids
+                # hold brackets (parametrize ids such as [/api/items?limit=3])
+                self.add_row(Text(test.worker or "-"), elapsed, left, Text(test.nodeid), key=key)
             self._tests[key] = test
