@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from supervisor import __version__
+from supervisor.argtypes import positive_int
 
 EXIT_USAGE, EXIT_INTERNAL = 2, 3
 
@@ -46,10 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only this phase (repeatable)",
     )
-    run.add_argument("--max-iterations", type=_positive_int, metavar="N")
-    run.add_argument("--target", type=_positive_int, metavar="N", help="the count to grow toward")
+    run.add_argument("--max-iterations", type=positive_int, metavar="N")
+    run.add_argument("--target", type=positive_int, metavar="N", help="the count to grow toward")
     run.add_argument(
-        "--resume", type=_positive_int, metavar="RUN_ID", help="continue an interrupted run"
+        "--resume", type=positive_int, metavar="RUN_ID", help="continue an interrupted run"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="print every failing test")
     _no_mouse_arg(run)
@@ -89,16 +90,6 @@ def _no_mouse_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-mouse", action="store_true", help="the TUI leaves the mouse to the terminal (tmux)"
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

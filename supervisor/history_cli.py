@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from supervisor.argtypes import positive_int
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -483,19 +485,19 @@ def add_history_parser(sub: Any) -> None:
         return parser
 
     p = add("runs", "runs, newest first: when, status, revision, counts")
-    p.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N (20)")
+    p.add_argument("--limit", type=positive_int, default=20, metavar="N", help="at most N (20)")
     p = add("iterations", "the iterations of one run (default: the latest run)")
-    p.add_argument("run", nargs="?", type=_positive, metavar="RUN")
+    p.add_argument("run", nargs="?", type=positive_int, metavar="RUN")
     p = add("test", "one test's results across iterations and runs")
     p.add_argument("nodeid", metavar="NODEID", help="its pytest node id, or a unique part of it")
     p.add_argument("--suite", metavar="NAME", help="only tests of this suite")
-    p.add_argument("--limit", type=_positive, default=50, metavar="N", help="newest N (50)")
+    p.add_argument("--limit", type=positive_int, default=50, metavar="N", help="newest N (50)")
     p = add("flaky", "tests that passed and failed (or hung) under one revision")
-    p.add_argument("--limit", type=_positive, metavar="N", help="at most N")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="at most N")
     p = add("failures", "non-passing results of one iteration, grouped by failure signature")
     p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)
     p = add("slowest", "p50/p95/max duration per test, slowest p95 first")
-    p.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N (20)")
+    p.add_argument("--limit", type=positive_int, default=20, metavar="N", help="at most N (20)")
     p = add("diff", "newly failing, fixed, new and removed tests from iteration A to B")
     p.add_argument("a", nargs="?", metavar="A", help="ITER; default: the iteration before B")
     p.add_argument("b", nargs="?", metavar="B", help="ITER; default: latest")
@@ -519,13 +521,3 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=argparse.SUPPRESS if suppress else False,
         help="JSON instead of a table",
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
