@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import jwt
 import pytest
+from cli_helpers import CLI
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -24,7 +24,6 @@ from supervisor.config import ConfigError, parse_config
 from supervisor.redact import Redactor
 
 SECRET = "leak-test-secret-0123456789-abcdefghijklmnop"
-CLI = [sys.executable, "-m", "supervisor.cli"]
 
 
 def config_with(tmp_path: Path, auth: dict):

@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-
-CLI = [sys.executable, "-m", "supervisor.cli"]
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def run_cli(args: list[str], cwd: Path, timeout: float = 120, env: dict | None = None):
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("NETRA_STRICT_PLUGINS", None) if env is None else None
-    return subprocess.run(
-        CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
-    )
-
-
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+from cli_helpers import CLI, query, run_cli, write
 
 
 @pytest.fixture

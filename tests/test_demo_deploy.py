@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
+
+from cli_helpers import CLI, query, write
 
 from supervisor.demo import workspace
 from supervisor.demo.backend import SECRET_ENV
 
-CLI = [sys.executable, "-m", "supervisor.cli"]
 SECRET = "demo-deploy-test-secret-0123456789abcdef"
 
 TOKEN = """
@@ -45,19 +44,6 @@ def netra_iteration_finished(run_id, iteration, status, counts):
     if status == "deploy-failed":
         (ROOT / "revision.txt").write_text("fixed\\n")
 """
-
-
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def project(

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
+
+from cli_helpers import CLI, query
 
 from supervisor.config import load_config
 from supervisor.demo import workspace
-
-CLI = [sys.executable, "-m", "supervisor.cli"]
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_the_demo_converges_headless(tmp_path):

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import http.server
 import os
-import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
 import pytest
-
-CLI = [sys.executable, "-m", "supervisor.cli"]
-
-
-def write(path: Path, text: str, mode: int | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    if mode:
-        path.chmod(mode)
-    return path
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+from cli_helpers import CLI, query, write
 
 
 def project(tmp_path: Path, deploy: str, run: str = 'until = "once"') -> Path:

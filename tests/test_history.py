@@ -17,31 +17,15 @@ import json
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-CLI = [sys.executable, "-m", "supervisor.cli"]
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
+from cli_helpers import CLI, query, write
 
 
 def cli(args: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")

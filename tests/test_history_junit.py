@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 import xml.etree.ElementTree as ET
 
-from supervisor.store.junit import split_nodeid
+from cli_helpers import CLI
 
-CLI = [sys.executable, "-m", "supervisor.cli"]
+from supervisor.store.junit import split_nodeid
 
 
 def test_control_characters_and_markup_do_not_break_the_xml(tmp_path):

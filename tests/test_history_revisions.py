@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-CLI = [sys.executable, "-m", "supervisor.cli"]
-
-
-def write(path: Path, text: str, mode: int | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    if mode:
-        path.chmod(mode)
+from cli_helpers import CLI, write
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:

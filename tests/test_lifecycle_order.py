@@ -13,10 +13,8 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
-CLI = [sys.executable, "-m", "supervisor.cli"]
+from cli_helpers import CLI, write
 
 RECORDER = """
 import json, os
@@ -69,11 +67,6 @@ def netra_iteration_finished(run_id, iteration, status, counts):
 def netra_run_finished(run_id, status, exit_code):
     rec("run_finished", status, exit_code)
 """
-
-
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
 
 
 def merged(calls: list[list]) -> list[list]:

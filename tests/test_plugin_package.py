@@ -24,12 +24,12 @@ import fcntl
 import hashlib
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import sysconfig
-import textwrap
 from pathlib import Path
+
+from cli_helpers import query, write
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKAGE = FIXTURES / "example_plugin_pkg"
@@ -104,11 +104,6 @@ def example_venv() -> Path:
         return python
 
 
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-
-
 def run(python: Path | str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("NETRA_STRICT_PLUGINS",)}
     return subprocess.run(
@@ -119,14 +114,6 @@ def run(python: Path | str, args: list[str], cwd: Path) -> subprocess.CompletedP
         text=True,
         timeout=180,
     )
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_installed_plugin_package_is_found_through_its_entry_point_and_used(tmp_path):

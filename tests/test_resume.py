@@ -7,24 +7,15 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
 from pathlib import Path
 
 import psutil
+from cli_helpers import CLI, query
 
-CLI = [sys.executable, "-m", "supervisor.cli"]
 MARK = "NETRA_RESUME_TEST_MARK"
-
-
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def marked(mark: str) -> list[psutil.Process]:

@@ -14,7 +14,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -23,19 +22,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cli_helpers import CLI, query, write
 
 from supervisor.config import SinkConfig
 from supervisor.core.events import LogLine
 
-CLI = [sys.executable, "-m", "supervisor.cli"]
 TOKEN = "tok-s3cr3t-5f2a9c"  # the secret part of the webhook URL
 URL_ENV = "TEAM_NOTIFY_URL"  # a name the generic secret filter would not catch
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def run_cli(args, cwd: Path, env: dict | None = None, timeout: float = 180):
@@ -44,14 +37,6 @@ def run_cli(args, cwd: Path, env: dict | None = None, timeout: float = 180):
     return subprocess.run(
         CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full
     )
-
-
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def assert_secret_nowhere(root: Path, *texts: str, raw_pytest_logs: bool = True) -> None:
