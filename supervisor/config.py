@@ -13,7 +13,7 @@ import difflib
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -471,14 +471,23 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
+def load_config(
+    explicit: str | None = None, cwd: Path | None = None, *, plugin_suites_later: bool = False
+) -> Config:
     """Find, read and validate the configuration (raises :class:`ConfigError`)."""
     path, data = find_config(explicit, cwd)
-    return parse_config(data, path)
+    return parse_config(data, path, plugin_suites_later=plugin_suites_later)
 
 
-def parse_config(data: Mapping[str, Any], path: Path) -> Config:
-    """Validate already-read TOML data that came from ``path``."""
+def parse_config(
+    data: Mapping[str, Any], path: Path, *, plugin_suites_later: bool = False
+) -> Config:
+    """Validate already-read TOML data that came from ``path``.
+
+    With ``plugin_suites_later`` phases may name suites that plugins register in code
+    (``netra_register_suites``): the caller adds those with :func:`add_suites`, which
+    checks the phases then.
+    """
     r = _Reader(path)
     for key, value in data.items():
         if key not in _TOP_LEVEL:
@@ -505,10 +514,12 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
 
     suites = tuple(_parse_suite(r, i, s) for i, s in enumerate(data.get("suite", [])))
     _no_duplicates(r, "suite", [s.name for s in suites])
-    phases = tuple(_parse_phase(r, i, p, suites) for i, p in enumerate(data.get("phase", [])))
+    phases = tuple(_parse_phase(r, i, p) for i, p in enumerate(data.get("phase", [])))
     _no_duplicates(r, "phase", [p.name for p in phases])
-    if not phases and suites:
-        phases = (PhaseConfig(name="all", suites=tuple(s.name for s in suites), gate="none"),)
+    if not plugin_suites_later:
+        _check_phase_suites(r, phases, suites)
+        if not phases and suites:
+            phases = (_implicit_phase(suites),)
     sinks = tuple(_parse_sink(r, i, s) for i, s in enumerate(data.get("sink", [])))
     plugins = PluginsConfig(**r.table("plugins", data.get("plugins", {})))
 
@@ -569,9 +580,43 @@ def _parse_suite(r: _Reader, index: int, data: Mapping[str, Any]) -> SuiteConfig
     return SuiteConfig(**values)
 
 
-def _parse_phase(
-    r: _Reader, index: int, data: Mapping[str, Any], suites: tuple[SuiteConfig, ...]
-) -> PhaseConfig:
+def add_suites(config: Config, extra: tuple[SuiteConfig, ...]) -> Config:
+    """The config with suites plugins registered in code; then every phase's ``suites``
+    must name one (see ``plugin_suites_later``), and without ``[[phase]]`` the implicit
+    phase ``all`` runs them too."""
+    suites = config.suites + tuple(extra)
+    phases = config.phases
+    r = _Reader(config.path)
+    _check_phase_suites(r, phases, suites)
+    if not phases and suites:
+        phases = (_implicit_phase(suites),)
+    return replace(config, suites=suites, phases=phases)
+
+
+def _implicit_phase(suites: tuple[SuiteConfig, ...]) -> PhaseConfig:
+    return PhaseConfig(name="all", suites=tuple(s.name for s in suites), gate="none")
+
+
+def _check_phase_suites(
+    r: _Reader, phases: tuple[PhaseConfig, ...], suites: tuple[SuiteConfig, ...]
+) -> None:
+    names = [s.name for s in suites]
+    tags = {t for s in suites for t in s.tags}
+    for index, phase in enumerate(phases):
+        where = f"phase[{index}] ({phase.name})"
+        for selector in phase.suites:
+            if selector.startswith("tag:"):
+                if selector[4:] not in tags:
+                    raise r.fail(f"{where}.suites", f"no suite has the tag '{selector[4:]}'")
+            elif selector not in names:
+                raise r.fail(
+                    f"{where}.suites",
+                    f"no [[suite]] named '{selector}'"
+                    + _did_you_mean(selector, names).replace("known keys", "suites"),
+                )
+
+
+def _parse_phase(r: _Reader, index: int, data: Mapping[str, Any]) -> PhaseConfig:
     where = f"phase[{index}]"
     values = r.table(where, data)
     if "name" not in values or not values["name"]:
@@ -580,18 +625,6 @@ def _parse_phase(
     selectors = values.get("suites", ())
     if not selectors:
         raise r.fail(f"{where}.suites", 'a phase needs at least one suite, e.g. suites = ["p1"]')
-    names = [s.name for s in suites]
-    tags = {t for s in suites for t in s.tags}
-    for selector in selectors:
-        if selector.startswith("tag:"):
-            if selector[4:] not in tags:
-                raise r.fail(f"{where}.suites", f"no suite has the tag '{selector[4:]}'")
-        elif selector not in names:
-            raise r.fail(
-                f"{where}.suites",
-                f"no [[suite]] named '{selector}'"
-                + _did_you_mean(selector, names).replace("known keys", "suites"),
-            )
     gate, ratio = values.pop("gate", ("all-pass", 1.0))
     return PhaseConfig(gate=gate, gate_ratio=ratio, **values)
 

@@ -14,11 +14,11 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from supervisor import __version__
-from supervisor.config import Config, ConfigError, load_config, select_phases
+from supervisor.config import Config, ConfigError, add_suites, load_config, select_phases
 from supervisor.core.between import Between, git_head
 from supervisor.core.bus import EventBus, ResultBatcher
 from supervisor.core.control import RunControl
@@ -134,12 +134,11 @@ def load_host(config: Config | None, on_error: Callable[[PluginFailed], None]) -
 
 def prepare(options: RunOptions) -> tuple[Config, PluginHost, list[PluginFailed]]:
     """Config and plugins, validated; raises ConfigError/PluginError before anything runs."""
-    config = load_config(options.config)
+    config = load_config(options.config, plugin_suites_later=True)
     early_errors: list[PluginFailed] = []
     host = load_host(config, early_errors.append)
-    extra = tuple(host.extra_suites(config))
-    if extra:
-        config = replace(config, suites=config.suites + extra)
+    # phases may name suites plugins register in code: checked once those are in
+    config = add_suites(config, tuple(host.extra_suites(config)))
     host.validate_suites(config)
     select_phases(config, options.phases)  # --phase typos are usage errors
     if not config.suites:
