@@ -17,6 +17,7 @@ def run_pytest_kind(
     log_dir: str = "",
     iteration: int = 1,
     phase_seq: int = 1,
+    redact=None,
 ) -> tuple[list, RunContext]:
     """Run the config's first suite with PytestSuiteKind; every event it emitted, in order."""
     events: list = []
@@ -35,6 +36,7 @@ def run_pytest_kind(
         emit=emit,
         env=env or {},
         stop=stop or threading.Event(),
+        redact=redact,
         log_dir=log_dir,
     )
     PytestSuiteKind().run(config.suites[0], ctx)

@@ -459,3 +459,63 @@ def test_suites_collect_hands_the_token_to_collection(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = {line.split()[0]: line.split()[-1] for line in proc.stdout.splitlines()[1:]}
     assert counts == {"e2e": "2", "ws": "2"}
+
+
+LINGERING_TEST = """
+import os, pathlib, sys, time
+
+def test_prints_the_token_then_waits():
+    out = pathlib.Path(os.environ["LINGER_DIR"])
+    (out / "token.txt").write_text(os.environ["E2E_TOKEN"])
+    print("token is", os.environ["E2E_TOKEN"], flush=True)  # -s: straight to the log
+    (out / "printed").touch()
+    for _ in range(600):
+        if (out / "release").exists():
+            return
+        time.sleep(0.05)
+"""
+
+
+def test_the_token_never_reaches_the_log_file_even_while_the_suite_runs(tmp_path):
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    outside.mkdir()
+    (project / "lingering").mkdir(parents=True)
+    (project / "lingering/test_lingering.py").write_text(LINGERING_TEST)
+    write_config(
+        project,
+        """
+        [auth]
+        secret_env = "LEAK_TEST_SIGNING_MATERIAL"
+        export_as = "E2E_TOKEN"
+        """,
+        """
+        [[suite]]
+        name = "lingering"
+        args = ["lingering", "-s", "-p", "no:cacheprovider"]
+        """,
+    )
+    env = {**os.environ, "LEAK_TEST_SIGNING_MATERIAL": SECRET, "LINGER_DIR": str(outside)}
+    proc = subprocess.Popen(
+        [*CLI, "run", "--headless", "--once"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (outside / "printed").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (outside / "printed").exists(), "the test never ran"
+        token = (outside / "token.txt").read_text()
+        logs = project / ".netra" / "logs"
+        seen = ""
+        while "token is" not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)  # the line reaches the file through the masking copier
+            seen = "".join(p.read_text(errors="replace") for p in logs.rglob("*.log"))
+        # mid-suite: the line is on disk, the token in it is not
+        assert "token is ***" in seen
+        assert token not in seen
+    finally:
+        (outside / "release").touch()
+        assert proc.wait(timeout=60) == 0

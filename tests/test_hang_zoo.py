@@ -75,7 +75,7 @@ def marked_processes(mark: str) -> list[psutil.Process]:
     return found
 
 
-def run_zoo(tmp_path: Path, workers: int, cwd: str = "zoo") -> tuple[list, str]:
+def run_zoo(tmp_path: Path, workers: int, cwd: str = "zoo", redact=None) -> tuple[list, str]:
     mark = uuid.uuid4().hex
     config = parse_config(
         {
@@ -88,14 +88,21 @@ def run_zoo(tmp_path: Path, workers: int, cwd: str = "zoo") -> tuple[list, str]:
         config,
         env={"PYTHONDONTWRITEBYTECODE": "1", MARK_ENV: mark},
         log_dir=str(tmp_path / "logs"),
+        redact=redact,
     )
     return events, mark
 
 
-@pytest.mark.parametrize("workers", [1, 2], ids=["serial", "workers2"])
-def test_hang_zoo(tmp_path, workers):
+@pytest.mark.parametrize(
+    ("workers", "masked"),
+    [(1, False), (2, False), (1, True)],
+    ids=["serial", "workers2", "serial-masked-output"],
+)
+def test_hang_zoo(tmp_path, workers, masked):
+    # masked: pytest's output goes through the masking copier (a run with [auth]), and
+    # the crash dumps read from it must be the same
     t0 = time.monotonic()
-    events, mark = run_zoo(tmp_path, workers)
+    events, mark = run_zoo(tmp_path, workers, redact=(lambda s: s) if masked else None)
     elapsed = time.monotonic() - t0
 
     results: dict[str, TestResult] = {}

@@ -29,6 +29,8 @@ class RunContext:
     ``--resume``): do not run them again. ``control`` (when set) carries a person's
     requests: start no new test while ``control.paused``; a test in
     ``control.kills_for(suite)`` is treated as hung now (dump, kill, ``hung``).
+    ``redact`` (when set) masks the run's secrets (the ``[auth]`` token): pass text
+    through it before writing it to a file of your own, so no secret reaches the disk.
     """
 
     config: Config
@@ -42,6 +44,7 @@ class RunContext:
     log_dir: str = ""
     already_run: frozenset[str] = frozenset()
     control: RunControl | None = None
+    redact: Callable[[str], str] | None = None
 
     def log(self, level: str, source: str, text: str) -> None:
         from supervisor.core.events import LogLine

@@ -371,6 +371,7 @@ class Loop:
             log_dir=self.log_dir,
             already_run=frozenset(self._recorded(iteration, seq, suite)),
             control=self.control,
+            redact=self.redactor if self.redactor is not None and self.redactor.active else None,
         )
         t0 = time.time()
         try:

@@ -39,8 +39,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -214,6 +215,29 @@ class _Attempt:
     tail: str = ""  # the end of pytest's own output, read once it exited
 
 
+class _OutputCopier:
+    """pytest's output → its log file, masked line by line, so a token a test prints
+    never reaches the disk (used when the run has secrets to mask)."""
+
+    def __init__(self, pipe, path: str, redact: Callable[[str], str]) -> None:
+        self.thread = threading.Thread(
+            target=self._copy, args=(pipe, path, redact), name="netra-output", daemon=True
+        )
+        self.thread.start()
+
+    @staticmethod
+    def _copy(pipe, path: str, redact: Callable[[str], str]) -> None:
+        with pipe, open(path, "ab") as out:
+            for line in iter(pipe.readline, b""):
+                text = line.decode("utf-8", "surrogateescape")
+                out.write(redact(text).encode("utf-8", "surrogateescape"))
+                out.flush()  # a crash dump must be on disk when we read it
+
+    def wait(self, timeout: float) -> None:
+        """Until everything written so far is copied: the pipe's end (all writers gone)."""
+        self.thread.join(timeout)
+
+
 @dataclass
 class _Standby:
     """A pytest started ahead of need: it imports and collects, then waits for ``go``.
@@ -298,6 +322,7 @@ class _SuiteRun:
         self.reaping: list[tuple[float, list[psutil.Process]]] = []  # (SIGKILL at, procs)
         self.standby: _Standby | None = None
         self.python = ""
+        self.copiers: dict[int, _OutputCopier] = {}  # pid → its output copier (masking)
         self.go: list[str] | None = None  # the selection a standby is told with "go"
         self.paused = False  # what the child processes were last told (ctx.control)
 
@@ -501,22 +526,32 @@ class _SuiteRun:
 
     def _spawn(self, python: str, env: dict[str, str], log_path: str) -> subprocess.Popen | None:
         cmd = self._command(python)
+        redact = self.ctx.redact
         try:
             with open(log_path, "ab") as log:
                 log.write(f"$ {' '.join(cmd)}\n".encode())
                 log.flush()
-                return subprocess.Popen(
+                proc = subprocess.Popen(
                     cmd,
                     cwd=self.cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
-                    stdout=log,
+                    stdout=log if redact is None else subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
         except OSError as exc:
             self._startup_error(f"cannot start {python}: {exc.strerror or exc}")
             return None
+        if redact is not None:
+            self.copiers[proc.pid] = _OutputCopier(proc.stdout, log_path, redact)
+        return proc
+
+    def _log_synced(self, pid: int, timeout: float) -> None:
+        """Before reading a process's log: let its copier catch up (when masking)."""
+        copier = self.copiers.get(pid)
+        if copier is not None:
+            copier.wait(timeout)
 
     def _take_standby(self) -> _Standby | None:
         """The waiting standby, if it is still alive and was told the same files to skip."""
@@ -613,6 +648,8 @@ class _SuiteRun:
                     left.kill()
         self.reaping = []
         attempt.returncode = proc.returncode
+        self._log_synced(proc.pid, 2.0)
+        self.copiers.pop(proc.pid, None)
         attempt.tail = _read_tail(attempt.log_path)
         rc = proc.returncode
         if self.stopped:
@@ -752,6 +789,7 @@ class _SuiteRun:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5.0)
             why += f" ({protocol.describe_exit(proc.returncode)})"
+            self._log_synced(proc.pid, 1.0)
             self._collect_lost(conn, other, why, _fatal_error(self.attempt.log_path))
             return
         if current is None:
@@ -765,6 +803,8 @@ class _SuiteRun:
         else:
             who = f"xdist worker {conn.worker}" if conn.worker else "a pytest process"
             why = f"{who} (pid {conn.pid}) died"
+        if main:
+            self._log_synced(proc.pid, 1.0)
         tail = _read_tail(self.attempt.log_path, 4000) if self.attempt else ""
         fatal = _fatal_error(self.attempt.log_path) if self.attempt else ""
         self._emit(
