@@ -330,6 +330,36 @@ def test_restarts_after_hangs_use_a_standby_pytest_and_leave_no_process(tmp_path
     assert left == []
 
 
+@pytest.mark.parametrize("stop_args", [["-x"], ["--maxfail=1"], ["--maxfail", "1"]])
+def test_exitfirst_is_honoured_across_a_hang(tmp_path, stop_args):
+    log = tmp_path / "ran.log"
+    run, _ = run_suite(
+        tmp_path,
+        cwd="hangs3",
+        args=stop_args,
+        test_timeout="1s",
+        watchdog={"grace": "1s"},
+        env={"HANGS3_LOG": str(log)},
+    )
+    # pytest would stop at the first failure; a hang is one, so nothing runs after it
+    assert run.outcomes == {
+        "test_hangs3.py::test_a": "passed",
+        "test_hangs3.py::test_hang_1": "hung",
+    }
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["a", "hang_1"]
+    assert any("not restarting pytest" in e.text for e in run.of(LogLine))
+    assert "6 collected tests did not run" in run.finished.message
+
+
+def test_maxfail_parsing():
+    from supervisor.runners.pytest.runner import _maxfail
+
+    assert _maxfail(["-q", "tests"]) == 0
+    assert _maxfail(["-x"]) == _maxfail(["--exitfirst"]) == 1
+    assert _maxfail(["--maxfail=3"]) == _maxfail(["--maxfail", "3"]) == 3
+    assert _maxfail(["--maxfail=0"]) == 0  # pytest: no limit
+
+
 def test_silent_process_is_hung(tmp_path):
     run, _ = run_suite(tmp_path, cwd="silent", watchdog={"silence_timeout": "2s", "grace": "1s"})
     assert run.outcomes == {

@@ -215,6 +215,20 @@ class _Attempt:
     tail: str = ""  # the end of pytest's own output, read once it exited
 
 
+def _maxfail(args: tuple[str, ...] | list[str]) -> int:
+    """pytest's own stop-after-N-failures from the suite's args (-x is 1), else 0."""
+    limit = 0
+    for i, arg in enumerate(args):
+        if arg in ("-x", "--exitfirst"):
+            limit = 1
+        elif arg.startswith("--maxfail="):
+            value = arg.split("=", 1)[1]
+            limit = int(value) if value.isdigit() else limit
+        elif arg == "--maxfail" and i + 1 < len(args) and str(args[i + 1]).isdigit():
+            limit = int(args[i + 1])
+    return limit
+
+
 class _OutputCopier:
     """pytest's output → its log file, masked line by line, so a token a test prints
     never reaches the disk (used when the run has secrets to mask)."""
@@ -323,6 +337,8 @@ class _SuiteRun:
         self.standby: _Standby | None = None
         self.python = ""
         self.copiers: dict[int, _OutputCopier] = {}  # pid → its output copier (masking)
+        self.maxfail = _maxfail(suite.args)  # -x / --maxfail=N: 0 when not given
+        self.failing = 0  # failed, error, hung and crashed results so far
         self.go: list[str] | None = None  # the selection a standby is told with "go"
         self.paused = False  # what the child processes were last told (ctx.control)
 
@@ -343,6 +359,8 @@ class _SuiteRun:
             )
         )
         self.done.add(nodeid)
+        if outcome in ("failed", "error", "crashed", "hung"):
+            self.failing += 1
         if outcome in ("crashed", "hung"):
             self.casualties.add(nodeid)
         if self.attempt is not None:
@@ -432,7 +450,14 @@ class _SuiteRun:
                     "or died while being collected",
                 )
                 continue
-            if cut_short and remaining and attempt.casualties and number <= MAX_RESTARTS:
+            if cut_short and remaining and self.maxfail and self.failing >= self.maxfail:
+                self.ctx.log(
+                    "warning",
+                    f"pytest:{self.suite.name}",
+                    f"not restarting pytest: {self.failing} failing, and the suite's args"
+                    f" stop at {self.maxfail} (-x / --maxfail)",
+                )
+            elif cut_short and remaining and attempt.casualties and number <= MAX_RESTARTS:
                 selection = remaining
                 self.ctx.log(
                     "warning",
@@ -571,6 +596,8 @@ class _SuiteRun:
                 os.unlink(standby.log_path)
 
     def _wants_standby(self) -> bool:
+        if self.maxfail and self.failing + 1 >= self.maxfail:
+            return False  # one more failure ends the suite (-x / --maxfail): no restart
         return self.standby is None and self.suite.workers <= 1 and not self.collect_only
 
     def _start_standby(self, number: int) -> None:
