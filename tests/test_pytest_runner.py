@@ -358,6 +358,8 @@ def test_maxfail_parsing():
     assert _maxfail(["-x"]) == _maxfail(["--exitfirst"]) == 1
     assert _maxfail(["--maxfail=3"]) == _maxfail(["--maxfail", "3"]) == 3
     assert _maxfail(["--maxfail=0"]) == 0  # pytest: no limit
+    assert _maxfail(["-xvs"]) == _maxfail(["-vx"]) == 1
+    assert _maxfail(["-pxdist"]) == _maxfail(["-kx"]) == 0  # values, not flags
 
 
 def test_silent_process_is_hung(tmp_path):

@@ -219,7 +219,7 @@ def _maxfail(args: tuple[str, ...] | list[str]) -> int:
     """pytest's own stop-after-N-failures from the suite's args (-x is 1), else 0."""
     limit = 0
     for i, arg in enumerate(args):
-        if arg in ("-x", "--exitfirst"):
+        if arg in ("-x", "--exitfirst") or _short_flags_have_x(arg):
             limit = 1
         elif arg.startswith("--maxfail="):
             value = arg.split("=", 1)[1]
@@ -227,6 +227,23 @@ def _maxfail(args: tuple[str, ...] | list[str]) -> int:
         elif arg == "--maxfail" and i + 1 < len(args) and str(args[i + 1]).isdigit():
             limit = int(args[i + 1])
     return limit
+
+
+#: pytest's short options that take a value: in a group such as ``-vk expr`` the rest
+#: of the group after one of them is its value, not more flags.
+_SHORT_WITH_VALUE = frozenset("kmpcoWrnP")
+
+
+def _short_flags_have_x(arg: str) -> bool:
+    """Whether a group of short flags (``-xvs``) holds ``-x``."""
+    if not arg.startswith("-") or arg.startswith("--") or len(arg) < 3:
+        return False
+    for letter in arg[1:]:
+        if letter == "x":
+            return True
+        if letter in _SHORT_WITH_VALUE:
+            return False
+    return False
 
 
 class _OutputCopier:
