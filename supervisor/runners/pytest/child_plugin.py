@@ -13,7 +13,7 @@ Wire format: one JSON object per line (ASCII, so any nodeid survives byte for by
 both ways over one Unix stream socket per process. Keys are short on purpose; the
 parent side (``protocol.py``) documents every message. Messages are buffered and
 flushed at test start, on heartbeats and at session end, so a trivial test costs two
-small ``json.dumps`` calls and one ``send``.
+lines formatted by hand (no ``json.dumps``) and one ``send``.
 
 Child → parent::
 
@@ -57,6 +57,10 @@ STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+# A JSON string literal, ASCII only (the C encoder json.dumps uses): the hot path
+# (a start, a passing phase, a done) is formatted by hand around it, which costs a
+# fraction of encoding a dict (bench/overhead.py: every test sends these).
+_quote = json.encoder.encode_basestring_ascii
 _MAX_TEXT = 200_000  # characters of one longrepr / section sent to the parent
 
 
@@ -83,14 +87,25 @@ class _Channel:
     def put(self, msg: dict) -> None:
         """Queue a message; it goes out with the next flush."""
         if self.alive:
-            line = _dumps(msg)
-            with self.lock:  # the heartbeat thread flushes concurrently
-                self.buf.append(line)
+            self.put_line(_dumps(msg))
+
+    def put_line(self, line: str) -> None:
+        """Queue a message already encoded as one line of JSON (no newline)."""
+        if not self.alive:
+            return
+        with self.lock:  # the heartbeat thread flushes concurrently
+            self.buf.append(line)
 
     def send(self, msg: dict) -> None:
         """Queue a message and flush now."""
         if self.alive:
-            self.put(msg)
+            self.put_line(_dumps(msg))
+            self.flush()
+
+    def send_line(self, line: str) -> None:
+        """Queue an encoded message and flush now."""
+        if self.alive:
+            self.put_line(line)
             self.flush()
 
     def flush(self) -> None:
@@ -320,7 +335,8 @@ class NetraChildPlugin:
     def __init__(self, channel: _Channel) -> None:
         self.ch = channel
         self.controller = False
-        self.phases: list[dict] = []
+        self.phases: list[str] = []  # the current test's phases, each encoded
+        self.phase_failed = False  # one of them failed (its output sections are sent)
         self.shared_teardown = ""
         self.standby = os.environ.get(STANDBY_ENV) == "1"
         select = os.environ.get(SELECT_ENV)
@@ -407,21 +423,29 @@ class NetraChildPlugin:
             except (TypeError, ValueError):
                 timeout = None
         self.phases = []
+        self.phase_failed = False
         self.shared_teardown = _shared_teardown(item, nextitem)
         self.ch.wait_if_paused()
-        self.ch.send({"t": "start", "i": item.nodeid, "to": timeout})
+        to = "null" if timeout is None else _dumps(timeout)
+        self.ch.send_line(f'{{"t":"start","i":{_quote(item.nodeid)},"to":{to}}}')
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.controller:
             return  # relayed from an xdist worker, which reports it itself
-        phase: dict = {"w": report.when, "o": report.outcome, "d": round(report.duration, 6)}
+        outcome = report.outcome
+        duration = round(report.duration, 6)
         wasxfail = getattr(report, "wasxfail", None)
-        if wasxfail is not None:
-            phase["x"] = wasxfail
-        if report.outcome != "passed":
-            phase["m"] = short_message(report.longrepr)
-            phase["l"] = _longrepr_text(report)
-        self.phases.append(phase)
+        if outcome == "passed" and wasxfail is None:  # the common case, by hand
+            self.phases.append(f'{{"w":"{report.when}","o":"passed","d":{duration!r}}}')
+        else:
+            phase: dict = {"w": report.when, "o": outcome, "d": duration}
+            if wasxfail is not None:
+                phase["x"] = wasxfail
+            if outcome != "passed":
+                phase["m"] = short_message(report.longrepr)
+                phase["l"] = _longrepr_text(report)
+            self.phases.append(_dumps(phase))
+            self.phase_failed = self.phase_failed or outcome == "failed"
         if (
             report.when != "teardown"
             and self.shared_teardown
@@ -431,11 +455,12 @@ class NetraChildPlugin:
             # a hang in it is blamed on the fixture, not on this test's own code
             self.ch.send({"t": "td", "i": report.nodeid, "sc": self.shared_teardown})
         if report.when == "teardown":
-            msg: dict = {"t": "done", "i": report.nodeid, "p": self.phases}
-            if any(p["o"] == "failed" for p in self.phases) and report.sections:
-                msg["s"] = [[title, _clip(text)] for title, text in report.sections]
+            line = f'{{"t":"done","i":{_quote(report.nodeid)},"p":[{",".join(self.phases)}]'
+            if self.phase_failed and report.sections:
+                sections = [[title, _clip(text)] for title, text in report.sections]
+                line += f',"s":{_dumps(sections)}'
             self.phases = []
-            self.ch.put(msg)
+            self.ch.put_line(line + "}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: object) -> None:
@@ -457,6 +482,8 @@ def _shared_teardown(item: pytest.Item, nextitem: object) -> str:
     """The widest fixture scope torn down after ``item`` ("" when only its own)."""
     if nextitem is None:
         return "session"
+    if getattr(nextitem, "parent", None) is item.parent:
+        return ""  # the same module and class: the usual case, and cheap to tell
     if getattr(nextitem, "module", None) is not getattr(item, "module", None):
         return "module"
     if getattr(nextitem, "cls", None) is not getattr(item, "cls", None):
