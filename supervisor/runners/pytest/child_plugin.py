@@ -499,6 +499,11 @@ def pytest_configure(config: pytest.Config) -> None:
         channel = _Channel(path, float(os.environ.get(HEARTBEAT_ENV) or 1.0))
     except OSError as exc:
         sys.stderr.write(f"netra child plugin: cannot reach the supervisor at {path}: {exc}\n")
+        if os.environ.get(STANDBY_ENV) == "1":
+            # started ahead of need by a supervisor that is gone (it stopped, or was
+            # killed, before this pytest got here): run nothing rather than run unwatched
+            sys.stderr.flush()
+            os._exit(4)
         return
     os.register_at_fork(after_in_child=channel.forget)
     channel.send(
