@@ -46,6 +46,11 @@ class RunContext:
     control: RunControl | None = None
     redact: Callable[[str], str] | None = None
 
+    def report(self, event_type: type[Event], suite: str, **fields: Any) -> None:
+        """Emit a suite's event (``TestStarted``, ``TestResult``, ``SuiteFinished``, ...)
+        with ``iteration``, ``phase`` and ``suite`` filled in from this context."""
+        self.emit(event_type(iteration=self.iteration, phase=self.phase_seq, suite=suite, **fields))
+
     def log(self, level: str, source: str, text: str) -> None:
         from supervisor.core.events import LogLine
 

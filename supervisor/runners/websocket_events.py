@@ -146,57 +146,41 @@ class _EventsRun:
         #: expected event that arrived while an earlier one was still awaited
         self.early: dict[int, tuple[int, int]] = {}
 
-    # -- events ----------------------------------------------------------------------
-    def _emit(self, event: Any) -> None:
-        self.ctx.emit(event)
-
     def _start(self, index: int) -> None:
         self.t_wait, self.started_at = time.monotonic(), utc_now()
-        self._emit(
-            TestStarted(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                nodeid=self.ids[index],
-                deadline=max(0.0, self.deadline - time.monotonic()),  # what is left of it
-            )
+        self.ctx.report(
+            TestStarted,
+            self.suite.name,
+            nodeid=self.ids[index],
+            deadline=max(0.0, self.deadline - time.monotonic()),  # what is left of it
         )
 
     def _result(self, index: int, outcome: str, message: str = "", longrepr: str = "") -> None:
-        self._emit(
-            TestResult(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                nodeid=self.ids[index],
-                outcome=outcome,
-                duration=time.monotonic() - self.t_wait,
-                started_at=self.started_at,
-                message=message,
-                longrepr=longrepr,
-            )
+        self.ctx.report(
+            TestResult,
+            self.suite.name,
+            nodeid=self.ids[index],
+            outcome=outcome,
+            duration=time.monotonic() - self.t_wait,
+            started_at=self.started_at,
+            message=message,
+            longrepr=longrepr,
         )
 
     def _finished(self, status: str, message: str = "") -> None:
-        self._emit(
-            SuiteFinished(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                status=status,
-                message=message,
-            )
+        self.ctx.report(
+            SuiteFinished,
+            self.suite.name,
+            status=status,
+            message=message,
         )
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> None:
-        self._emit(
-            TestsCollected(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                nodeids=tuple(self.ids),
-            )
+        self.ctx.report(
+            TestsCollected,
+            self.suite.name,
+            nodeids=tuple(self.ids),
         )
         self.deadline = time.monotonic() + self.suite.timeout
         self._start(0)

@@ -386,20 +386,14 @@ class _SuiteRun:
         self.paused = False  # what the child processes were last told (ctx.control)
 
     # -- events ----------------------------------------------------------------------
-    def _emit(self, event: Event) -> None:
-        self.ctx.emit(event)
-
     def _result(self, nodeid: str, outcome: str, **fields) -> None:
         fields.setdefault("file", protocol.file_of(nodeid))
-        self._emit(
-            TestResult(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                nodeid=nodeid,
-                outcome=outcome,
-                **fields,
-            )
+        self.ctx.report(
+            TestResult,
+            self.suite.name,
+            nodeid=nodeid,
+            outcome=outcome,
+            **fields,
         )
         self.done.add(nodeid)
         if outcome in ("failed", "error", "crashed", "hung"):
@@ -414,14 +408,11 @@ class _SuiteRun:
     def _finished(self, status: str, message: str = "") -> None:
         if self.collect_only:
             return
-        self._emit(
-            SuiteFinished(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                status=status,
-                message=message,
-            )
+        self.ctx.report(
+            SuiteFinished,
+            self.suite.name,
+            status=status,
+            message=message,
         )
 
     def _startup_error(self, message: str, conftest: str = "", dump: str = "") -> None:
@@ -881,15 +872,12 @@ class _SuiteRun:
             self._log_synced(proc.pid, 1.0)
         tail = _read_tail(self.attempt.log_path, 4000) if self.attempt else ""
         fatal = _fatal_error(self.attempt.log_path) if self.attempt else ""
-        self._emit(
-            TestCrashed(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                nodeid=current.nodeid,
-                cause=why,
-                dump=fatal,
-            )
+        self.ctx.report(
+            TestCrashed,
+            self.suite.name,
+            nodeid=current.nodeid,
+            cause=why,
+            dump=fatal,
         )
         self._result(
             current.nodeid,
@@ -929,13 +917,10 @@ class _SuiteRun:
                 self.known.update(new)
                 self.order.extend(new)
                 if not self.collect_only:
-                    self._emit(
-                        TestsCollected(
-                            iteration=self.ctx.iteration,
-                            phase=self.ctx.phase_seq,
-                            suite=self.suite.name,
-                            nodeids=tuple(new),
-                        )
+                    self.ctx.report(
+                        TestsCollected,
+                        self.suite.name,
+                        nodeids=tuple(new),
                     )
         elif kind == "cerr":
             nodeid = str(msg.get("i", ""))
@@ -983,15 +968,12 @@ class _SuiteRun:
         conn.current = _InFlight(nodeid, time.monotonic(), utc_now(), deadline)
         conn.other = None
         conn.dump = None
-        self._emit(
-            TestStarted(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                nodeid=nodeid,
-                worker=conn.worker,
-                deadline=deadline,
-            )
+        self.ctx.report(
+            TestStarted,
+            self.suite.name,
+            nodeid=nodeid,
+            worker=conn.worker,
+            deadline=deadline,
         )
 
     def _done(self, conn: _Conn, msg: dict) -> None:
@@ -1138,16 +1120,13 @@ class _SuiteRun:
 
     def _hung(self, conn: _Conn, current: _InFlight, attempt: _Attempt) -> None:
         dump, message = self._dump_and_message(conn, current, "still running")
-        self._emit(
-            TestHung(
-                iteration=self.ctx.iteration,
-                phase=self.ctx.phase_seq,
-                suite=self.suite.name,
-                nodeid=current.nodeid,
-                deadline=current.deadline,
-                reason=current.hang_reason,
-                dump=dump,
-            )
+        self.ctx.report(
+            TestHung,
+            self.suite.name,
+            nodeid=current.nodeid,
+            deadline=current.deadline,
+            reason=current.hang_reason,
+            dump=dump,
         )
         conn.current = None
         self._result(
