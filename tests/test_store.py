@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -380,6 +381,33 @@ def test_a_full_batch_is_written_before_the_interval(tmp_path):
     finally:
         store.close()
     assert count(path, "SELECT COUNT(*) FROM results") == 150
+
+
+def test_batches_reach_the_database_file_while_the_run_goes_on(tmp_path):
+    """The WAL is copied into the database after each write, not only at close (where
+    the user would wait for it): a copy of the main file alone already has the rows."""
+    path = tmp_path / "h.db"
+    store = open_store(path, flush_interval=0.05)
+    try:
+        start(store)
+        for i in range(300):
+            store.put(result(i))
+        assert store.flush()
+        copy = tmp_path / "main-file-only.db"
+        deadline = time.monotonic() + 5
+        rows = 0
+        while rows < 300 and time.monotonic() < deadline:
+            shutil.copyfile(path, copy)  # without h.db-wal: only what was checkpointed
+            conn = sqlite3.connect(copy)
+            try:
+                rows = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            finally:
+                conn.close()
+            copy.unlink()
+            time.sleep(0.05)
+        assert rows == 300
+    finally:
+        store.close()
 
 
 KILL_CHILD = """

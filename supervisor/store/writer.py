@@ -3,10 +3,15 @@
 :class:`HistoryStore` owns the SQLite connection. ``put(event)`` only appends to a
 queue (thread-safe, never blocks, never touches SQLite); a single writer thread folds
 the events into rows and commits them in batches: whatever is queued is written at
-least every ``flush_interval`` (0.5 s by default) and as soon as ``max_batch`` (1000)
-events are waiting, one transaction per batch of at most ``max_batch`` events. A
-killed supervisor therefore loses at most the last second of events; committed rows
+least every ``flush_interval`` (0.5 s by default) and as soon as ``WAKE_AT`` (256)
+events are waiting, one transaction per batch of at most ``max_batch`` (1000) events.
+A killed supervisor therefore loses at most the last second of events; committed rows
 survive a SIGKILL (WAL, ``synchronous=NORMAL``).
+
+After each write while the run goes on, the writer also copies the WAL into the
+database (a passive checkpoint, which never waits for readers). SQLite checkpoints
+whatever is left when the last connection closes, and that happens when the run ends,
+while the user waits: done on the way, the close only has the last batch to copy.
 
 Events name iterations and phases by sequence number; the writer maps them to row ids
 as ``IterationStarted`` / ``PhaseStarted`` arrive. A result naming an iteration or a
@@ -98,6 +103,11 @@ class StoreError(RuntimeError):
     """The history database cannot be opened (one line, shown to the user)."""
 
 
+#: Queued events that wake the writer before its interval is up: small batches keep
+#: the last one, written while the run ends, short.
+WAKE_AT = 256
+
+
 class _FlushRequest:
     __slots__ = ("done", "ok")
 
@@ -177,6 +187,7 @@ class HistoryStore:
         self._on_recover = on_recover
         self._interval = flush_interval
         self._max_batch = max_batch
+        self._wake_at = min(max_batch, WAKE_AT)
         self._iteration_ids: dict[int, int] = dict(iteration_ids or {})
         self._phase_ids: dict[tuple[int, int], int] = dict(phase_ids or {})
         self._test_ids: dict[tuple[str, str], int] = {}
@@ -357,7 +368,7 @@ class HistoryStore:
             return
         queue = self._queue
         queue.append(event)
-        if len(queue) >= self._max_batch:
+        if len(queue) >= self._wake_at:
             self._wake.set()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
@@ -439,6 +450,8 @@ class HistoryStore:
                     not self._failures or waiters or closing or time.monotonic() >= next_attempt
                 ):
                     self._write(pending)
+                    if not closing and not self._failures:
+                        self._checkpoint()
                     if self._failures:
                         delay = _BACKOFF[min(self._failures - 1, len(_BACKOFF) - 1)]
                         next_attempt = time.monotonic() + delay
@@ -503,6 +516,13 @@ class HistoryStore:
             del pending[: len(chunk)]
             if self._failures:
                 self._recovered()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database now, so closing has little left to copy."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # only an optimisation: SQLite checkpoints on its own as well
 
     def _transaction(self, events: list[Any]) -> None:
         conn = self._conn
