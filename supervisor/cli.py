@@ -94,13 +94,9 @@ def _no_mouse_arg(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from supervisor.config import ConfigError
-    from supervisor.plugins import PluginError
-    from supervisor.store.writer import StoreError
-
     try:
         return _dispatch(args)
-    except (ConfigError, PluginError, StoreError) as exc:
+    except _user_errors() as exc:
         print(f"netra-supervisor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -118,23 +114,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _run(args: argparse.Namespace) -> int:
+    from supervisor.session import RunOptions, run_supervisor
+
+    options = RunOptions(
+        config=args.config,
+        headless=args.headless,
+        once=args.once,
+        db=args.db,
+        phases=tuple(args.phase),
+        max_iterations=args.max_iterations,
+        target=args.target,
+        resume=args.resume,
+        verbose=args.verbose,
+        no_mouse=args.no_mouse,
+    )
+    return run_supervisor(options)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's to fix: one line, exit 2.
+
+    Imported only when something was raised (an ``except`` clause is evaluated then):
+    ``run`` starts its first pytest before it imports the plugin host and the store.
+    """
+    from supervisor.config import ConfigError
+    from supervisor.plugins import PluginError
+    from supervisor.store.writer import StoreError
+
+    return (ConfigError, PluginError, StoreError)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        from supervisor.session import RunOptions, run_supervisor
+        from supervisor.runners.pytest import prestart
 
-        options = RunOptions(
-            config=args.config,
-            headless=args.headless,
-            once=args.once,
-            db=args.db,
-            phases=tuple(args.phase),
-            max_iterations=args.max_iterations,
-            target=args.target,
-            resume=args.resume,
-            verbose=args.verbose,
-            no_mouse=args.no_mouse,
-        )
-        return run_supervisor(options)
+        prestart.start_for_run(args.config, args.phase, args.resume, args.db)
+        try:
+            return _run(args)
+        finally:
+            prestart.finish()
     if args.command == "demo":
         from supervisor.demo import run_demo
 

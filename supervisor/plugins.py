@@ -442,6 +442,10 @@ class PluginHost:
 
     # ------------------------------------------------------------------ calling hooks
 
+    def implements(self, hook_name: str) -> bool:
+        """Some loaded, healthy plugin implements ``hook_name``."""
+        return bool(self._ordered_impls(hook_name))
+
     def _ordered_impls(self, hook_name: str) -> list[tuple[Any, PluginRecord]]:
         """Implementations in discovery order; ``tryfirst``/``trylast`` honoured."""
         out = []

@@ -176,6 +176,10 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         ui = run_tui
     out = out or sys.stdout
     config, host, early_errors = prepare(options)
+    if host.implements("netra_run_started") or host.implements("netra_iteration_started"):
+        from supervisor.runners.pytest import prestart
+
+        prestart.discard()  # such a hook may prepare what the first pytest collects
     settings = LoopSettings(
         until="once" if options.once else config.run.until,
         target=options.target or config.run.target,

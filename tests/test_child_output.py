@@ -13,7 +13,8 @@ from pathlib import Path
 
 from supervisor.redact import Redactor
 from supervisor.runners.pytest import protocol
-from supervisor.runners.pytest.runner import CHILD_PATH, _OutputCopier
+from supervisor.runners.pytest.launch import CHILD_PATH
+from supervisor.runners.pytest.runner import _OutputCopier
 
 SECRET = "s3cr3t-token-value-0123456789"
 

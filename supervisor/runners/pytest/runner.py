@@ -39,7 +39,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -60,7 +59,8 @@ from supervisor.core.events import (
     utc_now,
 )
 from supervisor.core.kinds import RunContext, SuiteKind
-from supervisor.runners.pytest import protocol
+from supervisor.runners.pytest import prestart, protocol
+from supervisor.runners.pytest.launch import child_env, pytest_command, resolve_python
 
 if TYPE_CHECKING:
     from supervisor.config import Config, SuiteConfig
@@ -77,7 +77,6 @@ STOP_GRACE = 3.0  # SIGTERM → SIGKILL
 DRAIN_TIMEOUT = 3.0  # after pytest exits, how long to wait for its workers' last lines
 MAX_RESTARTS = 100
 LOG_TAIL = 64 * 1024
-CHILD_PATH = Path(__file__).resolve().with_name("childpath")
 
 
 class CollectError(RuntimeError):
@@ -85,18 +84,6 @@ class CollectError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def resolve_python(python: str, base_dir: Path) -> str | None:
-    """The interpreter to run: a path (relative to the config), a name on PATH, or ours."""
-    if not python:
-        return sys.executable
-    if "/" in python or os.sep in python:
-        path = Path(python).expanduser()
-        if not path.is_absolute():
-            path = base_dir / path
-        return str(path) if path.exists() else None
-    return shutil.which(python)
 
 
 def kill_group(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
@@ -535,27 +522,10 @@ class _SuiteRun:
         self.socket_path = path
 
     def _command(self, python: str) -> list[str]:
-        args = list(self.suite.args)
-        cmd = [python, "-m", "pytest", "-p", protocol.PLUGIN_MODULE]
-        if self.collect_only:
-            return [*cmd, *args, "--collect-only", "-q"]
-        if "--continue-on-collection-errors" not in args:
-            cmd.append("--continue-on-collection-errors")
-        if self.suite.workers > 1 and not any(
-            a in ("-n", "--numprocesses") or a.startswith(("-n=", "--numprocesses=")) for a in args
-        ):
-            cmd += ["-n", str(self.suite.workers)]
-        return [*cmd, *args]
+        return pytest_command(self.suite, python, self.collect_only)
 
     def _env(self, selection: list[str] | None, number: int) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self.ctx.env)
-        for key in protocol.SCRUB_ENV:
-            env.pop(key, None)
-        previous = env.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = str(CHILD_PATH) + (os.pathsep + previous if previous else "")
-        env[protocol.SOCKET_ENV] = self.socket_path
-        env[protocol.HEARTBEAT_ENV] = "1"
+        env = child_env(self.ctx.env, self.socket_path)
         if selection is not None:
             path = os.path.join(self.tmpdir, f"select-{number}.json")
             with open(path, "w", encoding="utf-8") as fh:
@@ -622,6 +592,26 @@ class _SuiteRun:
         self._discard(standby)
         return None
 
+    def _take_prestarted(self, python: str) -> _Standby | None:
+        """The pytest ``netra-supervisor run`` started before the runner existed, when it
+        is exactly the one this attempt would start (see ``prestart.py``)."""
+        if not prestart.pending():
+            return None
+        if self.collect_only or self.ctx.redact is not None or self.ctx.already_run:
+            prestart.discard()  # its output went unmasked to a file / it runs every test
+            return None
+        early = prestart.take(self.suite.name, self._command(python), self.cwd, self._env(None, 1))
+        if early is None:
+            return None
+        log_path = self._log_path(1)
+        try:
+            os.replace(early.log_path, log_path)
+        except OSError:
+            early.kill()
+            return None
+        early.log_path = log_path
+        return _Standby(early.proc, log_path, early.listener, ())
+
     def _discard(self, standby: _Standby) -> None:
         kill_group(standby.proc, grace=0.5)
         standby.listener.close()
@@ -658,6 +648,8 @@ class _SuiteRun:
         attempt.tail = ""
         self.killing = False
         standby = self._take_standby()
+        if standby is None and attempt.number == 1 and selection is None:
+            standby = self._take_prestarted(python)
         self.selector = selectors.DefaultSelector()
         if standby is not None:
             attempt.log_path, proc = standby.log_path, standby.proc
