@@ -7,6 +7,7 @@ of a phase stops the children, keeps every result reported so far, and exits 130
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -275,6 +276,10 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         )
     )
     exit_code, status, iterations = 3, "error", 0
+    # What exists now (modules, plugins, config) lives as long as the process: keep the
+    # garbage collector from walking it again and again during the run, and once more
+    # when the interpreter exits (that last walk alone took ~12 ms, after the suite).
+    gc.freeze()
     try:
         loop = Loop(
             config,

@@ -8,6 +8,7 @@ sqlite-utils are imported where they are used: the webhook sink and health check
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -39,3 +40,38 @@ def test_a_plain_headless_run_imports_none_of_the_heavy_libraries(tmp_path):
     second = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout.strip().splitlines()[-1]) == []
+
+
+FREEZE_PROBE = """
+import gc, os
+from supervisor.hookspecs import hookimpl
+
+
+@hookimpl
+def netra_phase_finished(run_id, iteration, phase, status, counts):
+    with open(os.environ["FREEZE_OUT"], "w") as fh:
+        fh.write(str(gc.get_freeze_count()))
+"""
+
+
+def test_what_start_up_built_is_kept_out_of_the_garbage_collectors_walks(tmp_path):
+    """gc.freeze() after start-up: the collections during the run, and the last one at
+    interpreter exit (while the user waits), skip the modules, plugins and config."""
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "probe.py").write_text(FREEZE_PROBE)
+    (tmp_path / "netra-supervisor.toml").write_text(
+        '[[suite]]\nname = "s"\nargs = ["test_one.py", "-p", "no:cacheprovider"]\n'
+        '[plugins]\ndirs = ["plugins"]\n'
+    )
+    out = tmp_path / "frozen.txt"
+    run = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "run", "--headless", "--once"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FREEZE_OUT": str(out)},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert int(out.read_text()) > 10_000  # objects start-up made, now frozen
