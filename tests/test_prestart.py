@@ -126,14 +126,16 @@ def test_the_first_pytest_is_started_early_and_adopted(tmp_path):
     no_prestart_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("why", ["switched off", "first run"])
+@pytest.mark.parametrize("why", ["switched off", "first run", "a secret in the environment"])
 def test_no_prestart(tmp_path, why):
     project(tmp_path)
     env = clean_env()
     if why == "switched off":
         env["NETRA_NO_PRESTART"] = "1"
-    else:
+    elif why == "first run":
         (tmp_path / ".netra" / "logs").rmdir()
+    else:  # pytest's output will be masked, so it goes through the runner's copier
+        env["SERVICE_API_TOKEN"] = "s3cr3t-value-for-the-test"
     run = run_cli(["run", "--headless", "--once"], tmp_path, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert len(spawned(tmp_path)) == 1
@@ -149,24 +151,54 @@ def netra_run_started(run_id, config):
     pass
 """
 
+PLUGIN_SINK_WITH_A_SECRET = """
+from supervisor.core.kinds import LogSink
+from supervisor.hookspecs import hookimpl
+
+
+class _Handle:
+    def write(self, events):
+        pass
+
+    def close(self):
+        pass
+
+
+class Vault(LogSink):
+    name = "vault"
+
+    def open(self, sink, config):
+        return _Handle()
+
+    def secrets(self, sink):
+        return ["vault-secret-known-only-after-plugins-load"]
+
+
+@hookimpl
+def netra_register_log_sinks():
+    return [Vault()]
+"""
+
 PLUGIN_SETTING_ENV = """
 import os
 os.environ["BACKEND_URL"] = "http://127.0.0.1:9"  # for the tests; set after the prestart
 """
 
 
-@pytest.mark.parametrize(
-    "why", ["a hook runs before the first test", "a plugin changed the environment", "masking"]
-)
+PLUGINS = {
+    "a hook runs before the first test": PLUGIN_WITH_RUN_STARTED,
+    "a plugin changed the environment": PLUGIN_SETTING_ENV,
+    "a plugin sink has a secret to mask": PLUGIN_SINK_WITH_A_SECRET,
+}
+
+
+@pytest.mark.parametrize("why", list(PLUGINS))
 def test_a_prestart_that_does_not_fit_is_killed_and_a_fresh_pytest_runs(tmp_path, why):
-    config = CONFIG
+    config = CONFIG + '\n[plugins]\ndirs = ["plugins"]\n'
+    if why == "a plugin sink has a secret to mask":
+        config += '\n[[sink]]\nkind = "vault"\n'
+    write(tmp_path / "plugins" / "mine.py", PLUGINS[why])
     env = clean_env()
-    if why == "masking":  # a secret in the environment: pytest's output must be masked
-        env["SERVICE_API_TOKEN"] = "s3cr3t-value-for-the-test"
-    else:
-        plugin = PLUGIN_WITH_RUN_STARTED if why.startswith("a hook") else PLUGIN_SETTING_ENV
-        write(tmp_path / "plugins" / "mine.py", plugin)
-        config += '\n[plugins]\ndirs = ["plugins"]\n'
     project(tmp_path, config)
     run = run_cli(["run", "--headless", "--once"], tmp_path, env=env)
     assert run.returncode == 0, run.stdout + run.stderr

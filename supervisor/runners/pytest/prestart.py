@@ -1,14 +1,14 @@
 """Start a run's first pytest while the supervisor itself is still starting.
 
 Before its first test, a run pays for the supervisor's start-up (imports, plugins, the
-history database: about 0.1 s) and then for pytest's (its imports, the suite's
+history database: about 0.13 s) and then for pytest's (its imports, the suite's
 collection). The two need not wait for each other when nothing that happens before the
 first suite can change what pytest sees: no deploy, no ``[auth]`` token, not a
-``--resume``, no plugin hook that runs before the first test. Then ``netra-supervisor
-run`` starts that pytest right after reading the config, before importing the rest of
-itself, as a *standby* (see the runner): it imports and collects, then waits for
-``go``. Its output goes to a file in the folder of the runs' logs, which it does not
-create: the first run in a project does without.
+``--resume``, no plugin hook that runs before the first test, no secret to mask in
+pytest's output. Then ``netra-supervisor run`` starts that pytest right after reading
+the config, before importing the rest of itself, as a *standby* (see the runner): it
+imports and collects, then waits for ``go``. Its output goes to a file in the folder of
+the runs' logs, which it does not create: the first run in a project does without.
 
 The runner adopts it when the suite starts, and only if its command line, working
 directory and environment are exactly those it would use then, and its output needs no
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supervisor.config import Config, ConfigError, SuiteConfig, load_config, select_phases
+from supervisor.redact import secrets_from_environment
 from supervisor.runners.pytest import protocol
 from supervisor.runners.pytest.launch import child_env, pytest_command, resolve_python
 
@@ -102,6 +103,8 @@ def start_for_run(
         return False
     if config.deploy.backend != "none" or config.auth is not None:
         return False
+    if secrets_from_environment(os.environ) or any(s.kind == "webhook" for s in config.sinks):
+        return False  # pytest's output will be masked: it goes through the runner's copier
     if suite is None or suite.kind != "pytest" or suite.workers > 1:
         return False
     log_folder = (Path(db) if db else config.resolve(config.run.db)).parent / "logs"
