@@ -467,6 +467,12 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes the bytes before it parses
+        line = bytes(exc.object[: exc.start]).count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not valid TOML: line {line}: byte 0x{exc.object[exc.start]:02x} "
+            "is not UTF-8 (save the file as UTF-8)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 

@@ -845,6 +845,15 @@ def test_invalid_toml(tmp_path: Path, text: str) -> None:
     assert "not valid TOML" in message
 
 
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "netra-supervisor.toml").write_bytes(b"[run]\ntarget = 1 # caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, tmp_path)
+    message = str(info.value)
+    assert "not valid TOML" in message and "line 2: byte 0xe9 is not UTF-8" in message
+    assert_one_line(message)
+
+
 def test_invalid_toml_in_explicit_file(tmp_path: Path) -> None:
     path = write(tmp_path, "[[suite\n", "bad.toml")
     with pytest.raises(ConfigError) as info:
