@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor.config import Config, ConfigError, SuiteConfig, load_config, select_phases
+from supervisor.config import Config, SuiteConfig, load_config, select_phases
 from supervisor.redact import secrets_from_environment
 from supervisor.runners.pytest import protocol
 from supervisor.runners.pytest.launch import child_env, pytest_command, resolve_python
@@ -99,18 +99,15 @@ def start_for_run(
     try:
         config = load_config(config_path)
         suite = first_suite(config, phase_names)
-    except (ConfigError, OSError):
-        return False
-    if config.deploy.backend != "none" or config.auth is not None:
-        return False
-    if secrets_from_environment(os.environ) or any(s.kind == "webhook" for s in config.sinks):
-        return False  # pytest's output will be masked: it goes through the runner's copier
-    if suite is None or suite.kind != "pytest" or suite.workers > 1:
-        return False
-    log_folder = (Path(db) if db else config.resolve(config.run.db)).parent / "logs"
-    try:
+        if config.deploy.backend != "none" or config.auth is not None:
+            return False
+        if secrets_from_environment(os.environ) or any(s.kind == "webhook" for s in config.sinks):
+            return False  # pytest's output will be masked: it goes through the runner's copier
+        if suite is None or suite.kind != "pytest" or suite.workers > 1:
+            return False
+        log_folder = (Path(db) if db else config.resolve(config.run.db)).parent / "logs"
         _waiting = _start(config, suite, log_folder)
-    except OSError:
+    except Exception:  # ConfigError, OSError, a bad TOML byte: the run itself will say
         return False
     return _waiting is not None
 
