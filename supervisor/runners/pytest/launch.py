@@ -1,4 +1,4 @@
-"""How a supervised pytest is started: its interpreter, command line and environment.
+"""How a supervised pytest is started (interpreter, command line, environment) and ended.
 
 Shared by the runner and by :mod:`prestart` (which starts a run's first pytest before
 the runner exists), so both build exactly the same process; a prestarted pytest is used
@@ -8,9 +8,13 @@ happens while the rest of the supervisor is still being imported.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
 
 #: the folder put on the child's PYTHONPATH: only the shim that loads child_plugin.py
 CHILD_PATH = Path(__file__).resolve().with_name("childpath")
+STOP_GRACE = 3.0  # seconds from SIGTERM to SIGKILL when stopping pytest
 
 
 def resolve_python(python: str, base_dir: Path) -> str | None:
@@ -62,3 +67,27 @@ def child_env(extra: Mapping[str, str], socket_path: str) -> dict[str, str]:
     env[protocol.SOCKET_ENV] = socket_path
     env[protocol.HEARTBEAT_ENV] = "1"
     return env
+
+
+def kill_group(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+    """SIGTERM the whole process group of ``proc``, SIGKILL what is left after ``grace``."""
+    pgid = proc.pid  # start_new_session=True: the child leads its own group
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGCONT)  # a stopped process only sees SIGTERM once resumed
+    except (ProcessLookupError, PermissionError):
+        proc.poll()
+        return
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        proc.poll()
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            break
+        time.sleep(0.05)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 from supervisor.config import Config, SuiteConfig, load_config, select_phases
 from supervisor.redact import secrets_from_environment
 from supervisor.runners.pytest import protocol
-from supervisor.runners.pytest.launch import child_env, pytest_command, resolve_python
+from supervisor.runners.pytest.launch import child_env, kill_group, pytest_command, resolve_python
 
 OFF_ENV = "NETRA_NO_PRESTART"
 
@@ -53,11 +52,8 @@ class Prestarted:
     log_path: str  # next to the run's log folder, so the runner can rename it in
 
     def kill(self) -> None:
-        """End the process group (a standby: nothing ran, nothing to save)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
+        """End the process group (a standby: nothing ran), as the runner ends its own."""
+        kill_group(self.proc, grace=0.5)
         self.listener.close()
         with contextlib.suppress(OSError):
             os.unlink(self.log_path)

@@ -60,7 +60,13 @@ from supervisor.core.events import (
 )
 from supervisor.core.kinds import RunContext, SuiteKind
 from supervisor.runners.pytest import prestart, protocol
-from supervisor.runners.pytest.launch import child_env, pytest_command, resolve_python
+from supervisor.runners.pytest.launch import (
+    STOP_GRACE,
+    child_env,
+    kill_group,
+    pytest_command,
+    resolve_python,
+)
 
 if TYPE_CHECKING:
     from supervisor.config import Config, SuiteConfig
@@ -73,7 +79,6 @@ TICK = 0.2  # seconds between stop/deadline checks when nothing arrives
 #: once per test (bench/overhead.py); 64 KiB holds hundreds of messages.
 _RECV_BYTES = 65536
 _RECV_ROUNDS = 16  # recv calls per wake-up and connection (up to 1 MiB)
-STOP_GRACE = 3.0  # SIGTERM → SIGKILL
 DRAIN_TIMEOUT = 3.0  # after pytest exits, how long to wait for its workers' last lines
 MAX_RESTARTS = 100
 LOG_TAIL = 64 * 1024
@@ -84,30 +89,6 @@ class CollectError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def kill_group(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
-    """SIGTERM the whole process group of ``proc``, SIGKILL what is left after ``grace``."""
-    pgid = proc.pid  # start_new_session=True: the child leads its own group
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-        os.killpg(pgid, signal.SIGCONT)  # a stopped process only sees SIGTERM once resumed
-    except (ProcessLookupError, PermissionError):
-        proc.poll()
-        return
-    end = time.monotonic() + grace
-    while time.monotonic() < end:
-        proc.poll()
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            break
-        time.sleep(0.05)
-    else:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -609,7 +590,6 @@ class _SuiteRun:
         except OSError:
             early.kill()
             return None
-        early.log_path = log_path
         return _Standby(early.proc, log_path, early.listener, ())
 
     def _discard(self, standby: _Standby) -> None:
