@@ -34,3 +34,15 @@ def test_hung_and_crashed_tests_show_in_log_failures_and_counts():
         assert [f.nodeid for f in m.failures] == ["t.py::boom", "t.py::hang"]
         counts = m.iteration_counts()
         assert (counts["hung"], counts["crashed"]) == (1, 1)
+
+
+def test_crash_lines_reach_a_view_that_reads_new_log_lines():
+    """Views take the lines past the ``log_seq`` they last saw: a crash line must
+    advance it, or the TUI's log pane never shows it."""
+    model = RunModel()
+    seen = model.snapshot().log_seq
+    model.apply(TestCrashed(1, 1, "s", "t.py::boom", "pytest was killed by SIGSEGV"))
+    view = model.snapshot(log_seq=seen)
+    assert [line.text for line in view.log] == [
+        "crashed (pytest was killed by SIGSEGV): t.py::boom"
+    ]

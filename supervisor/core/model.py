@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from supervisor.core.events import (
+    FAILING_OUTCOMES,
     OUTCOMES,
     DeployFinished,
     Event,
@@ -34,7 +35,6 @@ from supervisor.core.events import (
     TestStarted,
 )
 
-FAILING_OUTCOMES = frozenset({"failed", "error", "hung", "crashed"})
 MAX_FAILURES = 500
 MAX_LOG_LINES = 1000
 
@@ -273,33 +273,28 @@ class RunModel:
             self.failures.appendleft(e)
             self.failures_seq += 1
 
-    def _test_hung(self, e: TestHung) -> None:
+    def _append_log(self, line: LogLine) -> None:
+        """The one way into ``log``: views take the lines past their ``log_seq``."""
         self.log_seq += 1
-        self.log.append(
-            LogLine(
-                level="warning",
-                source=e.suite,
-                text=f"hung ({e.reason}, {e.deadline:g}s): {e.nodeid}",
-            )
-        )
+        self.log.append(line)
+
+    def _test_hung(self, e: TestHung) -> None:
+        text = f"hung ({e.reason}, {e.deadline:g}s): {e.nodeid}"
+        self._append_log(LogLine(level="warning", source=e.suite, text=text))
 
     def _test_crashed(self, e: TestCrashed) -> None:
-        self.log.append(
-            LogLine(level="warning", source=e.suite, text=f"crashed ({e.cause}): {e.nodeid}")
-        )
+        text = f"crashed ({e.cause}): {e.nodeid}"
+        self._append_log(LogLine(level="warning", source=e.suite, text=text))
 
     def _log(self, e: LogLine) -> None:
         if e.source == "health" and self.deploy_state == "deploying":
             self.deploy_state = "health-check"
-        self.log_seq += 1
-        self.log.append(e)
+        self._append_log(e)
 
     def _plugin_failed(self, e: PluginFailed) -> None:
         self.plugin_errors += 1
-        self.log_seq += 1
-        self.log.append(
-            LogLine(level="error", source=e.plugin, text=f"plugin error in {e.hook}: {e.error}")
-        )
+        text = f"plugin error in {e.hook}: {e.error}"
+        self._append_log(LogLine(level="error", source=e.plugin, text=text))
 
     def _iteration_finished(self, e: IterationFinished) -> None:
         self.running.clear()
