@@ -15,15 +15,19 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import pluggy
 
+from supervisor import procs
 from supervisor.config import Config
 from supervisor.core.between import git_head
 from supervisor.core.kinds import DeployBackend, DeployOutcome
 
 hookimpl = pluggy.HookimplMarker("netra_supervisor")
 
+#: the run tag of every process a deploy starts (the guard ends them if we die)
+DEPLOY_TAG = partial(procs.tag, "deploy")
 _REVISION_LINE = re.compile(r"^\s*revision:\s*(\S+)\s*$", re.IGNORECASE)
 _TAIL_LINES = 5
 
@@ -38,16 +42,15 @@ class CommandBackend(DeployBackend):
         cwd = config.resolve(deploy.cwd)
         env = {**os.environ, **config.run.env, **deploy.env, "NETRA_ITERATION": str(iteration)}
         try:
-            proc = subprocess.Popen(
-                list(deploy.command),
-                cwd=cwd,
+            proc = procs.popen(
+                deploy.command,
                 env=env,
+                scope_tag=DEPLOY_TAG(),
+                cwd=cwd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
                 text=True,
                 errors="replace",
-                start_new_session=True,
             )
         except OSError as exc:
             return DeployOutcome(False, None, f"cannot start {deploy.command[0]!r}: {exc.strerror}")
@@ -71,7 +74,7 @@ class CommandBackend(DeployBackend):
         try:
             code = proc.wait(timeout=deploy.timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            procs.end_group(proc)
             reader.join(2)
             return DeployOutcome(False, revision, f"deploy timed out after {deploy.timeout:g}s")
         reader.join(5)
@@ -107,14 +110,13 @@ class LocalBackend(DeployBackend):
             out.write(f"--- iteration {iteration}: {' '.join(deploy.command)}\n".encode())
             out.flush()
             try:
-                proc = subprocess.Popen(
-                    list(deploy.command),
-                    cwd=config.resolve(deploy.cwd),
+                proc = procs.popen(
+                    deploy.command,
                     env=env,
+                    scope_tag=DEPLOY_TAG(),
+                    cwd=config.resolve(deploy.cwd),
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
                 )
             except OSError as exc:
                 return DeployOutcome(
@@ -131,26 +133,13 @@ class LocalBackend(DeployBackend):
         return DeployOutcome(True, git_head(config.base_dir), "")
 
     def stop(self) -> None:
+        """End the server's process group and whatever it started (it carries the
+        deploy's run tag, so what left the group is found too)."""
         with self._lock:
             proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            _kill_group(proc)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the deploy's process group, SIGKILL it if it lingers."""
-    import signal
-
-    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return
-            time.sleep(0.05)
+        if proc is not None:
+            procs.end_group(proc)
+            procs.sweep(DEPLOY_TAG())
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pluggy
 
-from supervisor.runners.pytest.runner import PytestSuiteKind
+from supervisor.runners.pytest.kind import PytestSuiteKind
 
 hookimpl = pluggy.HookimplMarker("netra_supervisor")
 

@@ -95,6 +95,16 @@ def _no_mouse_arg(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _main(args)
+    finally:
+        if "supervisor.procs" in sys.modules:  # this command started processes
+            from supervisor import procs
+
+            procs.end_run(descendants=True)
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
         return _dispatch(args)
     except _user_errors() as exc:
         print(f"netra-supervisor: {exc}", file=sys.stderr)
@@ -147,7 +157,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        from supervisor.runners.pytest import prestart
+        from supervisor import prestart
 
         prestart.start_for_run(args.config, args.phase, args.resume, args.db)
         try:

@@ -177,10 +177,12 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         ui = run_tui
     out = out or sys.stdout
     config, host, early_errors = prepare(options)
-    if host.implements("netra_run_started") or host.implements("netra_iteration_started"):
-        from supervisor.runners.pytest import prestart
+    from supervisor import prestart, procs
 
-        prestart.discard()  # such a hook may prepare what the first pytest collects
+    procs.become_subreaper()  # what escapes a test's process group stays ours to end
+    prestart.keep_if_offered(host.suite_kinds())
+    if host.implements("netra_run_started") or host.implements("netra_iteration_started"):
+        prestart.discard()  # such a hook may prepare what the first suite collects
     settings = LoopSettings(
         until="once" if options.once else config.run.until,
         target=options.target or config.run.target,
@@ -224,6 +226,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     run_id = store.run_id
     log_dir = db_path.parent / "logs" / f"run-{run_id}"
     log_dir.mkdir(parents=True, exist_ok=True)
+    prestart.remember(log_dir.parent, host.suite_kinds())
 
     model = RunModel(
         until=settings.until,
@@ -314,6 +317,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             exit_code, status = 2, "error"
         if backend is not None:
             _quietly(backend.stop)
+        procs.end_run()  # anything of this run's still alive (tests' escaped children)
         bus.emit(RunFinished(run_id, utc_now(), status, exit_code, iterations))
         try:
             sinks.close()  # bounded wait; reports drops and undelivered events

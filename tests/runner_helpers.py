@@ -6,7 +6,7 @@ import threading
 
 from supervisor.config import Config
 from supervisor.core.kinds import RunContext
-from supervisor.runners.pytest.runner import PytestSuiteKind
+from supervisor.runners.pytest.kind import PytestSuiteKind
 
 
 def run_pytest_kind(

@@ -11,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from supervisor.redact import Redactor
 from supervisor.runners.pytest import protocol
 from supervisor.runners.pytest.launch import CHILD_PATH
-from supervisor.runners.pytest.runner import _OutputCopier
+from supervisor.runners.pytest.output import OutputCopier as _OutputCopier
 
 SECRET = "s3cr3t-token-value-0123456789"
 
@@ -47,9 +49,10 @@ def test_an_unfinished_last_line_is_masked_at_the_end(tmp_path: Path) -> None:
     assert log.read_text(encoding="utf-8") == "line one\nlast words ***"
 
 
-def test_a_standby_whose_supervisor_is_gone_runs_no_test(tmp_path: Path) -> None:
-    """A standby pytest that cannot reach its supervisor exits instead of running the
-    suite unwatched (the supervisor was killed between starting it and its connect)."""
+@pytest.mark.parametrize("standby", [True, False], ids=["standby", "plain"])
+def test_a_pytest_whose_supervisor_is_gone_runs_no_test(tmp_path: Path, standby: bool) -> None:
+    """A pytest that cannot reach its supervisor exits instead of running the suite
+    unwatched (the supervisor was killed between starting it and its connect)."""
     marker = tmp_path / "ran.txt"
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     (tmp_path / "test_one.py").write_text(
@@ -61,18 +64,14 @@ def test_a_standby_whose_supervisor_is_gone_runs_no_test(tmp_path: Path) -> None
     env["PYTHONPATH"] = str(CHILD_PATH)
     env[protocol.SOCKET_ENV] = str(tmp_path / "nobody-listens.sock")
     command = [sys.executable, "-m", "pytest", "-p", protocol.PLUGIN_MODULE, "-q"]
-    standby = subprocess.run(
-        command,
-        cwd=tmp_path,
-        env={**env, protocol.STANDBY_ENV: "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert standby.returncode == 4, standby.stdout + standby.stderr
-    assert "cannot reach the supervisor" in standby.stderr
+    if standby:
+        env[protocol.STANDBY_ENV] = "1"
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert "cannot reach the supervisor" in run.stderr
     assert not marker.exists()
-    # the same pytest, not a standby, still runs (the plugin just stays quiet)
+    # without our socket variable the plugin stays quiet and pytest runs as usual
+    del env[protocol.SOCKET_ENV]
     plain = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=60)
     assert plain.returncode == 0, plain.stdout
     assert marker.read_text() == "ran"

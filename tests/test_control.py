@@ -17,7 +17,7 @@ from supervisor.core.control import RunControl
 from supervisor.core.events import IterationFinished, TestHung, TestResult, TestStarted
 from supervisor.core.kinds import RunContext
 from supervisor.core.loop import Loop, LoopSettings
-from supervisor.runners.pytest.runner import PytestSuiteKind
+from supervisor.runners.pytest.kind import PytestSuiteKind
 
 
 def project(tmp_path: Path, tests: str, **run) -> object:

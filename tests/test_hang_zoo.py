@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+import process_helpers
 import psutil
 import pytest
 from runner_helpers import run_pytest_kind
@@ -65,14 +66,7 @@ def expected_outcomes() -> dict[str, str]:
 
 
 def marked_processes(mark: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get(MARK_ENV) == mark and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
+    return process_helpers.marked_processes(MARK_ENV, mark)
 
 
 def run_zoo(tmp_path: Path, workers: int, cwd: str = "zoo", redact=None) -> tuple[list, str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import query, run_cli, write
 
+from supervisor.runners.pytest.early import STARTER
+
 CONFTEST = """
 import json, os
 with open(os.path.join(os.path.dirname(__file__), "pids.jsonl"), "a") as fh:
@@ -61,7 +63,9 @@ def project(tmp_path: Path, config: str = CONFIG) -> Path:
         mode=0o755,
     )
     write(tmp_path / "netra-supervisor.toml", config.replace("[[suite]]", SUITE_PYTHON))
-    (tmp_path / ".netra" / "logs").mkdir(parents=True)  # not the project's first run
+    # not the project's first run: its pytest kind offered an early start then
+    (tmp_path / ".netra" / "logs").mkdir(parents=True)
+    write(tmp_path / ".netra" / "logs" / "early-starts.json", json.dumps({"pytest": STARTER}))
     return tmp_path
 
 
@@ -133,6 +137,7 @@ def test_no_prestart(tmp_path, why):
     if why == "switched off":
         env["NETRA_NO_PRESTART"] = "1"
     elif why == "first run":
+        (tmp_path / ".netra" / "logs" / "early-starts.json").unlink()
         (tmp_path / ".netra" / "logs").rmdir()
     else:  # pytest's output will be masked, so it goes through the runner's copier
         env["SERVICE_API_TOKEN"] = "s3cr3t-value-for-the-test"
@@ -214,9 +219,51 @@ def test_a_run_that_stops_before_its_first_suite_leaves_no_pytest_behind(tmp_pat
     project(tmp_path)
     (tmp_path / "folder.db").mkdir()  # --db names a folder: exit 2 after the prestart
     (tmp_path / "logs").mkdir()  # the logs of runs with that --db
+    write(tmp_path / "logs" / "early-starts.json", json.dumps({"pytest": STARTER}))
     run = run_cli(["run", "--headless", "--once", "--db", "folder.db"], tmp_path, env=clean_env())
     assert run.returncode == 2, run.stdout + run.stderr
     assert "folder.db" in run.stderr
     assert len(spawned(tmp_path)) == 1  # the prestart did start
     assert not (tmp_path / "ran.txt").exists()
     no_prestart_leftovers(tmp_path, logs=tmp_path / "logs")
+
+
+def test_a_first_run_remembers_which_kinds_start_early(tmp_path):
+    """A project's first run starts nothing early; it notes that the pytest kind can,
+    so the second run does (the kinds are known only once plugins are loaded)."""
+    project(tmp_path)
+    logs = tmp_path / ".netra" / "logs"
+    (logs / "early-starts.json").unlink()
+    first = run_cli(["run", "--headless", "--once"], tmp_path, env=clean_env())
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert json.loads((logs / "early-starts.json").read_text()) == {"pytest": STARTER}
+    assert collected_as_standby(tmp_path) == [False]
+    second = run_cli(["run", "--headless", "--once"], tmp_path, env=clean_env())
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert collected_as_standby(tmp_path) == [False, True]
+
+
+PLUGIN_REPLACING_THE_PYTEST_KIND = """
+from supervisor.hookspecs import hookimpl
+from supervisor.runners.pytest.kind import PytestSuiteKind
+
+
+class Mine(PytestSuiteKind):
+    early_start = ""  # this kind offers no early start
+
+
+@hookimpl
+def netra_register_suite_kinds():
+    return [Mine()]
+"""
+
+
+def test_an_early_pytest_is_dropped_when_a_plugin_replaced_its_kind(tmp_path):
+    write(tmp_path / "plugins" / "mine.py", PLUGIN_REPLACING_THE_PYTEST_KIND)
+    project(tmp_path, CONFIG + '\n[plugins]\ndirs = ["plugins"]\n')
+    run = run_cli(["run", "--headless", "--once"], tmp_path, env=clean_env())
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(spawned(tmp_path)) == 2  # the early one, killed; then the kind's own
+    assert collected_as_standby(tmp_path)[-1] is False
+    assert json.loads((tmp_path / ".netra" / "logs" / "early-starts.json").read_text()) == {}
+    no_prestart_leftovers(tmp_path)

@@ -157,3 +157,8 @@ def test_killed_supervisor_takes_pytest_along_and_resume_finishes_the_iteration(
         ("P1", "passed", 5),
         ("P2", "passed", 1),
     ]
+    # the resumed run wrote new log files beside the killed run's, not over them
+    logs = sorted(p.name for p in (db.parent / "logs" / f"run-{run_id}").glob("first-*.log"))
+    assert logs == ["first-i1-p1-a1.2.log", "first-i1-p1-a1.log"]
+    killed_log = (db.parent / "logs" / f"run-{run_id}" / "first-i1-p1-a1.log").read_text()
+    assert killed_log.count("\n$ ") + killed_log.startswith("$ ") == 1  # one pytest's output

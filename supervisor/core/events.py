@@ -18,6 +18,8 @@ OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "hung"
 #: Outcomes that count as "not failing" for gates and the all-pass stop condition
 #: (pytest's own exit status treats a non-strict xpass as success too).
 GREEN_OUTCOMES = frozenset({"passed", "skipped", "xfailed", "xpassed"})
+#: The rest: what fails a gate, shows in the failures pane and counts toward -x.
+FAILING_OUTCOMES = frozenset(OUTCOMES) - GREEN_OUTCOMES
 
 
 def utc_now() -> str:

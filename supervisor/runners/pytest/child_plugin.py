@@ -46,6 +46,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 import pytest
 
@@ -55,6 +56,8 @@ IGNORE_ENV = "NETRA_CHILD_IGNORE"
 SKIP_ENV = "NETRA_CHILD_SKIP"
 STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
+TAG_ENV = "NETRA_RUN_TAG"
+SUPERVISOR_PID_ENV = "NETRA_SUPERVISOR_PID"
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 # A JSON string literal, ASCII only (the C encoder json.dumps uses): the hot path
@@ -73,6 +76,9 @@ class _Channel:
         self.lock = threading.Lock()
         self.buf: list[str] = []
         self.alive = True
+        self.lost = False  # the connection broke without us closing it
+        self.dumps_asked = 0  # SIGCONTs seen (each follows a dump request)
+        self.dumps_answered = 0
         self.closed = threading.Event()
         self.go = threading.Event()  # cleared while the parent asks us to pause
         self.go.set()
@@ -102,6 +108,15 @@ class _Channel:
             self.put_line(_dumps(msg))
             self.flush()
 
+    def send_first(self, msg: dict) -> None:
+        """Send a message ahead of what is buffered (a dump goes before the ``done`` of
+        the test it describes, which the main thread may have queued meanwhile)."""
+        if not self.alive:
+            return
+        with self.lock:
+            self.buf.insert(0, _dumps(msg))
+        self.flush()
+
     def send_line(self, line: str) -> None:
         """Queue an encoded message and flush now."""
         if self.alive:
@@ -116,8 +131,11 @@ class _Channel:
             self.buf.clear()
             try:
                 self.sock.sendall(data)
-            except OSError:
+            except OSError:  # the supervisor's end is closed: it is gone, or ending us
                 self.alive = False
+                self.lost = True
+        if self.lost:
+            self._parent_gone()
 
     def close(self) -> None:
         self.flush()
@@ -153,6 +171,7 @@ class _Channel:
             except OSError:
                 chunk = b""
             if not chunk:
+                self.lost = True
                 self._parent_gone()
                 return
             pending += chunk
@@ -164,21 +183,32 @@ class _Channel:
                     continue
                 self._command(cmd)
 
-    def _parent_gone(self) -> None:
-        """The supervisor closed our socket without being asked: it was killed.
+    def on_sigcont(self, signum: int, frame: object) -> None:
+        """The supervisor sends SIGCONT right after each dump request (a stopped
+        process could not answer): count it, so the end can wait for the answer."""
+        self.dumps_asked += 1
 
-        Tests left running would be orphans nobody records or stops, so end the whole
-        process group the supervisor started (pytest, xdist workers, what tests spawned).
-        Only in a group of our own: the supervisor starts pytest in a new session.
-        """
-        if self.closed.is_set() or not self.alive or os.getpid() != self.pid:
+    def answer_pending(self, timeout: float) -> None:
+        """Before the process ends: wait for the answers to dumps already asked (the
+        main thread of a process resumed by SIGCONT may reach its end before the
+        reader thread gets a turn, and the dump would go with the process)."""
+        end = time.monotonic() + timeout
+        while self.dumps_answered < self.dumps_asked and self.alive:
+            if time.monotonic() >= end:
+                return
+            time.sleep(0.01)
+
+    def _parent_gone(self) -> None:
+        """The supervisor's end of our socket closed without us closing ours: it was
+        killed, or it is ending this pytest. Either way nobody records or stops what
+        would run next: end everything of the run (see :func:`end_everything`)."""
+        if self.closed.is_set() or os.getpid() != self.pid:
             return
         self.alive = False
-        try:
-            if os.getpgrp() == os.getsid(0):
-                os.killpg(os.getpgrp(), signal.SIGKILL)
-        except OSError:
-            pass
+        if supervisor_ends_within(0.3):
+            end_everything()  # it was killed: its other processes are orphans too
+        else:
+            end_own_group()  # it is ending this pytest (and keeps its other processes)
 
     def wait_if_paused(self) -> None:
         """Before a test: while paused, send what is buffered and wait (heartbeats go on)."""
@@ -203,7 +233,8 @@ class _Channel:
                 text = dump_stacks()
             except Exception as exc:  # never let a dump kill the reader
                 text = f"<dump failed: {exc!r}>"
-            self.send({"t": "dump", "text": text})
+            self.send_first({"t": "dump", "text": text})
+            self.dumps_answered += 1
 
 
 def dump_stacks() -> str:
@@ -284,6 +315,124 @@ def _asyncio_tasks() -> list:
         seen.add(id(task))
         out.append(task)
     return out
+
+
+# ------------------------------------------------------------------------ the watch
+
+
+def _own_session() -> bool:
+    """The supervisor starts pytest in a new session: only then is our process group
+    ours to end (a pytest someone started by hand with our variables never kills
+    their shell)."""
+    try:
+        return os.getpgrp() == os.getsid(0)
+    except OSError:
+        return False
+
+
+def end_own_group() -> None:
+    if _own_session():
+        try:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def end_everything() -> None:
+    """The supervisor is gone: end every process of its run, then our own group.
+
+    Processes of the run carry ``NETRA_RUN_TAG=<token>/...`` in their environment
+    (the supervisor sets it; everything started below inherits it), so those that
+    left our process group are found too (``/proc``; elsewhere only the group goes),
+    and so is a deploy backend's local server.
+    """
+    if not _own_session():
+        return
+    token = os.environ.get(TAG_ENV, "").split("/", 1)[0]
+    if token and os.path.isdir("/proc"):
+        needle = f"{TAG_ENV}={token}/".encode()
+        me = os.getpid()
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                with open(f"/proc/{name}/environ", "rb") as fh:
+                    data = fh.read()
+                if data.startswith(needle) or b"\0" + needle in data:
+                    os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                continue
+    end_own_group()
+
+
+def _supervisor_gone(pid: int) -> bool:
+    """Without a pidfd: the process is gone or a zombie (killed, not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+_watched = {"pid": 0, "fd": -1}  # the supervisor, and a pidfd of it when we have one
+
+
+def supervisor_ends_within(timeout: float) -> bool:
+    """Whether the supervisor is gone now or within ``timeout`` seconds."""
+    import select
+
+    pid, fd = _watched["pid"], _watched["fd"]
+    if pid <= 0:
+        return False
+    if fd >= 0:
+        return bool(select.select([fd], [], [], timeout)[0])
+    end = time.monotonic() + timeout
+    while not _supervisor_gone(pid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _watch() -> None:
+    """Until the supervisor is gone, however it went; then end everything.
+
+    A pidfd becomes readable when its process exits, so the thread sleeps in the
+    kernel and costs nothing; without one (not Linux, old kernels) it polls every
+    0.25 s. Unlike the socket, this does not depend on anyone reading or writing.
+    """
+    while not supervisor_ends_within(3600.0 if _watched["fd"] >= 0 else 0.25):
+        pass
+    end_everything()
+
+
+def _start_watch() -> None:
+    try:
+        pid = int(os.environ.get(SUPERVISOR_PID_ENV) or 0)
+    except ValueError:
+        pid = 0
+    if pid <= 0 or pid == os.getpid():
+        return
+    _watched["pid"] = pid
+    if hasattr(os, "pidfd_open"):
+        try:
+            _watched["fd"] = os.pidfd_open(pid)
+        except OSError:
+            _watched["fd"] = -1
+    if _supervisor_gone(pid):
+        end_everything()  # it died before we got here
+    threading.Thread(target=_watch, name="netra-child", daemon=True).start()
+
+
+if os.environ.get(SOCKET_ENV):
+    _start_watch()  # at import (the -p plugin is imported first): before conftests
 
 
 # ------------------------------------------------------------------------ report text
@@ -476,6 +625,7 @@ class NetraChildPlugin:
         # process stuck on its way out (a non-daemon thread, an atexit handler) can
         # still be asked for a dump. The parent sees EOF when the process is gone.
         self.ch.flush()
+        self.ch.answer_pending(timeout=2.0)
 
 
 def _shared_teardown(item: pytest.Item, nextitem: object) -> str:
@@ -498,14 +648,14 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         channel = _Channel(path, float(os.environ.get(HEARTBEAT_ENV) or 1.0))
     except OSError as exc:
+        # the supervisor is gone (it stopped, or was killed, before this pytest got
+        # here) or its socket with it: run nothing rather than run unwatched
         sys.stderr.write(f"netra child plugin: cannot reach the supervisor at {path}: {exc}\n")
-        if os.environ.get(STANDBY_ENV) == "1":
-            # started ahead of need by a supervisor that is gone (it stopped, or was
-            # killed, before this pytest got here): run nothing rather than run unwatched
-            sys.stderr.flush()
-            os._exit(4)
-        return
+        sys.stderr.flush()
+        os._exit(4)
     os.register_at_fork(after_in_child=channel.forget)
+    if signal.getsignal(signal.SIGCONT) == signal.SIG_DFL:  # a test's own handler stays
+        signal.signal(signal.SIGCONT, channel.on_sigcont)
     channel.send(
         {
             "t": "hello",

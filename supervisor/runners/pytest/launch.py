@@ -1,24 +1,21 @@
-"""How a supervised pytest is started (interpreter, command line, environment) and ended.
+"""How a supervised pytest is started: interpreter, command line, environment, tag.
 
-Shared by the runner and by :mod:`prestart` (which starts a run's first pytest before
-the runner exists), so both build exactly the same process; a prestarted pytest is used
-only when the two agree. Standard library only and cheap to import: the prestart
+Shared by the runner and by :mod:`early` (which starts a run's first pytest before
+the runner exists), so both build exactly the same process; an early pytest is used
+only when the two agree. Standard library only and cheap to import: the early start
 happens while the rest of the supervisor is still being imported.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from supervisor import procs
 from supervisor.runners.pytest import protocol
 
 if TYPE_CHECKING:
@@ -26,7 +23,6 @@ if TYPE_CHECKING:
 
 #: the folder put on the child's PYTHONPATH: only the shim that loads child_plugin.py
 CHILD_PATH = Path(__file__).resolve().with_name("childpath")
-STOP_GRACE = 3.0  # seconds from SIGTERM to SIGKILL when stopping pytest
 
 
 def resolve_python(python: str, base_dir: Path) -> str | None:
@@ -69,25 +65,41 @@ def child_env(extra: Mapping[str, str], socket_path: str) -> dict[str, str]:
     return env
 
 
-def kill_group(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
-    """SIGTERM the whole process group of ``proc``, SIGKILL what is left after ``grace``."""
-    pgid = proc.pid  # start_new_session=True: the child leads its own group
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-        os.killpg(pgid, signal.SIGCONT)  # a stopped process only sees SIGTERM once resumed
-    except (ProcessLookupError, PermissionError):
-        proc.poll()
-        return
-    end = time.monotonic() + grace
-    while time.monotonic() < end:
-        proc.poll()
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            break
-        time.sleep(0.05)
-    else:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
+def attempt_tag(iteration: int, phase: int, suite: str, number: int | None = None) -> str:
+    """The run tag of a suite's pytest processes (``procs.tag``): attempt ``number``,
+    or with ``None`` the prefix of every attempt of the suite in that phase."""
+    scope = [f"i{iteration}", f"p{phase}", suite]
+    if number is not None:
+        scope.append(f"a{number}")
+    return procs.tag(*scope)
+
+
+def maxfail_of(args: tuple[str, ...] | list[str]) -> int:
+    """pytest's own stop-after-N-failures from the suite's args (-x is 1), else 0."""
+    limit = 0
+    for i, arg in enumerate(args):
+        if arg in ("-x", "--exitfirst") or _short_flags_have_x(arg):
+            limit = 1
+        elif arg.startswith("--maxfail="):
+            value = arg.split("=", 1)[1]
+            limit = int(value) if value.isdigit() else limit
+        elif arg == "--maxfail" and i + 1 < len(args) and str(args[i + 1]).isdigit():
+            limit = int(args[i + 1])
+    return limit
+
+
+#: pytest's short options that take a value: in a group such as ``-vk expr`` the rest
+#: of the group after one of them is its value, not more flags.
+_SHORT_WITH_VALUE = frozenset("kmpcoWrnP")
+
+
+def _short_flags_have_x(arg: str) -> bool:
+    """Whether a group of short flags (``-xvs``) holds ``-x``."""
+    if not arg.startswith("-") or arg.startswith("--") or len(arg) < 3:
+        return False
+    for letter in arg[1:]:
+        if letter == "x":
+            return True
+        if letter in _SHORT_WITH_VALUE:
+            return False
+    return False

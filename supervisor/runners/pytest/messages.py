@@ -1,0 +1,185 @@
+"""Child messages → events, and what each process is doing for the watchdog.
+
+Every message type of the child protocol (``protocol.py``) is folded here: a test's
+start and its phases become ``TestStarted``/``TestResult`` events, collected ids
+become ``TestsCollected``, and each message moves the process's watchdog
+:class:`~supervisor.core.watchdog.Track` to what it does next (a test, collecting a
+file, idle between tests, exiting). Nothing here touches a socket or a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from supervisor.core import watchdog as wd
+from supervisor.core.events import TestsCollected, TestStarted, utc_now
+from supervisor.runners.pytest import protocol
+
+if TYPE_CHECKING:
+    from supervisor.runners.pytest.channel import Conn
+    from supervisor.runners.pytest.state import SuiteState
+
+
+class Messages:
+    """Folds one suite run's child messages into events and watchdog periods."""
+
+    def __init__(
+        self,
+        state: SuiteState,
+        watchdog: wd.Watchdog,
+        *,
+        default_deadline: float,
+        stretch_deadline: float,
+        paused: Callable[[], bool],
+    ) -> None:
+        self.state = state
+        self.wd = watchdog
+        self.default_deadline = default_deadline
+        #: importing one file, or the stretch between two tests / before exiting: not
+        #: a test, so not held to a (possibly tight) per-test deadline
+        self.stretch_deadline = stretch_deadline
+        self.paused = paused
+        self._handlers: dict[str, Callable[[Conn, dict], None]] = {
+            "start": self._start,
+            "done": self._done,
+            "hb": lambda conn, msg: None,  # being heard is all a heartbeat says
+            "td": self._teardown_scope,
+            "cfile": self._collecting_file,
+            "coll": self._collected,
+            "cerr": self._collect_error,
+            "hello": self._hello,
+            "sess": self._session,
+            "dump": self._dump,
+            "fin": self._fin,
+        }
+
+    def handle(self, conn: Conn, messages: list[dict]) -> None:
+        self.wd.heard(conn.track)
+        for msg in messages:
+            handler = self._handlers.get(str(msg.get("t")))
+            if handler is not None:
+                handler(conn, msg)
+
+    def stretch(self, what: str, nodeid: str = "", path: str = "") -> wd.Period:
+        return self.wd.period(what, nodeid, self.stretch_deadline, utc_now(), path)
+
+    def between(self, conn: Conn, what: str) -> None:
+        """A process running tests by itself (no xdist) is timed between tests too.
+
+        An xdist worker legitimately waits for work, and its controller for workers.
+        """
+        if conn.worker or conn.controller or conn.finished or self.state.collect_only:
+            return
+        conn.track.other = self.stretch(what)
+
+    # -- the messages ------------------------------------------------------------------
+    def _start(self, conn: Conn, msg: dict) -> None:
+        nodeid = str(msg.get("i", ""))
+        own = msg.get("to")
+        deadline = float(own) if isinstance(own, (int, float)) and own > 0 else None
+        if deadline is None:
+            deadline = self.default_deadline
+        track = conn.track
+        track.test = self.wd.period(wd.TEST, nodeid, deadline, utc_now())
+        track.other = None
+        if track.finished is None:  # else the dump awaited is the finished test's
+            track.dump = None
+        state = self.state
+        state.ctx.report(
+            TestStarted, state.suite.name, nodeid=nodeid, worker=conn.worker, deadline=deadline
+        )
+
+    def _done(self, conn: Conn, msg: dict) -> None:
+        nodeid = str(msg.get("i", ""))
+        current = conn.track.test
+        if current is not None and current.nodeid == nodeid and current.reason:
+            # the watchdog had flagged it (past its deadline, silent, a kill asked) and
+            # it finished while its dump was awaited: it is recorded hung all the same
+            conn.track.finished, conn.track.test = current, None
+            self.between(conn, wd.IDLE)
+            return
+        started_at = current.started_at if current and current.nodeid == nodeid else utc_now()
+        conn.track.test = None
+        if nodeid not in self.state.casualties:  # else: it finished as it was recorded hung
+            folded = protocol.fold_phases(msg.get("p") or [], msg.get("s"))
+            self.state.result(
+                nodeid,
+                folded.outcome,
+                duration=folded.duration,
+                started_at=started_at,
+                message=folded.message,
+                longrepr=folded.longrepr,
+                worker=conn.worker,
+            )
+        self.between(conn, wd.IDLE)
+
+    def _teardown_scope(self, conn: Conn, msg: dict) -> None:
+        current = conn.track.test
+        if current is not None and current.nodeid == msg.get("i"):
+            current.shared_teardown = str(msg.get("sc") or "")
+
+    def _collecting_file(self, conn: Conn, msg: dict) -> None:
+        other = conn.track.other
+        if other is not None and other.what == wd.COLLECT:
+            conn.track.other = self.stretch(
+                wd.COLLECT, str(msg.get("i") or ""), path=str(msg.get("f") or "")
+            )
+
+    def _collected(self, conn: Conn, msg: dict) -> None:
+        conn.track.other = None
+        self.between(conn, wd.IDLE)
+        state = self.state
+        new = [n for n in msg.get("ids", ()) if n not in state.known]
+        if new:
+            state.known.update(new)
+            state.order.extend(new)
+            if not state.collect_only:
+                state.ctx.report(TestsCollected, state.suite.name, nodeids=tuple(new))
+
+    def _collect_error(self, conn: Conn, msg: dict) -> None:
+        nodeid = str(msg.get("i", ""))
+        if nodeid not in self.state.done and not self.state.collect_only:
+            self.state.result(
+                nodeid,
+                protocol.collect_outcome(str(msg.get("o"))),
+                started_at=utc_now(),
+                message=str(msg.get("m") or ""),
+                longrepr=str(msg.get("l") or ""),
+                worker=conn.worker,
+            )
+
+    def _hello(self, conn: Conn, msg: dict) -> None:
+        conn.pid = int(msg.get("pid") or 0)
+        conn.worker = str(msg.get("w") or "")
+        conn.track.other = self.stretch(wd.START)  # configuring, up to its session start
+        attempt = self.state.attempt
+        attempt.hello = True
+        if attempt.spawn_track is not None:  # it started: the start-up timer is done
+            self.wd.drop(attempt.spawn_track)
+            attempt.spawn_track = None
+        if self.paused():
+            conn.ask("pause")
+
+    def _session(self, conn: Conn, msg: dict) -> None:
+        conn.session = self.state.attempt.session = True
+        conn.controller = bool(msg.get("ctl"))
+        # an xdist controller collects nothing itself
+        conn.track.other = None if conn.controller else self.stretch(wd.COLLECT)
+
+    def _dump(self, conn: Conn, msg: dict) -> None:
+        conn.track.dump = str(msg.get("text") or "")
+
+    def _fin(self, conn: Conn, msg: dict) -> None:
+        conn.finished = True
+        status = msg.get("s")
+        conn.exitstatus = status if isinstance(status, int) else None
+        conn.track.other = None
+        attempt = self.state.attempt
+        if attempt.proc is not None and conn.pid == attempt.proc.pid:
+            attempt.main_finished = True
+            attempt.exitstatus = conn.exitstatus
+            # now it has to exit. (Not timed: an xdist worker after its session, which
+            # waits for the controller to end it; xdist's own teardown kills one that
+            # does not go within its EXIT_TIMEOUT, 10 s.)
+            conn.track.other = self.stretch(wd.EXIT)
