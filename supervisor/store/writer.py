@@ -27,12 +27,17 @@ on its own so it cannot take its batch with it, and is reported, never dropped
 silently.
 
 Secrets: ``redact`` (``str -> str``) is applied to every text value before it is
-written, in every table.
+written, in every table. Then every text is made storable (:func:`supervisor.text.storable`:
+lone surrogates escaped, never an exception), and the free-text columns are held to
+their caps (:mod:`supervisor.store.bounds`: a cut text is saved whole in a file beside
+the database and the stored value says so). Redaction comes first, on the whole text,
+so a cut can never leave part of a secret unmasked.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sqlite3
 import threading
 import time
@@ -57,6 +62,8 @@ from supervisor.core.events import (
     utc_now,
 )
 from supervisor.store import schema
+from supervisor.store.bounds import Bounds, RowId
+from supervisor.text import storable
 
 Redactor = Callable[[str], str]
 Reporter = Callable[[str], None]
@@ -64,13 +71,15 @@ Reporter = Callable[[str], None]
 # Backoff between attempts while SQLite refuses writes (seconds), then the last value.
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
+# Rows name their id: None lets SQLite pick the next one; a row with a cut text names
+# the id its file was named after (see _next_id).
 _INSERT_RESULT = (
-    "INSERT INTO results (iteration_id, phase_id, test_id, attempt, outcome, duration,"
-    " started_at, message, longrepr, dump, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO results (id, iteration_id, phase_id, test_id, attempt, outcome, duration,"
+    " started_at, message, longrepr, dump, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_LOG = "INSERT INTO logs (run_id, at, level, source, text) VALUES (?, ?, ?, ?, ?)"
+_INSERT_LOG = "INSERT INTO logs (id, run_id, at, level, source, text) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_PLUGIN_ERROR = (
-    "INSERT INTO plugin_errors (run_id, plugin, hook, error, at) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO plugin_errors (id, run_id, plugin, hook, error, at) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_TEST = (
     "INSERT INTO tests (suite, nodeid, file, first_seen) VALUES (?, ?, ?, ?)"
@@ -94,8 +103,8 @@ _FINISH_PHASE = (
     " hung = ?, crashed = ?, errors = ?, skipped = ?, duration = ? WHERE id = ?"
 )
 _INSERT_DEPLOY = (
-    "INSERT INTO deploys (iteration_id, backend, revision, started_at, duration, status,"
-    " message) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO deploys (id, iteration_id, backend, revision, started_at, duration, status,"
+    " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -117,15 +126,17 @@ class _FlushRequest:
 
 
 class _Batch:
-    """What one transaction accumulates; ``undo`` reverts the id caches on rollback."""
+    """What one transaction accumulates; ``undo`` reverts the id caches on rollback and
+    the full-text files named ``saved`` are removed then (their rows were not written)."""
 
-    __slots__ = ("results", "logs", "plugin_errors", "undo")
+    __slots__ = ("results", "logs", "plugin_errors", "undo", "saved")
 
     def __init__(self) -> None:
         self.results: list[tuple] = []
         self.logs: list[tuple] = []
         self.plugin_errors: list[tuple] = []
         self.undo: list[tuple[dict, Any]] = []
+        self.saved: list[Path] = []
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -183,6 +194,7 @@ class HistoryStore:
         self.late_events = 0
         self._conn = conn
         self._redact = redact
+        self._bounds = Bounds(path, run_id)
         self._on_error = on_error
         self._on_recover = on_recover
         self._interval = flush_interval
@@ -547,6 +559,9 @@ class HistoryStore:
                 pass
             for cache, key in reversed(batch.undo):
                 cache.pop(key, None)
+            for saved in batch.saved:
+                with contextlib.suppress(OSError):
+                    saved.unlink()
             raise
 
     def _failed(self, exc: sqlite3.OperationalError, waiting: int) -> None:
@@ -581,13 +596,27 @@ class HistoryStore:
 
     # ------------------------------------------------------------------ folding
 
-    def _r(self, value: Any) -> Any:
-        """Redact one text value (empty → NULL)."""
-        if not value:
+    def _r(self, value: Any) -> str | None:
+        """One text value as stored: redacted, then storable (empty → NULL)."""
+        if value is None:
             return None
-        if self._redact is None or not isinstance(value, str):
-            return value
-        return self._redact(value)
+        text = value if isinstance(value, str) else storable(value)
+        if not text:
+            return None
+        if self._redact is not None:
+            text = self._redact(text)
+        return storable(text) or None
+
+    def _fit(self, table: str, column: str, value: Any, row_id: RowId, batch: _Batch) -> Any:
+        """A free-text value as stored: :meth:`_r`, then held to its cap (bounds)."""
+        return self._bounds.fit(table, column, self._r(value), row_id, batch.saved)
+
+    def _next_id(self, table: str, pending: int) -> int:
+        """The id SQLite will give the next row of ``table`` after the ``pending`` rows
+        queued in this batch: the writer holds the write lock (BEGIN IMMEDIATE) and
+        rows are inserted in queue order, so it is MAX(id) + 1 + pending."""
+        (top,) = self._conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
+        return int(top) + 1 + pending
 
     def _iteration_id(self, seq: int, batch: _Batch, started_at: str | None = None) -> int:
         row_id = self._iteration_ids.get(seq)
@@ -674,9 +703,14 @@ class HistoryStore:
         test_id = self._test_ids.get((ev.suite, ev.nodeid))
         if test_id is None:
             test_id = self._test_id(ev, batch)
-        r = self._r
+        r, fit = self._r, self._fit
+        row_id = RowId(lambda: self._next_id("results", len(batch.results)))
+        message = fit("results", "message", ev.message, row_id, batch)
+        longrepr = fit("results", "longrepr", ev.longrepr, row_id, batch)
+        dump = fit("results", "dump", ev.dump, row_id, batch)
         batch.results.append(
             (
+                row_id.value,
                 iteration_id,
                 phase_id,
                 test_id,
@@ -684,9 +718,9 @@ class HistoryStore:
                 r(ev.outcome) or "",
                 ev.duration,
                 r(ev.started_at),
-                r(ev.message),
-                r(ev.longrepr),
-                r(ev.dump),
+                message,
+                longrepr,
+                dump,
                 r(ev.worker),
             )
         )
@@ -766,16 +800,19 @@ class HistoryStore:
         iteration_id = self._iteration_id(ev.iteration, batch)
         r = self._r
         revision = r(ev.revision)
+        row_id = RowId(lambda: self._next_id("deploys", 0))
+        message = self._fit("deploys", "message", ev.message, row_id, batch)
         self._conn.execute(
             _INSERT_DEPLOY,
             (
+                row_id.value,
                 iteration_id,
                 r(ev.backend),
                 revision,
                 r(ev.started_at),
                 ev.duration,
                 r(ev.status),
-                r(ev.message),
+                message,
             ),
         )
         if revision and ev.status == "ok":
@@ -788,24 +825,31 @@ class HistoryStore:
             f"{ev.nodeid} [{ev.suite}] hung ({ev.reason}, deadline {ev.deadline:g}s) "
             f"in iteration {ev.iteration}, phase {ev.phase}"
         )
-        r = self._r
-        batch.logs.append((self.run_id, r(utc_now()), r("warning"), r("watchdog"), r(text)))
+        self._log(batch, utc_now(), "warning", "watchdog", text)
 
     def _on_crashed(self, ev: TestCrashed, batch: _Batch) -> None:
         text = (
             f"{ev.nodeid} [{ev.suite}] crashed ({ev.cause}) "
             f"in iteration {ev.iteration}, phase {ev.phase}"
         )
-        r = self._r
-        batch.logs.append((self.run_id, r(utc_now()), r("warning"), r("watchdog"), r(text)))
+        self._log(batch, utc_now(), "warning", "watchdog", text)
 
     def _on_log(self, ev: LogLine, batch: _Batch) -> None:
+        self._log(batch, ev.at, ev.level, ev.source, ev.text)
+
+    def _log(self, batch: _Batch, at: Any, level: Any, source: Any, text: Any) -> None:
         r = self._r
-        batch.logs.append((self.run_id, r(ev.at), r(ev.level), r(ev.source), r(ev.text)))
+        row_id = RowId(lambda: self._next_id("logs", len(batch.logs)))
+        text = self._fit("logs", "text", text, row_id, batch)
+        batch.logs.append((row_id.value, self.run_id, r(at), r(level), r(source), text))
 
     def _on_plugin_failed(self, ev: PluginFailed, batch: _Batch) -> None:
         r = self._r
-        batch.plugin_errors.append((self.run_id, r(ev.plugin), r(ev.hook), r(ev.error), r(ev.at)))
+        row_id = RowId(lambda: self._next_id("plugin_errors", len(batch.plugin_errors)))
+        error = self._fit("plugin_errors", "error", ev.error, row_id, batch)
+        batch.plugin_errors.append(
+            (row_id.value, self.run_id, r(ev.plugin), r(ev.hook), error, r(ev.at))
+        )
 
     def _on_run_finished(self, ev: RunFinished, batch: _Batch) -> None:
         r = self._r
@@ -816,9 +860,12 @@ class HistoryStore:
 
 
 def _text(redact: Redactor | None) -> Callable[[Any], Any]:
+    """Redact, then make storable, one value of the ``runs`` row (None stays NULL)."""
+
     def apply(value: Any) -> Any:
-        if value is None or redact is None or not isinstance(value, str):
-            return value
-        return redact(value)
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else storable(value)
+        return storable(redact(text) if redact is not None else text)
 
     return apply
