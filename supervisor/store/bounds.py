@@ -83,7 +83,7 @@ class Bounds:
             line = one_line(text, cap)
             if not line.endswith(ELLIPSIS) or (len(text) <= cap * 4 and line == one_line(text)):
                 return line
-            return self._cut(text, line[: -len(ELLIPSIS)], "", cap, table, column, row_id, saved)
+            return self._cut(text, line[: -len(ELLIPSIS)], None, cap, table, column, row_id, saved)
         if clip(text, cap) is text:
             return text
         return self._cut(text, text, text, cap, table, column, row_id, saved)
@@ -92,23 +92,24 @@ class Bounds:
         self,
         text: str,
         head_of: str,
-        tail_of: str,
+        tail_of: str | None,
         cap: int,
         table: str,
         column: str,
         row_id: RowId,
         saved: list[Path],
     ) -> str:
-        """Head of ``head_of`` (and tail of ``tail_of``) around a marker, within ``cap``."""
+        """Head of ``head_of`` and a marker (then the tail of ``tail_of``), within ``cap``;
+        no ``tail_of``: the head and the marker on one line."""
         name = f"{table}-{row_id()}-{column}.txt"
         data = text.encode("utf-8", "surrogatepass")  # the one copy of a huge text
         total = len(data)
         where = self._save(name, data, saved)
         del data
-        one_line_marker = not tail_of
+        one_line_marker = tail_of is None
         # size the marker for the largest number it can show; the real one is no longer
         room = cap - utf8_size(_marker(total, total, where, one_line_marker))
-        if one_line_marker:
+        if tail_of is None:
             head, tail = clip(head_of, max(0, room)).rstrip(), ""
         else:
             head = clip(head_of, max(0, room // 2))
