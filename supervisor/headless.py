@@ -4,6 +4,11 @@ One line per phase start and finish, a progress line at most every few seconds i
 long phase, the count toward the target after each iteration, hung tests with the top
 of their dump, and a summary table at the end. Lines only, no cursor tricks, so the
 output reads the same in CI logs, ``tee`` and ``tmux`` scrollback.
+
+Whatever a test produced is printable: free text (messages, errors, log text) is shown
+on one line of at most :data:`SHOWN_BYTES` (the full text is in the history), lone
+surrogates are escaped, and a character stdout cannot encode (an ASCII or strict UTF-8
+stream) is written as a backslash escape instead of losing the line.
 """
 
 from __future__ import annotations
@@ -33,10 +38,14 @@ from supervisor.core.events import (
     TestsCollected,
 )
 from supervisor.core.model import IterationSummary
+from supervisor.text import clip, one_line, storable
 
 _SHOWN_OUTCOMES = ("passed", "failed", "error", "hung", "crashed", "skipped")
 _DUMP_LINES = 12
 _ALWAYS_SHOWN = ("loop", "health")  # what the run waits for, a person must see
+
+#: UTF-8 bytes of one message, error or log text shown on a line.
+SHOWN_BYTES = 1024
 
 
 def format_counts(counts: dict[str, int], always: tuple[str, ...] = ("passed", "failed")) -> str:
@@ -103,10 +112,15 @@ class HeadlessReporter:
     def line(self, text: str) -> None:
         if self.redact is not None:
             text = self.redact(text)
+        text = storable(text) + "\n"
         try:
-            self.out.write(text + "\n")
+            try:
+                self.out.write(text)
+            except UnicodeEncodeError:  # an ASCII or strict stdout: escape, keep the line
+                encoding = getattr(self.out, "encoding", None) or "ascii"
+                self.out.write(text.encode(encoding, "backslashreplace").decode(encoding))
             self.out.flush()
-        except (OSError, ValueError):  # a closed pipe must not stop the run
+        except (OSError, ValueError, LookupError):  # a closed pipe must not stop the run
             pass
 
     # ------------------------------------------------------------------ handlers
@@ -124,7 +138,7 @@ class HeadlessReporter:
         if e.status == "skipped":
             return
         rev = f" revision {e.revision}" if e.revision else ""
-        msg = f": {e.message}" if e.message else ""
+        msg = f": {self._shown(e.message)}" if e.message else ""
         self.line(f"deploy {e.backend}: {e.status}{rev} ({e.duration:.1f}s){msg}")
 
     def _on_phase_started(self, e: PhaseStarted) -> None:
@@ -142,9 +156,9 @@ class HeadlessReporter:
         if e.outcome not in GREEN_OUTCOMES:
             self._phase_failing += 1
             if e.outcome in ("error", "crashed") and e.nodeid.endswith(("(startup)", "(suite)")):
-                self.line(f"  ✖ {e.suite}: {e.message}")
+                self.line(f"  ✖ {e.suite}: {self._shown(e.message)}")
             elif self.verbose:
-                self.line(f"  ✖ {e.outcome} {e.nodeid}: {e.message}")
+                self.line(f"  ✖ {e.outcome} {e.nodeid}: {self._shown(e.message)}")
         now = time.monotonic()
         if now - self._last_progress >= self.progress_every:
             self._last_progress = now
@@ -159,17 +173,31 @@ class HeadlessReporter:
             e.reason, "past its deadline"
         )
         self.line(f"  ⏱ HUNG {e.nodeid}: {why}, deadline {e.deadline:g}s")
-        for dump_line in dump_digest(e.dump):
-            self.line(f"      {dump_line}")
+        self._digest(e.dump)
 
     def _on_test_crashed(self, e: TestCrashed) -> None:
         self.line(f"  💥 CRASHED {e.nodeid}: {e.cause}")
-        for dump_line in dump_digest(e.dump):
-            self.line(f"      {dump_line}")
+        self._digest(e.dump)
+
+    def _shown(self, value: object) -> str:
+        """Free text from an event as one printable line: masked before it is cut, so a
+        cut never leaves part of a secret behind."""
+        text = storable(value)
+        if self.redact is not None:
+            text = self.redact(text)
+        return one_line(text, SHOWN_BYTES)
+
+    def _digest(self, dump: str) -> None:
+        dump = storable(dump)
+        if self.redact is not None:
+            dump = self.redact(dump)
+        for dump_line in dump_digest(dump):
+            kept = clip(dump_line, SHOWN_BYTES)
+            self.line(f"      {kept}" if kept is dump_line else f"      {kept}…")
 
     def _on_suite_finished(self, e: SuiteFinished) -> None:
         if e.status == "error" and e.message:
-            self.line(f"  suite {e.suite} could not run: {e.message}")
+            self.line(f"  suite {e.suite} could not run: {self._shown(e.message)}")
 
     def _on_phase_finished(self, e: PhaseFinished) -> None:
         held = "held" if e.gate_held else "FAILED"
@@ -194,10 +222,10 @@ class HeadlessReporter:
 
     def _on_log(self, e: LogLine) -> None:
         if e.level in ("warning", "error") or e.source in _ALWAYS_SHOWN or self.verbose:
-            self.line(f"  [{e.level}] {e.source}: {e.text}")
+            self.line(f"  [{e.level}] {e.source}: {self._shown(e.text)}")
 
     def _on_plugin_error(self, e: PluginFailed) -> None:
-        self.line(f"  [plugin error] {e.plugin} in {e.hook}: {e.error} (quarantined)")
+        self.line(f"  [plugin error] {e.plugin} in {e.hook}: {self._shown(e.error)} (quarantined)")
 
     def _on_run_finished(self, e: RunFinished) -> None:
         self.line(self.summary_table())

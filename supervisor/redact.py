@@ -2,7 +2,8 @@
 
 A :class:`Redactor` knows the literal secret values of this run and masks them in any
 text; :func:`redact_config` masks config values whose key names a secret, before the
-config is stored in ``runs.config``.
+config is stored in ``runs.config``. :func:`redacting` is also where runner text is made
+storable (:func:`supervisor.text.storable`), once, before anyone sees it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+
+from supervisor.text import storable
 
 MASK = "***"
 _SECRET_KEY = re.compile(
@@ -100,23 +103,33 @@ E = TypeVar("E")
 
 
 def redact_event(event: E, redact: Redactor) -> E:
-    """The event with every text field (and tuple of texts) masked; the same object
-    when nothing changed. Applied once where runner events enter the bus, so the model,
-    plugin hooks, sinks, store and screen all see only masked text."""
-    if not redact.active or not dataclasses.is_dataclass(event):
+    """The event with every text field (and tuple of texts) masked, then made storable
+    (lone surrogates escaped, ``bytes`` decoded); the same object when nothing changed.
+    Applied once where runner events enter the bus, so the model, plugin hooks, sinks,
+    store and screen all see only masked text that any of them can encode."""
+    if not dataclasses.is_dataclass(event):
         return event
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(event):
         value = getattr(event, f.name)
-        if isinstance(value, str):
-            masked: Any = redact(value)
+        if isinstance(value, (str, bytes, bytearray)):
+            clean: Any = _clean(value, redact)
         elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
-            masked = tuple(redact(v) for v in value)
+            clean = tuple(_clean(v, redact) for v in value)
         else:
             continue
-        if masked != value:
-            changes[f.name] = masked
+        if clean is not value and clean != value:
+            changes[f.name] = clean
     return dataclasses.replace(event, **changes) if changes else event  # type: ignore[type-var]
+
+
+def _clean(value: str | bytes | bytearray, redact: Redactor) -> str:
+    """Masked first, on the text as it came (a secret from the environment may hold a
+    surrogate itself), then storable."""
+    text = value if isinstance(value, str) else storable(value)
+    if redact.active:
+        text = redact(text)
+    return storable(text)
 
 
 def redacting(emit: Callable[[Any], None], redact: Redactor) -> Callable[[Any], None]:

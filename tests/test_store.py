@@ -30,7 +30,7 @@ from supervisor.core.events import (
     count_outcomes,
     utc_now,
 )
-from supervisor.store import reader, schema
+from supervisor.store import queries, schema
 from supervisor.store.writer import HistoryStore, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def result(i: int, iteration: int = 1, phase: int = 1, outcome: str = "passed", 
 
 
 def count(path: Path, sql: str, *params) -> int:
-    conn = reader.connect_readonly(path)
+    conn = queries.connect_readonly(path)
     try:
         return conn.execute(sql, params).fetchone()[0]
     finally:
@@ -109,7 +109,7 @@ def count(path: Path, sql: str, *params) -> int:
 def test_schema_matches_the_contract(tmp_path):
     path = tmp_path / "deep" / "er" / "history.db"
     open_store(path).close()
-    conn = reader.connect_readonly(path)
+    conn = queries.connect_readonly(path)
     tables = {
         row[0]
         for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -249,30 +249,27 @@ def test_batching_and_tests_rows_reused_across_iterations(tmp_path):
     assert store.flush()
     store.close()
 
-    conn = reader.connect_readonly(path)
+    conn = queries.connect_readonly(path)
     assert conn.execute("SELECT COUNT(*) FROM tests").fetchone()[0] == n
     assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 2 * n
     assert conn.execute("SELECT COUNT(DISTINCT test_id) FROM results").fetchone()[0] == n
-    its = reader.iterations(conn, run)
-    assert [
-        (i["seq"], i["status"], i["passed"], i["failed"], i["deploy_revision"]) for i in its
-    ] == [
+    its = queries.iterations(conn, run)
+    assert [(i["seq"], i["status"], i["passed"], i["failed"], i["revision"]) for i in its] == [
         (1, "passed", n, 0, "rev1"),
         (2, "failed", n - 12, 12, "rev2"),
     ]
-    rows = reader.results_for_iteration(conn, run, 2)
+    rows = list(queries.iteration_results(conn, queries.resolve_iteration(conn, "2")).values())
     assert len(rows) == n
     assert rows[0]["suite"] == "s" and rows[0]["nodeid"] == "tests/test_x.py::test_0"
     assert rows[0]["outcome"] == "failed" and rows[0]["message"] == "boom"
     assert rows[0]["phase"] == "P1" and rows[1]["outcome"] == "passed"
-    phase = reader.phases(conn, run, 2)[0]
-    assert (phase["status"], phase["passed"], phase["failed"], phase["duration"]) == (
-        "gate-failed",
-        n - 12,
-        12,
-        12.5,
-    )
-    assert reader.runs(conn)[0]["iterations"] == 2
+    phase = conn.execute(
+        "SELECT p.status, p.passed, p.failed, p.duration FROM phases p"
+        " JOIN iterations i ON i.id = p.iteration_id WHERE i.run_id = ? AND i.seq = 2",
+        (run,),
+    ).fetchone()
+    assert tuple(phase) == ("gate-failed", n - 12, 12, 12.5)
+    assert queries.runs(conn)[0]["iterations"] == 2
     conn.close()
 
 
@@ -315,7 +312,7 @@ def test_every_event_kind_lands_in_its_table(tmp_path):
     )
     store.close()
 
-    conn = reader.connect_readonly(path)
+    conn = queries.connect_readonly(path)
     deploy = dict(conn.execute("SELECT * FROM deploys").fetchone())
     assert (deploy["backend"], deploy["revision"], deploy["duration"], deploy["status"]) == (
         "command",
@@ -323,7 +320,7 @@ def test_every_event_kind_lands_in_its_table(tmp_path):
         3.5,
         "ok",
     )
-    assert reader.iterations(conn, run)[0]["deploy_revision"] == "deadbeef"
+    assert queries.iterations(conn, run)[0]["revision"] == "deadbeef"
     logs = [dict(r) for r in conn.execute("SELECT level, source, text FROM logs ORDER BY id")]
     assert logs[0]["source"] == "watchdog" and "t::hang" in logs[0]["text"]
     assert logs[1]["source"] == "watchdog" and "t::boom" in logs[1]["text"]
@@ -334,12 +331,12 @@ def test_every_event_kind_lands_in_its_table(tmp_path):
         "netra_results",
         "ValueError: x",
     )
-    hung = reader.results_for_iteration(conn, run, 1)[0]
-    assert (hung["outcome"], hung["dump"], hung["worker"]) == ("hung", "Thread 1 ...", "gw0")
-    (runrow,) = reader.runs(conn)
+    hung = conn.execute("SELECT outcome, dump, worker FROM results").fetchone()
+    assert tuple(hung) == ("hung", "Thread 1 ...", "gw0")
+    runrow = dict(conn.execute("SELECT * FROM runs").fetchone())
     assert (runrow["status"], runrow["exit_code"], runrow["config"]) == ("failed", 1, '{"a": 1}')
     assert runrow["finished_at"] and runrow["host"]
-    assert reader.latest_run_id(conn) == run
+    assert queries.latest_run(conn) == run
     conn.close()
 
 
@@ -349,9 +346,12 @@ def test_results_without_started_events_still_get_rows(tmp_path):
     store.put(result(1, iteration=3, phase=2))
     store.put(result(2, iteration=3, phase=0))
     store.close()
-    conn = reader.connect_readonly(path)
-    rows = reader.results_for_iteration(conn, store.run_id, 3)
-    assert [(r["phase"], r["phase_seq"]) for r in rows] == [("phase 2", 2), (None, None)]
+    conn = queries.connect_readonly(path)
+    rows = conn.execute(
+        "SELECT p.name, p.seq FROM results r LEFT JOIN phases p ON p.id = r.phase_id"
+        " JOIN iterations i ON i.id = r.iteration_id WHERE i.seq = 3 ORDER BY r.id"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [("phase 2", 2), (None, None)]
     conn.close()
 
 
@@ -459,7 +459,7 @@ def test_sigkill_loses_at_most_the_last_second(tmp_path):
     reader_thread.join(5)
     safe = {i for i, at in seen if at < killed_at - 1.0}
     assert len(safe) > 50
-    conn = reader.connect_readonly(path)
+    conn = queries.connect_readonly(path)
     stored = {int(r[0].split("::")[1]) for r in conn.execute("SELECT nodeid FROM tests")}
     assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == len(stored)
     conn.close()
@@ -552,7 +552,7 @@ def test_redaction_applies_to_every_text_column(tmp_path):
     )
     store.close()
 
-    conn = reader.connect_readonly(path)
+    conn = queries.connect_readonly(path)
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     masked = 0
     for table in tables:
@@ -628,11 +628,15 @@ def test_resume_reuses_the_run_and_its_iterations(tmp_path):
     again.put(result(1, iteration=2))
     again.close()
 
-    conn = reader.connect_readonly(path)
-    assert [i["seq"] for i in reader.iterations(conn, store.run_id)] == [1, 2]
-    assert len(reader.results_for_iteration(conn, store.run_id, 1)) == 2
+    conn = queries.connect_readonly(path)
+    assert [i["seq"] for i in queries.iterations(conn, store.run_id)] == [1, 2]
+    one = queries.resolve_iteration(conn, f"{store.run_id}.1")
+    assert (
+        conn.execute("SELECT COUNT(*) FROM results WHERE iteration_id = ?", (one.id,)).fetchone()[0]
+        == 2
+    )
     assert conn.execute("SELECT COUNT(*) FROM phases").fetchone()[0] == 2
-    assert reader.runs(conn)[0]["status"] == "running"
+    assert queries.runs(conn)[0]["status"] == "running"
     conn.close()
     with pytest.raises(StoreError, match="no such run"):
         HistoryStore.resume(path, 99)

@@ -1,6 +1,7 @@
 """The questions ``netra-supervisor history`` answers, as plain data (dicts and lists).
 
-Everything here reads through a read-only connection and returns JSON-ready values;
+Everything here reads through a read-only connection (:func:`connect_readonly`, safe
+while a run is writing: WAL) and returns JSON-ready values;
 rendering is ``supervisor.history_cli``'s job. The SQL that Datasette users get too
 lives in :mod:`supervisor.store.canned`.
 
@@ -17,6 +18,7 @@ import math
 import re
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from supervisor.store import canned
@@ -41,6 +43,17 @@ class Iteration:
     @property
     def label(self) -> str:
         return f"{self.run_id}.{self.seq}"
+
+
+def connect_readonly(path: str | Path, *, timeout: float = 5.0) -> sqlite3.Connection:
+    """Open ``path`` read-only (``mode=ro``, rows as :class:`sqlite3.Row`); everyone
+    but the writer reads this way. Raises ``FileNotFoundError`` when it does not exist."""
+    path = Path(path).resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"no history database at {path}")
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout)
+    conn.row_factory = sqlite3.Row
+    return conn
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

@@ -19,6 +19,10 @@ FAILING = ("failed", "error", "hung", "crashed")
 
 _MAX = 300  # characters of the normalised message kept in a signature
 
+#: ``supervisor.text.LINE_BREAK``: what the writer puts where a message had line breaks
+#: (spelled out, since this module imports nothing from the project; a test pins it).
+LINE_BREAK = " ⏎ "
+
 # "ValueError: ...", "pkg.errors.ApiError: ...", pytest's "Failed: ...", a bare "KeyError"
 _TYPE = re.compile(
     r"^((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Exit|Interrupt|Failed|Failure|Warning"
@@ -80,7 +84,7 @@ def signature(outcome: str | None, message: str | None) -> str:
     """``"TYPE: normalised first line"``; the grouping key of ``history failures``."""
     outcome = outcome or "failed"
     lines = (message or "").strip().splitlines()
-    first = lines[0].strip() if lines else ""
+    first = lines[0].split(LINE_BREAK, 1)[0].strip() if lines else ""
     kind = error_type(outcome, first)
     match = _TYPE.match(first)
     rest = first[match.end() :] if match else first

@@ -13,10 +13,9 @@ database (a passive checkpoint, which never waits for readers). SQLite checkpoin
 whatever is left when the last connection closes, and that happens when the run ends,
 while the user waits: done on the way, the close only has the last batch to copy.
 
-Events name iterations and phases by sequence number; the writer maps them to row ids
-as ``IterationStarted`` / ``PhaseStarted`` arrive. A result naming an iteration or a
-phase the writer has not seen yet still gets a row (the iteration / phase row is
-created on the fly), so nothing is dropped because of an event missing upstream.
+What each event writes is :mod:`supervisor.store.rows`' job: it maps iteration and
+phase numbers to row ids (a result naming an iteration or a phase not seen yet still
+gets a row), and every text value is redacted, made storable and held to its cap there.
 
 When SQLite refuses a write (``sqlite3.OperationalError``: database locked, disk full,
 I/O error) the run goes on: the transaction is rolled back, the events stay in memory,
@@ -27,12 +26,13 @@ on its own so it cannot take its batch with it, and is reported, never dropped
 silently.
 
 Secrets: ``redact`` (``str -> str``) is applied to every text value before it is
-written, in every table.
+written, in every table, before any cut (see :mod:`supervisor.store.rows`).
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import sqlite3
 import threading
 import time
@@ -41,62 +41,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from supervisor.core.events import (
-    DeployFinished,
-    Event,
-    IterationFinished,
-    IterationStarted,
-    LogLine,
-    PhaseFinished,
-    PhaseStarted,
-    PluginFailed,
-    RunFinished,
-    TestCrashed,
-    TestHung,
-    TestResult,
-    utc_now,
-)
+from supervisor.core.events import Event, utc_now
 from supervisor.store import schema
+from supervisor.store.rows import Batch, Redactor, RowFolder, stored_text
 
-Redactor = Callable[[str], str]
 Reporter = Callable[[str], None]
 
 # Backoff between attempts while SQLite refuses writes (seconds), then the last value.
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
-
-_INSERT_RESULT = (
-    "INSERT INTO results (iteration_id, phase_id, test_id, attempt, outcome, duration,"
-    " started_at, message, longrepr, dump, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_LOG = "INSERT INTO logs (run_id, at, level, source, text) VALUES (?, ?, ?, ?, ?)"
-_INSERT_PLUGIN_ERROR = (
-    "INSERT INTO plugin_errors (run_id, plugin, hook, error, at) VALUES (?, ?, ?, ?, ?)"
-)
-_INSERT_TEST = (
-    "INSERT INTO tests (suite, nodeid, file, first_seen) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (suite, nodeid) DO NOTHING"
-)
-_INSERT_ITERATION = (
-    "INSERT INTO iterations (run_id, seq, started_at, status) VALUES (?, ?, ?, 'running')"
-    " ON CONFLICT (run_id, seq) DO NOTHING"
-)
-_INSERT_PHASE = (
-    "INSERT INTO phases (iteration_id, name, seq, status, gate, started_at, impact)"
-    " VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (iteration_id, seq) DO NOTHING"
-)
-_FINISH_ITERATION = (
-    "UPDATE iterations SET finished_at = ?, status = ?,"
-    " deploy_revision = COALESCE(?, deploy_revision), passed = ?, failed = ?, hung = ?,"
-    " crashed = ?, skipped = ?, errors = ? WHERE id = ?"
-)
-_FINISH_PHASE = (
-    "UPDATE phases SET status = ?, gate = ?, gate_held = ?, passed = ?, failed = ?,"
-    " hung = ?, crashed = ?, errors = ?, skipped = ?, duration = ? WHERE id = ?"
-)
-_INSERT_DEPLOY = (
-    "INSERT INTO deploys (iteration_id, backend, revision, started_at, duration, status,"
-    " message) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 class StoreError(RuntimeError):
@@ -114,18 +66,6 @@ class _FlushRequest:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.ok = False
-
-
-class _Batch:
-    """What one transaction accumulates; ``undo`` reverts the id caches on rollback."""
-
-    __slots__ = ("results", "logs", "plugin_errors", "undo")
-
-    def __init__(self) -> None:
-        self.results: list[tuple] = []
-        self.logs: list[tuple] = []
-        self.plugin_errors: list[tuple] = []
-        self.undo: list[tuple[dict, Any]] = []
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -182,33 +122,17 @@ class HistoryStore:
         #: Events ``put`` after ``close`` (not written; reported in ``last_error``).
         self.late_events = 0
         self._conn = conn
-        self._redact = redact
+        self._folder = RowFolder(conn, path, run_id, redact, iteration_ids, phase_ids)
         self._on_error = on_error
         self._on_recover = on_recover
         self._interval = flush_interval
         self._max_batch = max_batch
         self._wake_at = min(max_batch, WAKE_AT)
-        self._iteration_ids: dict[int, int] = dict(iteration_ids or {})
-        self._phase_ids: dict[tuple[int, int], int] = dict(phase_ids or {})
-        self._test_ids: dict[tuple[str, str], int] = {}
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
         self._close_deadline = float("inf")
         self._failures = 0
-        self._handlers: dict[type, Callable[[Any, _Batch], None]] = {
-            TestResult: self._on_result,
-            IterationStarted: self._on_iteration_started,
-            IterationFinished: self._on_iteration_finished,
-            PhaseStarted: self._on_phase_started,
-            PhaseFinished: self._on_phase_finished,
-            DeployFinished: self._on_deploy,
-            TestHung: self._on_hung,
-            TestCrashed: self._on_crashed,
-            LogLine: self._on_log,
-            PluginFailed: self._on_plugin_failed,
-            RunFinished: self._on_run_finished,
-        }
         self._thread = threading.Thread(target=self._run, name="netra-history-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -249,7 +173,7 @@ class HistoryStore:
             import json
 
             config = json.dumps(config_json, default=str)
-        red = _text(redact)
+        red = functools.partial(stored_text, redact=redact)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -327,7 +251,7 @@ class HistoryStore:
                     (run_id,),
                 )
             }
-            red = _text(redact)
+            red = functools.partial(stored_text, redact=redact)
             _retrying(
                 "write to",
                 path,
@@ -357,7 +281,7 @@ class HistoryStore:
     def put(self, event: Event) -> None:
         """Queue an event for writing. Thread-safe, never blocks, never raises.
         Event types the history does not record are ignored here, for free."""
-        if type(event) not in self._handlers:
+        if type(event) not in self._folder.handlers:
             return
         if self._closing:
             self.late_events += 1
@@ -526,18 +450,13 @@ class HistoryStore:
 
     def _transaction(self, events: list[Any]) -> None:
         conn = self._conn
-        batch = _Batch()
-        handlers = self._handlers
+        batch = Batch()
+        handlers = self._folder.handlers
         conn.execute("BEGIN IMMEDIATE")
         try:
             for event in events:
                 handlers[type(event)](event, batch)
-            if batch.results:
-                conn.executemany(_INSERT_RESULT, batch.results)
-            if batch.logs:
-                conn.executemany(_INSERT_LOG, batch.logs)
-            if batch.plugin_errors:
-                conn.executemany(_INSERT_PLUGIN_ERROR, batch.plugin_errors)
+            batch.insert(conn)
             conn.execute("COMMIT")
         except BaseException:
             try:
@@ -545,8 +464,7 @@ class HistoryStore:
                     conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            for cache, key in reversed(batch.undo):
-                cache.pop(key, None)
+            batch.revert()
             raise
 
     def _failed(self, exc: sqlite3.OperationalError, waiting: int) -> None:
@@ -578,247 +496,3 @@ class HistoryStore:
                 self._on_error(message)
             except Exception:
                 pass
-
-    # ------------------------------------------------------------------ folding
-
-    def _r(self, value: Any) -> Any:
-        """Redact one text value (empty → NULL)."""
-        if not value:
-            return None
-        if self._redact is None or not isinstance(value, str):
-            return value
-        return self._redact(value)
-
-    def _iteration_id(self, seq: int, batch: _Batch, started_at: str | None = None) -> int:
-        row_id = self._iteration_ids.get(seq)
-        if row_id is not None:
-            return row_id
-        conn = self._conn
-        cur = conn.execute(_INSERT_ITERATION, (self.run_id, seq, self._r(started_at or utc_now())))
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
-        else:  # the row exists (another writer, or a resume that did not load it)
-            row_id = conn.execute(
-                "SELECT id FROM iterations WHERE run_id = ? AND seq = ?", (self.run_id, seq)
-            ).fetchone()[0]
-        self._iteration_ids[seq] = row_id
-        batch.undo.append((self._iteration_ids, seq))
-        return row_id
-
-    def _phase_id(
-        self,
-        iteration: int,
-        phase: int,
-        batch: _Batch,
-        *,
-        name: str = "",
-        gate: str = "",
-        started_at: str | None = None,
-        impact: str = "",
-    ) -> int | None:
-        if not phase:
-            return None
-        key = (iteration, phase)
-        row_id = self._phase_ids.get(key)
-        if row_id is not None:
-            return row_id
-        iteration_id = self._iteration_id(iteration, batch)
-        r = self._r
-        conn = self._conn
-        cur = conn.execute(
-            _INSERT_PHASE,
-            (
-                iteration_id,
-                r(name or f"phase {phase}"),
-                phase,
-                r(gate),
-                r(started_at or utc_now()),
-                r(impact),
-            ),
-        )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
-        else:
-            row_id = conn.execute(
-                "SELECT id FROM phases WHERE iteration_id = ? AND seq = ?", (iteration_id, phase)
-            ).fetchone()[0]
-        self._phase_ids[key] = row_id
-        batch.undo.append((self._phase_ids, key))
-        return row_id
-
-    def _test_id(self, event: TestResult, batch: _Batch) -> int:
-        key = (event.suite, event.nodeid)
-        r = self._r
-        suite, nodeid = r(event.suite) or "", r(event.nodeid) or ""
-        conn = self._conn
-        cur = conn.execute(
-            _INSERT_TEST, (suite, nodeid, r(event.file), r(event.started_at or utc_now()))
-        )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
-        else:
-            row_id = conn.execute(
-                "SELECT id FROM tests WHERE suite = ? AND nodeid = ?", (suite, nodeid)
-            ).fetchone()[0]
-        self._test_ids[key] = row_id
-        batch.undo.append((self._test_ids, key))
-        return row_id
-
-    def _on_result(self, ev: TestResult, batch: _Batch) -> None:
-        iteration_id = self._iteration_ids.get(ev.iteration)
-        if iteration_id is None:
-            iteration_id = self._iteration_id(ev.iteration, batch)
-        phase_id = self._phase_ids.get((ev.iteration, ev.phase))
-        if phase_id is None:
-            phase_id = self._phase_id(ev.iteration, ev.phase, batch)
-        test_id = self._test_ids.get((ev.suite, ev.nodeid))
-        if test_id is None:
-            test_id = self._test_id(ev, batch)
-        r = self._r
-        batch.results.append(
-            (
-                iteration_id,
-                phase_id,
-                test_id,
-                ev.attempt,
-                r(ev.outcome) or "",
-                ev.duration,
-                r(ev.started_at),
-                r(ev.message),
-                r(ev.longrepr),
-                r(ev.dump),
-                r(ev.worker),
-            )
-        )
-
-    def _on_iteration_started(self, ev: IterationStarted, batch: _Batch) -> None:
-        row_id = self._iteration_ids.get(ev.iteration)
-        if row_id is None:
-            self._iteration_id(ev.iteration, batch, ev.started_at)
-        else:  # resumed run repeating an iteration number: reuse its row
-            self._conn.execute(
-                "UPDATE iterations SET status = ?, finished_at = NULL WHERE id = ?",
-                (self._r("running"), row_id),
-            )
-
-    def _on_iteration_finished(self, ev: IterationFinished, batch: _Batch) -> None:
-        row_id = self._iteration_id(ev.iteration, batch)
-        counts = ev.counts
-        r = self._r
-        self._conn.execute(
-            _FINISH_ITERATION,
-            (
-                r(ev.finished_at),
-                r(ev.status),
-                r(ev.deploy_revision),
-                counts.get("passed", 0),
-                counts.get("failed", 0),
-                counts.get("hung", 0),
-                counts.get("crashed", 0),
-                counts.get("skipped", 0),
-                counts.get("error", 0),
-                row_id,
-            ),
-        )
-
-    def _on_phase_started(self, ev: PhaseStarted, batch: _Batch) -> None:
-        row_id = self._phase_ids.get((ev.iteration, ev.phase))
-        if row_id is None:
-            self._phase_id(
-                ev.iteration,
-                ev.phase,
-                batch,
-                name=ev.name,
-                gate=ev.gate,
-                started_at=ev.started_at,
-                impact=ev.impact,
-            )
-        else:
-            self._conn.execute(
-                "UPDATE phases SET status = ?, name = ?, gate = ? WHERE id = ?",
-                (self._r("running"), self._r(ev.name) or "", self._r(ev.gate), row_id),
-            )
-
-    def _on_phase_finished(self, ev: PhaseFinished, batch: _Batch) -> None:
-        row_id = self._phase_id(ev.iteration, ev.phase, batch, name=ev.name, gate=ev.gate)
-        if row_id is None:
-            return
-        counts = ev.counts
-        r = self._r
-        self._conn.execute(
-            _FINISH_PHASE,
-            (
-                r(ev.status),
-                r(ev.gate),
-                int(bool(ev.gate_held)),
-                counts.get("passed", 0),
-                counts.get("failed", 0),
-                counts.get("hung", 0),
-                counts.get("crashed", 0),
-                counts.get("error", 0),
-                counts.get("skipped", 0),
-                ev.duration,
-                row_id,
-            ),
-        )
-
-    def _on_deploy(self, ev: DeployFinished, batch: _Batch) -> None:
-        iteration_id = self._iteration_id(ev.iteration, batch)
-        r = self._r
-        revision = r(ev.revision)
-        self._conn.execute(
-            _INSERT_DEPLOY,
-            (
-                iteration_id,
-                r(ev.backend),
-                revision,
-                r(ev.started_at),
-                ev.duration,
-                r(ev.status),
-                r(ev.message),
-            ),
-        )
-        if revision and ev.status == "ok":
-            self._conn.execute(
-                "UPDATE iterations SET deploy_revision = ? WHERE id = ?", (revision, iteration_id)
-            )
-
-    def _on_hung(self, ev: TestHung, batch: _Batch) -> None:
-        text = (
-            f"{ev.nodeid} [{ev.suite}] hung ({ev.reason}, deadline {ev.deadline:g}s) "
-            f"in iteration {ev.iteration}, phase {ev.phase}"
-        )
-        r = self._r
-        batch.logs.append((self.run_id, r(utc_now()), r("warning"), r("watchdog"), r(text)))
-
-    def _on_crashed(self, ev: TestCrashed, batch: _Batch) -> None:
-        text = (
-            f"{ev.nodeid} [{ev.suite}] crashed ({ev.cause}) "
-            f"in iteration {ev.iteration}, phase {ev.phase}"
-        )
-        r = self._r
-        batch.logs.append((self.run_id, r(utc_now()), r("warning"), r("watchdog"), r(text)))
-
-    def _on_log(self, ev: LogLine, batch: _Batch) -> None:
-        r = self._r
-        batch.logs.append((self.run_id, r(ev.at), r(ev.level), r(ev.source), r(ev.text)))
-
-    def _on_plugin_failed(self, ev: PluginFailed, batch: _Batch) -> None:
-        r = self._r
-        batch.plugin_errors.append((self.run_id, r(ev.plugin), r(ev.hook), r(ev.error), r(ev.at)))
-
-    def _on_run_finished(self, ev: RunFinished, batch: _Batch) -> None:
-        r = self._r
-        self._conn.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, exit_code = ? WHERE id = ?",
-            (r(ev.finished_at), r(ev.status), ev.exit_code, self.run_id),
-        )
-
-
-def _text(redact: Redactor | None) -> Callable[[Any], Any]:
-    def apply(value: Any) -> Any:
-        if value is None or redact is None or not isinstance(value, str):
-            return value
-        return redact(value)
-
-    return apply

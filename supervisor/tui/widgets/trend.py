@@ -18,7 +18,7 @@ def load_history(db_path: str | Path | None) -> list[tuple[int, int, int]]:
     """(run_id, seq, passed) of the last iterations in the database (``mode=ro``)."""
     if not db_path:
         return []
-    from supervisor.store.reader import connect_readonly
+    from supervisor.store.queries import connect_readonly
 
     try:
         conn = connect_readonly(db_path, timeout=1.0)
