@@ -39,6 +39,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,15 @@ class PluginRecord:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class ImplCall:
+    """One plugin's implementation of one lifecycle call; ``run`` isolates failures."""
+
+    record: PluginRecord
+    hook: str
+    run: Callable[[], Any]
 
 
 @dataclass(frozen=True)
@@ -469,7 +479,8 @@ class PluginHost:
         try:
             result = impl.function(*args)
         except (Exception, SystemExit) as exc:
-            self._fail(record, hook_name, _one_line(exc, record.file))
+            if record.ok:  # else quarantined meanwhile (a hook timeout): no news
+                self._fail(record, hook_name, _one_line(exc, record.file))
             return self._FAILED
         if self.trace:
             ms = (time.perf_counter() - t0) * 1000
@@ -487,20 +498,33 @@ class PluginHost:
                 f"got {', '.join(sorted(kwargs)) or 'none'}"
             )
 
-    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook on every active plugin, each implementation separately.
+    def lifecycle_calls(self, hook_name: str, kwargs: dict) -> list[ImplCall]:
+        """One isolated call per active implementation of a lifecycle hook, in order.
 
-        A plugin that raises is quarantined (reported via ``on_error``) and the other
-        plugins' implementations still run; in strict mode :class:`PluginError` is
-        raised instead. Keyword arguments must be exactly the hook's parameters.
+        For callers that run them elsewhere (the run's hook delivery thread, with a
+        timeout per call). Checks the hook and that ``kwargs`` are exactly its
+        parameters; an empty list means nobody implements it.
         """
         if hook_name not in LIFECYCLE_HOOKS:
             raise ValueError(
                 f"{hook_name!r} is not a lifecycle hook ({', '.join(LIFECYCLE_HOOKS)})"
             )
         self._check_kwargs(hook_name, kwargs)
-        for impl, record in self._ordered_impls(hook_name):
-            self._call_impl(impl, record, hook_name, kwargs)
+        return [
+            ImplCall(record, hook_name, partial(self._call_impl, impl, record, hook_name, kwargs))
+            for impl, record in self._ordered_impls(hook_name)
+        ]
+
+    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook on every active plugin, each implementation separately.
+
+        A plugin that raises is quarantined (reported via ``on_error``) and the other
+        plugins' implementations still run; in strict mode :class:`PluginError` is
+        raised instead. Keyword arguments must be exactly the hook's parameters.
+        Synchronous: a run delivers through :mod:`supervisor.hook_delivery` instead.
+        """
+        for call in self.lifecycle_calls(hook_name, kwargs):
+            call.run()
 
     def _returned_list(
         self, record: PluginRecord, hook: str, result: Any, base: type, what: str
