@@ -36,7 +36,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from supervisor.config import format_duration
 from supervisor.core.events import Event, LogLine
 from supervisor.plugins import ImplCall, PluginError
 
@@ -270,7 +269,7 @@ class HookDelivery:
         call = stuck.call
         name = call.record.name
         where = _stuck_at(stuck.thread, call.record.file)
-        limit = format_duration(self.timeout)
+        limit = f"{self.timeout:g}s"  # as configured: "2s", "0.5s", "30s"
         try:
             self._quarantine(
                 name, call.hook, f"TimeoutError: still running after hook_timeout {limit}{where}"
