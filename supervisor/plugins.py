@@ -19,6 +19,9 @@ A plugin that fails to import, or raises from any hook, is reported through
 ``plugin_errors`` table and the log pane) and quarantined: it is unregistered, what it
 registered is dropped, and the run goes on. Every hook implementation is called
 separately, so one bad plugin never keeps the others' implementations from running.
+During a run, lifecycle hooks are called on their own thread
+(:mod:`supervisor.hook_delivery`): one running longer than ``[plugins] hook_timeout``
+quarantines its plugin the same way.
 ``NETRA_STRICT_PLUGINS=1`` turns such a failure into a :class:`PluginError` (the CLI
 exits 2), for plugin authors. ``NETRA_TRACE_HOOKS=1`` prints every hook call to stderr.
 """
@@ -64,7 +67,8 @@ REGISTRIES: dict[str, tuple[str, type]] = {
     "netra_register_log_sinks": ("sink kind", LogSink),
 }
 
-#: Hooks that return nothing and are called through :meth:`PluginHost.call_lifecycle`.
+#: Hooks that return nothing: :meth:`PluginHost.lifecycle_calls` (a run delivers them
+#: on the hooks thread) or :meth:`PluginHost.call_lifecycle`.
 LIFECYCLE_HOOKS = (
     "netra_run_started",
     "netra_iteration_started",
