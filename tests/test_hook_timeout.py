@@ -95,7 +95,9 @@ def slow_project(tmp_path, hook_timeout: str = "2s"):
 
     The conftest's pause before the first test makes the first result's batch due
     (results are batched for about a second), so the slow plugin is stuck in it while
-    the next test hangs: the watchdog has to decide without the plugin's thread.
+    the next test hangs: the watchdog has to decide without the plugin's thread. (The
+    recorder implements ``netra_run_started``, so no pytest is prestarted before the
+    batcher's clock starts.)
     """
     write(tmp_path / "local_plugins/a_slow.py", SLOW)
     write(tmp_path / "local_plugins/b_recorder.py", RECORDER)
