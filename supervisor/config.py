@@ -174,6 +174,7 @@ class PluginsConfig:
     dirs: tuple[str, ...] = ()
     load: tuple[str, ...] = ()
     disable: tuple[str, ...] = ()
+    hook_timeout: float = 30.0  # a lifecycle hook running longer: its plugin is quarantined
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,12 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "max_bytes": "int",
         "timeout": "duration",
     },
-    "plugins": {"dirs": "strlist", "load": "strlist", "disable": "strlist"},
+    "plugins": {
+        "dirs": "strlist",
+        "load": "strlist",
+        "disable": "strlist",
+        "hook_timeout": "duration",
+    },
 }
 
 _TOP_LEVEL = {
@@ -528,6 +534,8 @@ def parse_config(
             phases = (_implicit_phase(suites),)
     sinks = tuple(_parse_sink(r, i, s) for i, s in enumerate(data.get("sink", [])))
     plugins = PluginsConfig(**r.table("plugins", data.get("plugins", {})))
+    if plugins.hook_timeout <= 0:
+        raise r.fail("plugins.hook_timeout", "must be longer than 0s")
 
     return Config(
         path=path,

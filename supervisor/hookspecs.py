@@ -23,10 +23,33 @@ There are two groups:
   dirs``), and tags each object with the plugin that returned it; when two plugins
   register the same name, the later one wins.
 * **Lifecycle** hooks return nothing (a return value is ignored). They are called
-  from the run's event stream, synchronously, so they must be quick: hand slow work
-  (uploads, notifications) to a thread of your own. They are called with batches —
-  once per run, iteration, deploy, phase, hang, or per batch of results — never once
-  per test result.
+  with batches — once per run, iteration, deploy, phase, hang, or per batch of
+  results — never once per test result.
+
+How lifecycle hooks are delivered (:mod:`supervisor.hook_delivery`):
+
+* **Thread.** Off the run's threads: the runners only queue the call, and one
+  delivery thread (``netra hooks``) makes it, so a slow plugin never delays a test's
+  deadline. Do not rely on the thread's identity (after a timeout it is a new one).
+* **Order.** In the order of the events, one call after the other (FIFO), each
+  plugin's implementation separately, in discovery order (``tryfirst``/``trylast``
+  honoured).
+* **Timeout.** An implementation running longer than ``[plugins] hook_timeout``
+  (default 30 s) is reported (the log, ``plugin_errors``) and its plugin quarantined
+  for the rest of the run; the stuck call is abandoned (whatever it does when it
+  returns is ignored) and the others' hooks go on. Hand long work (uploads,
+  notifications) to a thread of your own.
+* **Barriers.** The loop waits for the hooks delivered so far to finish (bounded by
+  the timeout) after :func:`netra_iteration_started` (before the deploy: what it
+  prepares, the tests see), after :func:`netra_iteration_finished` (before the wait
+  and the next deploy: a fix it commits is deployed), and at the end of the run
+  (:func:`netra_run_finished` returns before the process ends; ``netra_run_started``
+  is before the first barrier). The other hooks are not waited for:
+  :func:`netra_results`, :func:`netra_test_hung`, :func:`netra_phase_finished` and
+  :func:`netra_deploy_finished` may still be running while the tests go on.
+* **Overflow.** While a hook is stuck, calls queue up (up to 1000); past that the
+  oldest queued :func:`netra_results` batch is dropped, counted and reported as a
+  warning. No other lifecycle call is ever dropped.
 
 A plugin that raises from any hook is reported and quarantined (its hooks are not
 called again in this run); see :mod:`supervisor.plugins`.
@@ -125,7 +148,7 @@ def netra_run_started(run_id: int, config: Config) -> None:
 
     Called once per ``netra-supervisor run`` (a resumed run calls it again with the
     same ``run_id``), before the first iteration; it is a single call, not a per-result
-    one.
+    one. On the hooks thread; it has finished before the first deploy (a barrier).
 
     :param run_id: The run's id in the history database (``runs.id``).
     :param config: The validated :class:`supervisor.config.Config`, including suites
@@ -139,7 +162,8 @@ def netra_iteration_started(run_id: int, iteration: int) -> None:
     """An iteration of the loop (deploy, then the phases) is starting.
 
     Called once per iteration, before its deploy; it is a single call, not a
-    per-result one.
+    per-result one. On the hooks thread; the deploy waits until it has finished
+    (a barrier, bounded by ``hook_timeout``), so it may prepare what the tests see.
 
     :param run_id: The run's id in the history database.
     :param iteration: The iteration's 1-based sequence number within the run.
@@ -156,7 +180,8 @@ def netra_deploy_finished(
     Called once per iteration, after the deploy backend returned and before the first
     phase; it is a single call, not a per-result one. A skipped deploy (``backend =
     "none"``, or ``when = "first"`` after the first iteration) is reported too, with
-    ``ok`` true and ``revision`` ``None``.
+    ``ok`` true and ``revision`` ``None``. On the hooks thread, in event order; the
+    phases do not wait for it.
 
     :param run_id: The run's id in the history database.
     :param iteration: The iteration's 1-based sequence number within the run.
@@ -177,7 +202,8 @@ def netra_phase_finished(
 
     Called once per phase per iteration, after every result of the phase has been
     delivered through :func:`netra_results` (the pending batch is flushed first); it
-    is a single call, not a per-result one.
+    is a single call, not a per-result one. On the hooks thread, in event order; the
+    next phase does not wait for it.
 
     :param run_id: The run's id in the history database.
     :param iteration: The iteration's 1-based sequence number within the run.
@@ -197,6 +223,9 @@ def netra_results(batch: list[TestResult]) -> None:
     has passed since the last delivery, and always at the end of each phase, iteration
     and run — never once per result. Every result is delivered exactly once, in the
     order the runners reported them; a batch may mix suites but not iterations' order.
+    On the hooks thread; the tests do not wait for it. Only while hooks are stuck and
+    1000 calls are queued is the oldest queued batch dropped (counted, and reported
+    as a warning in the log).
 
     :param batch: A non-empty list of :class:`supervisor.core.events.TestResult` (each
         names its iteration, phase, suite, nodeid and outcome). Do not modify it.
@@ -208,9 +237,11 @@ def netra_results(batch: list[TestResult]) -> None:
 def netra_test_hung(event: TestHung) -> None:
     """A test passed its deadline or went silent, and is being killed.
 
-    Called once per hang, as soon as the watchdog decides (before the process group is
-    killed and before the matching ``hung`` result arrives in :func:`netra_results`);
-    hangs are rare, so this is a single call per hang, not a batch.
+    Called once per hang: queued as soon as the watchdog decides, before the process
+    group is killed and before the matching ``hung`` result arrives in
+    :func:`netra_results`. It runs on the hooks thread and the kill does not wait for
+    it (the stacks are in ``event.dump``). Hangs are rare, so this is a single call
+    per hang, not a batch.
 
     :param event: The :class:`supervisor.core.events.TestHung` event: iteration, phase,
         suite, nodeid, the deadline in seconds, the reason (``deadline`` or
@@ -227,7 +258,9 @@ def netra_iteration_finished(
 
     Called once per iteration, after its last :func:`netra_phase_finished` and after
     its results have been flushed to :func:`netra_results`; it is a single call, not a
-    per-result one.
+    per-result one. On the hooks thread; the loop waits until it has finished before
+    the wait between iterations and the next deploy (a barrier, bounded by
+    ``hook_timeout``), so a fix it commits is what the next iteration deploys.
 
     :param run_id: The run's id in the history database.
     :param iteration: The iteration's 1-based sequence number within the run.
@@ -245,7 +278,8 @@ def netra_run_finished(run_id: int, status: str, exit_code: int) -> None:
 
     Called once per run, last of all hooks, after the remaining results have been
     flushed to :func:`netra_results`; it is a single call, not a per-result one.
-    Release whatever the plugin holds here.
+    On the hooks thread; the run waits until it has finished (bounded by
+    ``hook_timeout``) before the process ends. Release whatever the plugin holds here.
 
     :param run_id: The run's id in the history database.
     :param status: ``passed``, ``failed``, ``interrupted`` or ``error``.

@@ -89,6 +89,7 @@ tags = []                     # labels a phase can select with "tag:NAME"
 dirs = []                     # local plugin folders of this repository, e.g. ["plugins"]
 load = []                     # extra importable modules to load as plugins
 disable = []                  # plugin names not to load
+# hook_timeout = "30s"        # a hook running longer is reported and its plugin quarantined
 """
 
 

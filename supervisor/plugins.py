@@ -19,6 +19,9 @@ A plugin that fails to import, or raises from any hook, is reported through
 ``plugin_errors`` table and the log pane) and quarantined: it is unregistered, what it
 registered is dropped, and the run goes on. Every hook implementation is called
 separately, so one bad plugin never keeps the others' implementations from running.
+During a run, lifecycle hooks are called on their own thread
+(:mod:`supervisor.hook_delivery`): one running longer than ``[plugins] hook_timeout``
+quarantines its plugin the same way.
 ``NETRA_STRICT_PLUGINS=1`` turns such a failure into a :class:`PluginError` (the CLI
 exits 2), for plugin authors. ``NETRA_TRACE_HOOKS=1`` prints every hook call to stderr.
 """
@@ -39,6 +42,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +67,8 @@ REGISTRIES: dict[str, tuple[str, type]] = {
     "netra_register_log_sinks": ("sink kind", LogSink),
 }
 
-#: Hooks that return nothing and are called through :meth:`PluginHost.call_lifecycle`.
+#: Hooks that return nothing: :meth:`PluginHost.lifecycle_calls` (a run delivers them
+#: on the hooks thread) or :meth:`PluginHost.call_lifecycle`.
 LIFECYCLE_HOOKS = (
     "netra_run_started",
     "netra_iteration_started",
@@ -112,6 +117,15 @@ class PluginRecord:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class ImplCall:
+    """One plugin's implementation of one lifecycle call; ``run`` isolates failures."""
+
+    record: PluginRecord
+    hook: str
+    run: Callable[[], Any]
 
 
 @dataclass(frozen=True)
@@ -469,7 +483,8 @@ class PluginHost:
         try:
             result = impl.function(*args)
         except (Exception, SystemExit) as exc:
-            self._fail(record, hook_name, _one_line(exc, record.file))
+            if record.ok:  # else quarantined meanwhile (a hook timeout): no news
+                self._fail(record, hook_name, _one_line(exc, record.file))
             return self._FAILED
         if self.trace:
             ms = (time.perf_counter() - t0) * 1000
@@ -487,20 +502,33 @@ class PluginHost:
                 f"got {', '.join(sorted(kwargs)) or 'none'}"
             )
 
-    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook on every active plugin, each implementation separately.
+    def lifecycle_calls(self, hook_name: str, kwargs: dict) -> list[ImplCall]:
+        """One isolated call per active implementation of a lifecycle hook, in order.
 
-        A plugin that raises is quarantined (reported via ``on_error``) and the other
-        plugins' implementations still run; in strict mode :class:`PluginError` is
-        raised instead. Keyword arguments must be exactly the hook's parameters.
+        For callers that run them elsewhere (the run's hook delivery thread, with a
+        timeout per call). Checks the hook and that ``kwargs`` are exactly its
+        parameters; an empty list means nobody implements it.
         """
         if hook_name not in LIFECYCLE_HOOKS:
             raise ValueError(
                 f"{hook_name!r} is not a lifecycle hook ({', '.join(LIFECYCLE_HOOKS)})"
             )
         self._check_kwargs(hook_name, kwargs)
-        for impl, record in self._ordered_impls(hook_name):
-            self._call_impl(impl, record, hook_name, kwargs)
+        return [
+            ImplCall(record, hook_name, partial(self._call_impl, impl, record, hook_name, kwargs))
+            for impl, record in self._ordered_impls(hook_name)
+        ]
+
+    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook on every active plugin, each implementation separately.
+
+        A plugin that raises is quarantined (reported via ``on_error``) and the other
+        plugins' implementations still run; in strict mode :class:`PluginError` is
+        raised instead. Keyword arguments must be exactly the hook's parameters.
+        Synchronous: a run delivers through :mod:`supervisor.hook_delivery` instead.
+        """
+        for call in self.lifecycle_calls(hook_name, kwargs):
+            call.run()
 
     def _returned_list(
         self, record: PluginRecord, hook: str, result: Any, base: type, what: str

@@ -39,6 +39,7 @@ from supervisor.core.events import (
 from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopOutcome, LoopSettings, ResumePoint
 from supervisor.core.model import RunModel
 from supervisor.headless import HeadlessReporter
+from supervisor.hook_delivery import HookDelivery
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
 from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
 from supervisor.sinks import open_sinks
@@ -59,25 +60,47 @@ class RunOptions:
 
 
 class HookBridge:
-    """Turns events into lifecycle hook calls; results go to plugins in batches."""
+    """Turns events into lifecycle hook calls, delivered off the emitting thread.
 
-    def __init__(self, host: PluginHost, config: Config, stop: threading.Event) -> None:
+    Called by the bus under its lock, often from a runner's thread where deadlines
+    are checked: it only queues the calls (:class:`HookDelivery`, one thread, in event
+    order, ``[plugins] hook_timeout`` per implementation). Results go to plugins in
+    batches. The loop waits for :meth:`settle` at iteration boundaries.
+    """
+
+    def __init__(
+        self,
+        host: PluginHost,
+        config: Config,
+        stop: threading.Event,
+        report: Callable[[Event], None] = lambda event: None,
+    ) -> None:
         self.host = host
         self.config = config
         self.stop = stop
         #: a strict-mode plugin error: the run stops, and the CLI exits 2 with it
         self.fatal: PluginError | None = None
-        self.batcher = ResultBatcher(lambda batch: self._call("netra_results", batch=batch))
+        self.delivery = HookDelivery(
+            config.plugins.hook_timeout,
+            quarantine=host.quarantine,
+            report=report,
+            on_fatal=self._fatal,
+        )
+        self.batcher = ResultBatcher(
+            lambda batch: self._call("netra_results", len(batch), batch=batch)
+        )
+        self.settle = self.delivery.settle
+        self.close = self.delivery.close
 
-    def _call(self, hook: str, **kwargs: object) -> None:
-        # A PluginError (NETRA_STRICT_PLUGINS=1) must not tear through the runner that
-        # emitted the event: remember it, stop the run cleanly, re-raise at the end.
-        try:
-            self.host.call_lifecycle(hook, **kwargs)
-        except PluginError as exc:
-            if self.fatal is None:
-                self.fatal = exc
-            self.stop.set()
+    def _fatal(self, exc: PluginError) -> None:
+        # NETRA_STRICT_PLUGINS=1: remember the first error, stop the run cleanly; the
+        # session re-raises it at the end (exit 2).
+        if self.fatal is None:
+            self.fatal = exc
+        self.stop.set()
+
+    def _call(self, hook: str, results: int = 0, **kwargs: object) -> None:
+        self.delivery.submit(self.host.lifecycle_calls(hook, kwargs), results)
 
     def __call__(self, event: Event) -> None:
         self.batcher(event)
@@ -235,8 +258,8 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     )
     reporter = HeadlessReporter(out=out, verbose=options.verbose, redact=redactor)
     stop = threading.Event()
-    bridge = HookBridge(host, config, stop)
     bus = EventBus()
+    bridge = HookBridge(host, config, stop, report=bus.emit)
     bus.subscribe(model.apply)
     bus.subscribe(store.put)
     if ui is None:
@@ -299,6 +322,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             iteration_env=None if minter is None else (lambda _i: minter.iteration_env(redactor)),
             redactor=redactor,
             control=control,
+            settle=bridge.settle,  # hooks of an iteration's edges finish before it goes on
         )
         if ui is None:
             outcome = loop.run()
@@ -319,6 +343,10 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             _quietly(backend.stop)
         procs.end_run()  # anything of this run's still alive (tests' escaped children)
         bus.emit(RunFinished(run_id, utc_now(), status, exit_code, iterations))
+        try:
+            bridge.close()  # netra_run_finished delivered (bounded by hook_timeout)
+        except KeyboardInterrupt:
+            pass  # a further Ctrl-C: stop waiting for a plugin
         try:
             sinks.close()  # bounded wait; reports drops and undelivered events
         except KeyboardInterrupt:

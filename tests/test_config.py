@@ -92,6 +92,7 @@ url_env = "NETRA_WEBHOOK_URL"
 events = ["iteration_finished", "test_hung"]
 
 [plugins]
+hook_timeout = "30s"        # a hook running longer is reported and its plugin quarantined
 dirs = ["plugins"]          # local plugin folders of the supervised repo
 load = []                   # extra importable modules to load as plugins
 disable = []                # plugin names not to load
@@ -222,6 +223,7 @@ def test_full_example_parses_every_key(tmp_path: Path) -> None:
     assert cfg.plugins.dirs == ("plugins",)
     assert cfg.plugins.load == ()
     assert cfg.plugins.disable == ()
+    assert cfg.plugins.hook_timeout == 30.0
 
     assert set(cfg.raw) == {
         "run",
@@ -428,7 +430,14 @@ def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
 def test_unknown_key_without_close_match_lists_known_keys(tmp_path: Path) -> None:
     message = config_error(tmp_path, "[plugins]\nzzz = []\n")
     assert "plugins.zzz" in message
-    assert "known keys: dirs, disable, load" in message
+    assert "known keys: dirs, disable, hook_timeout, load" in message
+
+
+def test_plugins_hook_timeout_is_a_positive_duration(tmp_path: Path) -> None:
+    assert load(tmp_path, SUITE_P1).plugins.hook_timeout == 30.0  # the default
+    assert load(tmp_path, SUITE_P1 + '[plugins]\nhook_timeout = "2s"\n').plugins.hook_timeout == 2
+    message = config_error(tmp_path, SUITE_P1 + '[plugins]\nhook_timeout = "0s"\n')
+    assert "plugins.hook_timeout: must be longer than 0s" in message
 
 
 def test_unknown_section_did_you_mean(tmp_path: Path) -> None:

@@ -195,6 +195,44 @@ def test_raising_suite_kind_is_an_error_result_not_a_crash(tmp_path):
     assert outcome.exit_code == 1
 
 
+def test_settle_runs_at_iteration_edges_only(tmp_path):
+    """The session's hook barrier: after IterationStarted (before the deploy and the
+    suites) and after IterationFinished (before the wait and the next iteration)."""
+    config = make_config(tmp_path, [{"name": "P1", "suites": ["a"]}], ["a"])
+    kind = ScriptedKind({"a": [["failed"], ["passed"]]})
+    timeline: list[str] = []
+    stop = threading.Event()
+    between = Between("immediate", 0.0, [config.base_dir], stop, announce=lambda t: None)
+    between.wait = lambda: timeline.append("wait") or True
+    settings = LoopSettings("all-pass", 0, 5, None, config.phases)
+    loop = Loop(
+        config,
+        settings,
+        {"scripted": kind},
+        None,
+        lambda e: timeline.append(type(e).__name__),
+        1,
+        stop,
+        between,
+        settle=lambda: timeline.append("settle"),
+    )
+    assert loop.run().exit_code == 0
+    edges = [t for t in timeline if t in ("settle", "wait") or t.startswith("Iteration")]
+    assert edges == [
+        "IterationStarted",
+        "settle",
+        "IterationFinished",
+        "settle",
+        "wait",
+        "IterationStarted",
+        "settle",
+        "IterationFinished",
+        "settle",
+    ]
+    first_settle = timeline.index("settle")
+    assert timeline[first_settle + 1] == "DeployFinished"  # the deploy comes after it
+
+
 def test_manual_between_waits_for_next_now(tmp_path):
     config = make_config(tmp_path, [{"name": "P1", "suites": ["a"]}], ["a"])
     kind = ScriptedKind({"a": [["failed"], ["passed"]]})

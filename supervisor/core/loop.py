@@ -127,6 +127,7 @@ class Loop:
         iteration_env: Callable[[int], Mapping[str, str]] | None = None,
         redactor: Redactor | None = None,
         control: RunControl | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -148,6 +149,9 @@ class Loop:
         #: masks secrets in the log files suites write under ``log_dir``
         self.redactor = redactor
         self.control = control  # pause / next now / kill requests from a view
+        #: waits until what was emitted has been handled (the session: plugin hooks);
+        #: called after IterationStarted and IterationFinished, never during a suite
+        self.settle = settle or (lambda: None)
         self._tally = _PhaseTally()
         self._deployed_head: str | None = None
         self._last_revision: str | None = None
@@ -170,6 +174,7 @@ class Loop:
                 self.control.forget_kills()
             self.between.iteration_started()
             self.emit(IterationStarted(self.run_id, iteration, utc_now()))
+            self.settle()
             revision, deploy_ok = self._deploy(iteration, deployed_once)
             deployed_once = deployed_once or deploy_ok
             if deploy_ok and self.iteration_env is not None:
@@ -183,6 +188,7 @@ class Loop:
                     self.run_id, iteration, utc_now(), last_status, last_counts, revision
                 )
             )
+            self.settle()
             reason = self._stop_reason(iteration, started, last_status, last_counts)
             if reason:
                 break
