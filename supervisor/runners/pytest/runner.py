@@ -285,6 +285,11 @@ class PytestSuiteKind(SuiteKind):
 
     name = "pytest"
 
+    def validate(self, suite: SuiteConfig, config: Config) -> None:
+        from supervisor.runners.pytest.suite_options import validate_suite
+
+        validate_suite(suite, config)
+
     def run(self, suite: SuiteConfig, ctx: RunContext) -> None:
         _SuiteRun(suite, ctx).run()
 
