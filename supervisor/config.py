@@ -442,12 +442,18 @@ def _parse_run(r: Reader, data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(between=between, between_interval=interval, **values)
 
 
+def _where(table: str, index: int, data: Mapping[str, Any], label: str) -> str:
+    """``suite[2] (ws)``: the table entry and its ``label`` key's value when it has one,
+    the way the kinds' own keys are named in messages."""
+    name = data.get(label)
+    return f"{table}[{index}] ({name})" if isinstance(name, str) and name else f"{table}[{index}]"
+
+
 def _parse_suite(r: Reader, index: int, data: Mapping[str, Any]) -> SuiteConfig:
-    where = f"suite[{index}]"
+    where = _where("suite", index, data, "name")
     values = _table(r, where, data)
     if "name" not in values or not values["name"]:
         raise r.fail(f"{where}.name", "every [[suite]] needs a name")
-    where = f"suite[{index}] ({values['name']})"
     if values.get("workers", 1) < 1:
         raise r.fail(f"{where}.workers", "must be at least 1")
     return SuiteConfig(**values)
@@ -502,7 +508,7 @@ def _parse_phase(r: Reader, index: int, data: Mapping[str, Any]) -> PhaseConfig:
 
 
 def _parse_sink(r: Reader, index: int, data: Mapping[str, Any]) -> SinkConfig:
-    where = f"sink[{index}]"
+    where = _where("sink", index, data, "kind")
     values = _table(r, where, data)
     if not values.get("kind"):
         raise r.fail(

@@ -519,7 +519,7 @@ def test_wrong_types(tmp_path: Path, text: str, key: str, problem: str) -> None:
 
 def test_wrong_type_in_suite(tmp_path: Path) -> None:
     message = config_error(tmp_path, '[[suite]]\nname = "p1"\nworkers = "4"\n')
-    assert "suite[0].workers" in message
+    assert "suite[0] (p1).workers" in message
     assert "expected an integer, got a string" in message
 
 
@@ -599,7 +599,8 @@ def test_bad_duration_names_file_key_and_fix(tmp_path: Path) -> None:
         ('[auth]\nttl = "1 hour"\n', "auth.ttl"),
         ("[watchdog]\ngrace = -1\n", "watchdog.grace"),
         ("[watchdog]\nsilence_timeout = nan\n", "watchdog.silence_timeout"),
-        (SUITE_P1 + 'test_timeout = "1 min"\n', "suite[0].test_timeout"),
+        (SUITE_P1 + 'test_timeout = "1 min"\n', "suite[0] (p1).test_timeout"),
+        ('[[sink]]\nkind = "jsonl"\nevents = "all"\n', "sink[0] (jsonl).events"),
     ],
 )
 def test_bad_durations_everywhere(tmp_path: Path, text: str, key: str) -> None:
