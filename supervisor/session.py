@@ -488,7 +488,8 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] + "\n")
+        line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4]
+        out.write(line.rstrip() + "\n")
     return 1 if failed else 0
 
 
