@@ -12,7 +12,8 @@ undelivered events are reported then.
 Which events a sink gets: ``[[sink]] events = [...]`` (event type names, e.g.
 ``iteration_finished``, ``test_hung``), else the kind's ``default_events``, else all.
 A kind may tune its worker with class attributes ``queue_size``, ``batch_size`` and
-``max_failures``, and may define ``validate(sink, config)`` (raise ``ConfigError``),
+``max_failures``, and may define ``validate(sink, config)`` (raise ``OptionError``;
+called here, after its declared ``keys`` were parsed into ``sink.options``),
 ``secrets(sink)`` (values to mask everywhere) and, on its handle, ``hurry()`` (called
 when the run ends: stop waiting between retries).
 """
