@@ -100,7 +100,7 @@ _T = TypeVar("_T")
 
 def _extra_alias(cls: type[_T]) -> type[_T]:
     """``extra``, the name ``options`` had before kinds declared typed keys, still
-    reads (and the constructor still takes it), so older plugins keep working."""
+    reads (and ``SuiteConfig(extra=...)`` still works), so older plugins keep working."""
     cls.extra = property(lambda self: self.options, doc="The same as ``options``.")  # type: ignore[attr-defined]
     return cls
 
@@ -136,11 +136,6 @@ class SinkConfig:
     events: tuple[str, ...] = ()
     #: the sink kind's own keys (``path``, ...), like :attr:`SuiteConfig.options`
     options: Mapping[str, Any] = field(default_factory=dict)
-    extra: InitVar[Mapping[str, Any] | None] = None
-
-    def __post_init__(self, extra: Mapping[str, Any] | None) -> None:
-        if extra:
-            object.__setattr__(self, "options", {**extra, **self.options})
 
 
 @dataclass(frozen=True)
