@@ -25,6 +25,7 @@ from supervisor.config import (
     did_you_mean,
 )
 from supervisor.core.kinds import KEY_TYPES, DeployBackend, Key, LogSink, OwnsKeys, SuiteKind
+from supervisor.sinks import sink_label
 
 if TYPE_CHECKING:
     from supervisor.plugins import PluginHost
@@ -172,7 +173,7 @@ def validate_sinks(host: PluginHost, config: Config) -> Config:
     r = Reader(config.path)
     parsed: list[SinkConfig] = []
     for index, sink in enumerate(config.sinks):
-        where = f"sink[{index}] ({sink.kind})"
+        where = sink_label(index, sink)
         kind = kinds.get(sink.kind)
         if kind is None:
             raise r.fail(
@@ -185,6 +186,6 @@ def validate_sinks(host: PluginHost, config: Config) -> Config:
         parsed.append(replace(sink, options=options))
     config = replace(config, sinks=tuple(parsed))
     for index, sink in enumerate(config.sinks):
-        prefix = f"{config.path}: sink[{index}] ({sink.kind})"
+        prefix = f"{config.path}: {sink_label(index, sink)}"
         _check(host, "sink kind", kinds[sink.kind], prefix, sink, config)
     return config
