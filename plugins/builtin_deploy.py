@@ -14,7 +14,8 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 
 import pluggy
@@ -22,7 +23,7 @@ import pluggy
 from supervisor import procs
 from supervisor.config import Config
 from supervisor.core.between import git_head
-from supervisor.core.kinds import DeployBackend, DeployOutcome
+from supervisor.core.kinds import DeployBackend, DeployOutcome, Key
 
 hookimpl = pluggy.HookimplMarker("netra_supervisor")
 
@@ -31,14 +32,36 @@ DEPLOY_TAG = partial(procs.tag, "deploy")
 _REVISION_LINE = re.compile(r"^\s*revision:\s*(\S+)\s*$", re.IGNORECASE)
 _TAIL_LINES = 5
 
+#: the [deploy] keys both backends own (the host checks and converts them)
+_KEYS: dict[str, Key] = {
+    "command": Key("strlist", required=True, example='command = ["./scripts/deploy.sh"]'),
+    "cwd": Key("str", default="."),
+    "env": Key("strmap", default={}),
+}
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """A backend's ``[deploy]`` keys, as the host parsed them from ``config.deploy.options``."""
+
+    command: tuple[str, ...]
+    cwd: str
+    env: Mapping[str, str]
+    timeout: float = 0.0  # command only
+
+    @classmethod
+    def of(cls, config: Config) -> _Keys:
+        return cls(**config.deploy.options)
+
 
 class CommandBackend(DeployBackend):
     """Runs ``[deploy] command`` as a subprocess in its own process group."""
 
     name = "command"
+    keys = {**_KEYS, "timeout": Key("duration", default="10m")}  # then it is killed
 
     def deploy(self, config: Config, iteration: int, log: Callable[[str], None]) -> DeployOutcome:
-        deploy = config.deploy
+        deploy = _Keys.of(config)
         cwd = config.resolve(deploy.cwd)
         env = {**os.environ, **config.run.env, **deploy.env, "NETRA_ITERATION": str(iteration)}
         try:
@@ -95,13 +118,14 @@ class LocalBackend(DeployBackend):
     """
 
     name = "local"
+    keys = _KEYS
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
     def deploy(self, config: Config, iteration: int, log: Callable[[str], None]) -> DeployOutcome:
-        deploy = config.deploy
+        deploy = _Keys.of(config)
         self.stop()
         log_path = config.resolve(config.run.db).parent / "deploy-local.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

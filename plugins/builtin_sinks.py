@@ -26,10 +26,10 @@ from urllib.parse import unquote
 
 import pluggy
 
-from supervisor.config import Config, ConfigError, SinkConfig
+from supervisor.config import Config, OptionError, SinkConfig
 from supervisor.core.events import Event
-from supervisor.core.kinds import LogSink
-from supervisor.sinks import event_record, sink_where
+from supervisor.core.kinds import Key, LogSink
+from supervisor.sinks import event_record
 
 hookimpl = pluggy.HookimplMarker("netra_supervisor")
 
@@ -76,10 +76,15 @@ class JsonlSink(LogSink):
     """``kind = "jsonl"``: every event (or ``events``), one JSON line each, rotated."""
 
     name = "jsonl"
+    keys = {
+        "path": Key("str", required=True, example='path = ".netra/events.jsonl"'),
+        "max_bytes": Key("int", default=50_000_000),  # rotate past this size; 0: never
+    }
     backups = 5  # rotated files kept: events.jsonl.1 (newest) .. events.jsonl.5
 
     def open(self, sink: SinkConfig, config: Config) -> _JsonlHandle:
-        return _JsonlHandle(config.resolve(sink.path), sink.max_bytes, self.backups)
+        path, max_bytes = sink.options["path"], sink.options["max_bytes"]
+        return _JsonlHandle(config.resolve(path), max_bytes, self.backups)
 
 
 class SinkDeliveryError(Exception):
@@ -170,6 +175,10 @@ class WebhookSink(LogSink):
     """``kind = "webhook"``: POST selected events to the URL in ``$url_env``."""
 
     name = "webhook"
+    keys = {
+        "url_env": Key("str", required=True, example='url_env = "NETRA_WEBHOOK_URL"'),
+        "timeout": Key("duration", default="10s"),  # per request
+    }
     default_events = ("iteration_finished", "test_hung", "run_finished")
     queue_size = 256  # one request per event: keep the backlog short
     batch_size = 1  # so a failure counts per event
@@ -178,31 +187,36 @@ class WebhookSink(LogSink):
     backoff = 0.5  # seconds before the first retry, doubling
 
     def validate(self, sink: SinkConfig, config: Config) -> None:
-        where = sink_where(sink, config)
         import httpx
 
-        url = os.environ.get(sink.url_env, "").strip()
+        name = sink.options["url_env"]
+        url = _url(sink)
         if not url:
-            raise ConfigError(
-                f"{where}.url_env: the environment variable {sink.url_env} is not set; "
-                f"export {sink.url_env}=https://... with the webhook URL"
+            raise OptionError(
+                "url_env",
+                f"the environment variable {name} is not set; "
+                f"export {name}=https://... with the webhook URL",
             )
         try:
             parsed = httpx.URL(url)
         except Exception:  # noqa: BLE001 - never echo the value
             parsed = None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError(
-                f"{where}.url_env: ${sink.url_env} is not an http(s) URL "
-                "(its value is not shown: it is a secret)"
+            raise OptionError(
+                "url_env",
+                f"${name} is not an http(s) URL (its value is not shown: it is a secret)",
             )
 
     def secrets(self, sink: SinkConfig) -> list[str]:
-        return url_secrets(os.environ.get(sink.url_env, "").strip())
+        return url_secrets(_url(sink))
 
     def open(self, sink: SinkConfig, config: Config) -> _WebhookHandle:
-        url = os.environ.get(sink.url_env, "").strip()
-        return _WebhookHandle(url, sink.timeout, self.attempts, self.backoff)
+        return _WebhookHandle(_url(sink), sink.options["timeout"], self.attempts, self.backoff)
+
+
+def _url(sink: SinkConfig) -> str:
+    """The webhook URL: the value of the environment variable ``url_env`` names."""
+    return os.environ.get(sink.options["url_env"], "").strip()
 
 
 @hookimpl

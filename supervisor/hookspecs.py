@@ -87,9 +87,13 @@ def netra_register_suite_kinds() -> list[SuiteKind]:
     Called once per plugin while plugins are loaded, before the configuration's suites
     are validated; not called with batches (it takes no arguments and runs once).
     Return instances of :class:`supervisor.core.kinds.SuiteKind` subclasses, each with
-    a unique ``name`` and the ``extra_keys`` it accepts in ``[[suite]]`` tables. A kind
-    whose name a later plugin registers again is replaced by the later one (this is
-    how a team overrides the built-in ``pytest`` kind).
+    a unique ``name`` and the ``keys`` it owns in ``[[suite]]`` tables (key name →
+    value type or :class:`supervisor.core.kinds.Key`; the host checks and converts
+    them before anything runs and hands them over in ``suite.options``; the older
+    ``extra_keys``, names only, still works). A kind whose name a later plugin
+    registers again is replaced by the later one (this is how a team overrides the
+    built-in ``pytest`` kind). A kind whose ``keys`` are malformed (an unknown type, a
+    key every suite has) quarantines its plugin.
 
     :return: A list of ``SuiteKind`` instances (``None`` or ``[]`` for none).
     """
@@ -102,8 +106,8 @@ def netra_register_suites(config: Config) -> list[SuiteConfig]:
     Called once per run, after the configuration file has been read and before its
     suites are validated; not called with batches (it runs once). The suites returned
     are appended to the file's ``[[suite]]`` tables, validated the same way (their kind
-    must be registered, their ``extra`` keys declared by the kind), and can be named
-    in ``[[phase]] suites``. A name that the configuration file already uses is a
+    must be registered, their ``options`` declared by the kind's ``keys``, as written
+    in TOML or already converted), and can be named in ``[[phase]] suites``. A name that the configuration file already uses is a
     configuration error; between plugins, the later plugin's suite of a name wins.
 
     :param config: The validated :class:`supervisor.config.Config` (read only).
@@ -118,7 +122,8 @@ def netra_register_deploy_backends() -> list[DeployBackend]:
 
     Called once per plugin while plugins are loaded; not called with batches (it takes
     no arguments and runs once). Return instances of
-    :class:`supervisor.core.kinds.DeployBackend` subclasses with a unique ``name``; a
+    :class:`supervisor.core.kinds.DeployBackend` subclasses with a unique ``name`` and
+    the ``keys`` they own in ``[deploy]`` (handed over in ``config.deploy.options``); a
     later plugin registering the same name replaces the earlier backend.
 
     :return: A list of ``DeployBackend`` instances (``None`` or ``[]`` for none).
@@ -132,8 +137,8 @@ def netra_register_log_sinks() -> list[LogSink]:
     Called once per plugin while plugins are loaded; not called with batches (it takes
     no arguments and runs once). Return instances of
     :class:`supervisor.core.kinds.LogSink` subclasses with a unique ``name`` and the
-    ``extra_keys`` they accept in ``[[sink]]`` tables; a later plugin registering the
-    same name replaces the earlier sink kind.
+    ``keys`` they own in ``[[sink]]`` tables (handed over in ``sink.options``); a later
+    plugin registering the same name replaces the earlier sink kind.
 
     :return: A list of ``LogSink`` instances (``None`` or ``[]`` for none).
     """

@@ -28,7 +28,6 @@ exits 2), for plugin authors. ``NETRA_TRACE_HOOKS=1`` prints every hook call to 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -48,8 +47,8 @@ from typing import Any
 
 import pluggy
 
-from supervisor import hookspecs
-from supervisor.config import Config, ConfigError, SuiteConfig
+from supervisor import hookspecs, kind_config
+from supervisor.config import Config, ConfigError, SuiteConfig, did_you_mean
 from supervisor.core.events import PluginFailed
 from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
 
@@ -78,13 +77,6 @@ LIFECYCLE_HOOKS = (
     "netra_test_hung",
     "netra_iteration_finished",
     "netra_run_finished",
-)
-
-# The [[suite]] keys every kind accepts (for did-you-mean on a plugin kind's extra keys).
-_SUITE_KEYS = tuple(
-    f.name
-    for f in SuiteConfig.__dataclass_fields__.values()
-    if f.name not in ("extra", "registered_by")
 )
 
 _Loader = Callable[[], Any]
@@ -171,14 +163,6 @@ def _one_line(exc: BaseException, file: str = "") -> str:
     if frame is not None:
         message += f" ({os.path.basename(frame.filename)}:{frame.lineno})"
     return message[:300]
-
-
-def _did_you_mean(word: str, options: Iterable[str], label: str = "known") -> str:
-    options = sorted(set(options))
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean '{close[0]}'?)"
-    return f" ({label}: {', '.join(options) or 'none'})"
 
 
 def _summarize(value: Any) -> str:
@@ -405,7 +389,7 @@ class PluginHost:
                 if all(i.optionalhook for i in impls):
                     continue
                 problem = problem or (
-                    f"unknown hook {caller.name}" + _did_you_mean(caller.name, known, "hooks")
+                    f"unknown hook {caller.name}" + did_you_mean(caller.name, known, "hooks")
                 )
                 continue
             if any(i.hookwrapper or i.wrapper for i in impls):
@@ -549,6 +533,9 @@ class PluginHost:
                 problem = f"returned {type(item).__name__}, not a {base.__name__}"
             elif base is not SuiteConfig and (not isinstance(item.name, str) or not item.name):
                 problem = f"returned a {what} ({type(item).__name__}) without a name"
+            elif base is not SuiteConfig:
+                declared = kind_config.declaration_problem(item)
+                problem = declared and f"the {what} {item.name!r} declares {declared}"
             if problem:
                 self._fail(record, hook, f"TypeError: {problem}")
                 return None
@@ -639,82 +626,24 @@ class PluginHost:
                 )
         return list(suites.values())
 
-    def validate_suites(self, config: Config) -> None:
-        """Every suite's kind is loaded, its extra keys declared, and the kind accepts it.
+    def validate_suites(self, config: Config) -> Config:
+        """The config with every suite's kind loaded, its own keys parsed (``options``)
+        and accepted by the kind's ``validate``; see :mod:`supervisor.kind_config`.
 
-        Raises :class:`ConfigError` naming the file and the key (``suite[i] (name).kind``)
-        for the first problem. A kind whose ``validate`` raises something other than
-        ``ConfigError`` is treated as a failing plugin (quarantined, run goes on).
+        Raises :class:`ConfigError` naming the file and the key (``suite[i]
+        (name).key``) for the first problem. A kind whose ``validate`` raises something
+        other than ``ConfigError`` is treated as a failing plugin (quarantined).
         """
-        registrations = {r.name: r for r in self.registrations("netra_register_suite_kinds")}
-        failed = sum(1 for r in self._records if r.status.startswith("quarantined"))
-        for index, suite in enumerate(config.suites):
-            if suite.registered_by:
-                where = f"plugin {suite.registered_by!r}: suite ({suite.name})"
-            else:
-                where = f"{config.path}: suite[{index}] ({suite.name})"
-            reg = registrations.get(suite.kind)
-            if reg is None:
-                hint = ""
-                if failed:
-                    hint = f"; {failed} plugin(s) failed to load, see `netra-supervisor plugins`"
-                raise ConfigError(
-                    f"{where}.kind: no suite kind {suite.kind!r} is loaded"
-                    + _did_you_mean(suite.kind, registrations, "known kinds")
-                    + hint
-                )
-            kind = reg.obj
-            allowed = tuple(kind.extra_keys or ())
-            for key in suite.extra:
-                if key not in allowed:
-                    raise ConfigError(
-                        f"{where}.{key}: unknown key for kind {suite.kind!r}"
-                        + _did_you_mean(key, (*allowed, *_SUITE_KEYS), "known keys")
-                    )
-            try:
-                kind.validate(suite, config)
-            except ConfigError:
-                raise
-            except (Exception, SystemExit) as exc:
-                record = next(r for r in self._records if r.name == reg.plugin and r.ok)
-                self._fail(record, f"{type(kind).__name__}.validate", _one_line(exc, record.file))
+        return kind_config.validate_suites(self, config)
 
-    def validate_sinks(self, config: Config, builtin_kinds: Iterable[str] = ()) -> None:
-        """Every ``[[sink]]`` kind is loaded (or one of ``builtin_kinds``, implemented
-        outside plugins), its extra keys are declared by the kind's ``extra_keys``, and
-        the kind's optional ``validate(sink, config)`` accepts it (``ConfigError``
-        passes through; anything else quarantines the kind's plugin).
-        """
-        kinds = self.sink_kinds()
-        builtin = set(builtin_kinds)
-        for index, sink in enumerate(config.sinks):
-            where = f"{config.path}: sink[{index}] ({sink.kind})"
-            kind = kinds.get(sink.kind)
-            if kind is None:
-                if sink.kind in builtin:
-                    continue
-                raise ConfigError(
-                    f"{where}.kind: no sink kind {sink.kind!r} is loaded"
-                    + _did_you_mean(sink.kind, {*kinds, *builtin}, "known kinds")
-                )
-            allowed = tuple(kind.extra_keys or ())
-            for key in sink.extra:
-                if key not in allowed:
-                    raise ConfigError(
-                        f"{where}.{key}: unknown key for sink kind {sink.kind!r}"
-                        + _did_you_mean(key, allowed, "known keys")
-                    )
-            validate = getattr(kind, "validate", None)
-            if not callable(validate):
-                continue
-            try:
-                validate(sink, config)
-            except ConfigError:
-                raise
-            except (Exception, SystemExit) as exc:
-                plugin = self.provider("sink kind", sink.kind)
-                record = next(r for r in self._records if r.name == plugin and r.ok)
-                self._fail(record, f"{type(kind).__name__}.validate", _one_line(exc, record.file))
+    def validate_deploy(self, config: Config) -> Config:
+        """The config with ``[deploy]``'s backend loaded and its keys parsed and accepted."""
+        return kind_config.validate_deploy(self, config)
+
+    def validate_sinks(self, config: Config) -> Config:
+        """The config with every ``[[sink]]``'s kind loaded and its keys parsed and
+        accepted (the kind's ``validate`` may check the environment, e.g. a URL)."""
+        return kind_config.validate_sinks(self, config)
 
     # ------------------------------------------------------------------ reporting
 

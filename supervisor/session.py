@@ -163,17 +163,12 @@ def prepare(options: RunOptions) -> tuple[Config, PluginHost, list[PluginFailed]
     host = load_host(config, early_errors.append)
     # phases may name suites plugins register in code: checked once those are in
     config = add_suites(config, tuple(host.extra_suites(config)))
-    host.validate_suites(config)
+    # each kind and the backend parse and check their own keys (kind_config.py)
+    config = host.validate_deploy(config)
+    config = host.validate_suites(config)
     select_phases(config, options.phases)  # --phase typos are usage errors
     if not config.suites:
         raise ConfigError(f"{config.path}: suite: no [[suite]] is configured; add one")
-    backend = config.deploy.backend
-    if backend != "none" and backend not in host.deploy_backends():
-        known = ", ".join(sorted(["none", *host.deploy_backends()]))
-        raise ConfigError(
-            f"{config.path}: deploy.backend: no deploy backend named {backend!r} is loaded "
-            f"(known: {known})"
-        )
     return config, host, early_errors
 
 
@@ -525,7 +520,8 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] + "\n")
+        line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4]
+        out.write(line.rstrip() + "\n")
     return 1 if failed else 0
 
 

@@ -12,7 +12,8 @@ undelivered events are reported then.
 Which events a sink gets: ``[[sink]] events = [...]`` (event type names, e.g.
 ``iteration_finished``, ``test_hung``), else the kind's ``default_events``, else all.
 A kind may tune its worker with class attributes ``queue_size``, ``batch_size`` and
-``max_failures``, and may define ``validate(sink, config)`` (raise ``ConfigError``),
+``max_failures``, and may define ``validate(sink, config)`` (raise ``OptionError``;
+called here, after its declared ``keys`` were parsed into ``sink.options``),
 ``secrets(sink)`` (values to mask everywhere) and, on its handle, ``hurry()`` (called
 when the run ends: stop waiting between retries).
 """
@@ -20,7 +21,6 @@ when the run ends: stop waiting between retries).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import threading
 import time
 from collections import deque
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from supervisor.config import Config, ConfigError, SinkConfig
+from supervisor.config import Config, ConfigError, SinkConfig, did_you_mean
 from supervisor.core import events as events_module
 from supervisor.core.events import Event, LogLine, PluginFailed
 
@@ -58,12 +58,6 @@ EVENT_KINDS = _event_kinds()
 def sink_label(index: int, sink: SinkConfig) -> str:
     """How a sink is named in messages (never by its URL): ``sink[1] (webhook)``."""
     return f"sink[{index}] ({sink.kind})"
-
-
-def sink_where(sink: SinkConfig, config: Config) -> str:
-    """``FILE: sink[i] (kind)``, the prefix of a configuration error about ``sink``."""
-    index = next((i for i, s in enumerate(config.sinks) if s is sink), 0)
-    return f"{config.path}: {sink_label(index, sink)}"
 
 
 def _iso(wall: float) -> str:
@@ -304,9 +298,9 @@ def open_sinks(
     key, an unknown event name, what the kind's ``validate`` rejects, and an ``OSError``
     from ``open`` (a path that cannot be written). Any other exception from ``open`` is
     a plugin failure: reported through ``on_error`` (a :class:`PluginError` in strict
-    mode) and the sink is left out.
+    mode) and the sink is left out. Kinds get their ``sink.options`` parsed.
     """
-    host.validate_sinks(config)
+    config = host.validate_sinks(config)
     workers: list[SinkWorker] = []
     try:
         return _open_each(host, config, on_error, workers)
@@ -334,13 +328,10 @@ def _open_each(
         where = f"{config.path}: {label}"
         for name in sink.events:
             if name not in EVENT_KINDS:
-                close = difflib.get_close_matches(name, sorted(EVENT_KINDS), n=1, cutoff=0.6)
-                hint = (
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else "known: " + ", ".join(sorted(EVENT_KINDS))
+                raise ConfigError(
+                    f"{where}.events: no event type {name!r}"
+                    + did_you_mean(name, EVENT_KINDS, "known")
                 )
-                raise ConfigError(f"{where}.events: no event type {name!r} ({hint})")
         kind = kinds.get(sink.kind)
         if kind is None:  # its plugin failed in validate and was quarantined (reported)
             continue

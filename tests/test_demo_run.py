@@ -103,8 +103,10 @@ def test_the_template_is_a_valid_config_with_and_without_websocket_events(tmp_pa
         assert config.auth.secret_env == "NETRA_DEMO_JWT_SECRET"
         if with_ws:
             ws = config.suite("ws-events")
-            assert ws.kind == "websocket-events" and ws.url == "ws://127.0.0.1:41002/ws"
-            assert list(ws.expect)[-1] == "agent_completed"
+            # the kind's own keys, as written (the kind parses them once plugins load)
+            assert ws.kind == "websocket-events"
+            assert ws.options["url"] == "ws://127.0.0.1:41002/ws"
+            assert ws.options["expect"][-1] == "agent_completed"
 
 
 def _commits(folder: Path) -> int:

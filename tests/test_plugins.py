@@ -623,15 +623,14 @@ def test_validate_sinks_checks_kind_and_extra_keys(tmp_path):
             return [S3()]
     """,
     )
-    ok = make_config(
-        tmp_path,
-        '[[sink]]\nkind = "s3"\nbucket = "b"\n[[sink]]\nkind = "jsonl"\npath = "x.jsonl"\n',
-        dirs=["p"],
-    )
-    Host(ok).validate_sinks(ok, builtin_kinds=("jsonl", "webhook"))
+    ok = make_config(tmp_path, '[[sink]]\nkind = "s3"\nbucket = "b"\n', dirs=["p"])
+    assert dict(Host(ok).validate_sinks(ok).sinks[0].options) == {"bucket": "b"}
     bad = make_config(tmp_path, '[[sink]]\nkind = "s3"\nbukket = "b"\n', dirs=["p"])
     with pytest.raises(ConfigError, match=r"sink\[0\] \(s3\)\.bukket: .*did you mean 'bucket'"):
         Host(bad).validate_sinks(bad)
+    unknown = make_config(tmp_path, '[[sink]]\nkind = "s33"\n', dirs=["p"])
+    with pytest.raises(ConfigError, match=r"sink\[0\] \(s33\)\.kind: .*did you mean 's3'"):
+        Host(unknown).validate_sinks(unknown)
 
 
 # --------------------------------------------------------------------------- reporting

@@ -199,7 +199,9 @@ def test_jsonl_rotation_keeps_five_files(tmp_path):
     from supervisor.config import parse_config
 
     config = parse_config({}, tmp_path / "netra-supervisor.toml")
-    handle = JsonlSink().open(SinkConfig(kind="jsonl", path="e.jsonl", max_bytes=500), config)
+    handle = JsonlSink().open(
+        SinkConfig(kind="jsonl", options={"path": "e.jsonl", "max_bytes": 500}), config
+    )
     for i in range(300):
         handle.write([LogLine("info", "test", f"line {i}")])
     handle.close()

@@ -19,6 +19,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 from supervisor.config import ConfigError, parse_config
 from supervisor.core.events import SuiteFinished, TestResult, TestsCollected, TestStarted
 from supervisor.core.kinds import RunContext
+from supervisor.plugins import PluginHost
 from supervisor.runners.websocket_events import WebSocketEventsKind
 
 AGENT_EVENTS = [
@@ -104,6 +105,8 @@ def server() -> Iterator[AgentServer]:
 
 
 def make_config(tmp_path: Path, url: str, timeout: str = "10s", **extra):
+    """The config as a run gets it: the suite's keys parsed by the kind's declaration
+    (and accepted by its ``validate``), through the plugin host with the built-ins."""
     data = {
         "suite": [
             {
@@ -117,7 +120,16 @@ def make_config(tmp_path: Path, url: str, timeout: str = "10s", **extra):
         ],
         **extra,
     }
-    return parse_config(data, tmp_path / "netra-supervisor.toml")
+    config = parse_config(data, tmp_path / "netra-supervisor.toml")
+    return PluginHost(config, strict=True).load().validate_suites(config)
+
+
+def with_options(config, **options):
+    """``config`` with its one suite's options changed (already parsed values)."""
+    from dataclasses import replace
+
+    suite = config.suites[0]
+    return replace(config, suites=(replace(suite, options={**suite.options, **options}),))
 
 
 def run_kind(config, env: dict | None = None) -> list:
@@ -159,10 +171,7 @@ def test_other_messages_in_between_are_allowed(server, tmp_path):
 
 
 def test_string_send_is_sent_as_is(server, tmp_path):
-    config = make_config(tmp_path, server.url("/ok"))
-    from dataclasses import replace
-
-    config = replace(config, suites=(replace(config.suites[0], send="hello agent"),))
+    config = with_options(make_config(tmp_path, server.url("/ok")), send="hello agent")
     run_kind(config)
     assert server.received == ["hello agent"]
 
@@ -261,37 +270,29 @@ def test_collect_returns_ids_without_connecting(tmp_path):
 
 def test_repeated_event_names_get_distinct_ids(tmp_path):
     config = make_config(tmp_path, "ws://127.0.0.1:9/x")
-    from dataclasses import replace
-
-    suite = replace(config.suites[0], expect=("agent_thinking", "agent_thinking", "done"))
-    ids = WebSocketEventsKind().collect(suite, config, {})
+    config = with_options(config, expect=("agent_thinking", "agent_thinking", "done"))
+    ids = WebSocketEventsKind().collect(config.suites[0], config, {})
     assert ids == ["ws-events::agent_thinking", "ws-events::agent_thinking[2]", "ws-events::done"]
 
 
-def test_validation_names_the_key(tmp_path):
-    with pytest.raises(ConfigError, match=r"suite\[0\] \(ws-events\)\.tiemout: unknown key"):
-        parse_config(
-            {
-                "suite": [
-                    {
-                        "name": "ws-events",
-                        "kind": "websocket-events",
-                        "url": "ws://h/x",
-                        "expect": ["a"],
-                        "tiemout": "1s",
-                    }
-                ]
-            },  # fmt: skip
-            tmp_path / "netra-supervisor.toml",
-        )
-    config = make_config(tmp_path, "http://127.0.0.1:9/x")
-    with pytest.raises(ConfigError, match=r"\.url: 'http://127.0.0.1:9/x' is not a WebSocket URL"):
-        WebSocketEventsKind().validate(config.suites[0], config)
-    from dataclasses import replace
+def test_keys_are_parsed_by_the_kinds_declaration(tmp_path):
+    suite = make_config(tmp_path, "ws://127.0.0.1:9/x", timeout="1m30s").suites[0]
+    assert suite.options["timeout"] == 90.0
+    assert suite.options["expect"] == tuple(AGENT_EVENTS)
+    assert suite.options["send"] == {"type": "user_message", "text": "ping"}
 
-    bad_send = replace(config.suites[0], url="ws://h/x", send=[1, 2])
-    with pytest.raises(ConfigError, match=r"\.send: expected a table"):
-        WebSocketEventsKind().validate(bad_send, config)
+
+def test_validation_names_the_key(tmp_path):
+    prefix = r"netra-supervisor\.toml: suite\[0\] \(ws-events\)"
+    with pytest.raises(ConfigError, match=prefix + r"\.url: 'http://127.0.0.1:9/x' is not a We"):
+        make_config(tmp_path, "http://127.0.0.1:9/x")
+    typo = {"name": "ws-events", "kind": "websocket-events", "url": "ws://h/x", "tiemout": "1s"}
+    config = parse_config({"suite": [typo]}, tmp_path / "netra-supervisor.toml")
+    with pytest.raises(ConfigError, match=prefix + r"\.tiemout: unknown key .*'timeout'"):
+        PluginHost(config, strict=True).load().validate_suites(config)
+    config = make_config(tmp_path, "ws://h/x")
+    with pytest.raises(ConfigError, match=r"^send: expected a table"):
+        WebSocketEventsKind().validate(with_options(config, send=[1, 2]).suites[0], config)
 
 
 # ------------------------------------------------------------------ through the CLI

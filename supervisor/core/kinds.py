@@ -3,6 +3,12 @@
 These are the objects returned by ``netra_register_suite_kinds``,
 ``netra_register_deploy_backends`` and ``netra_register_log_sinks``. Built-in kinds
 subclass the same bases a team's plugin does, so the hooks are the only way in.
+
+Each of them owns its config keys: ``keys`` maps a key of its ``[[suite]]``,
+``[deploy]`` or ``[[sink]]`` table to a value type (or a :class:`Key`), and the host
+checks and parses them with the same one-line errors as every other key, before
+anything runs; the parsed values are in ``suite.options`` / ``config.deploy.options``
+/ ``sink.options``. ``config.py`` knows only the keys every table has.
 """
 
 from __future__ import annotations
@@ -10,12 +16,49 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from supervisor.config import Config, PhaseConfig, SinkConfig, SuiteConfig
     from supervisor.core.control import RunControl
     from supervisor.core.events import Event
+
+#: The kind of a ``[[suite]]`` without ``kind = ...``.
+DEFAULT_SUITE_KIND = "pytest"
+
+#: The value types a key may declare; the host checks and converts values by them
+#: (``duration``: "90s" or a number → seconds; ``strlist``: a list of strings → tuple;
+#: ``strmap``: a table of strings; ``table``: any table; ``any``: taken as written).
+KEY_TYPES = ("str", "int", "float", "bool", "duration", "strlist", "strmap", "table", "any")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key a kind owns.
+
+    ``type`` is one of :data:`KEY_TYPES`. An absent key gets ``default``, converted
+    like a written value (``Key("duration", default="30s")`` gives ``30.0``; ``None``
+    stays ``None``). A ``required`` key must be set and not empty (``""``, ``[]``,
+    ``{}``); ``example`` (e.g. ``'url = "ws://host/ws"'``) is shown when it is not.
+    A bare type name in ``keys`` (``{"paths": "strlist"}``) means ``Key("strlist")``.
+    """
+
+    type: str = "any"
+    default: Any = None
+    required: bool = False
+    example: str = ""
+
+
+class OwnsKeys:
+    """What suite kinds, deploy backends and sink kinds share: their own config keys.
+
+    ``keys``: key name → value type name or :class:`Key`, for the keys of this kind's
+    table beyond the ones every such table has. ``extra_keys`` is the older way to say
+    it (names only; each is taken as ``Key("any")``) and still works.
+    """
+
+    keys: ClassVar[Mapping[str, Key | str]] = {}
+    extra_keys: ClassVar[tuple[str, ...]] = ()
 
 
 @dataclass
@@ -68,19 +111,24 @@ class RunContext:
         return self.config.watchdog.test_timeout
 
 
-class SuiteKind:
+class SuiteKind(OwnsKeys):
     """A kind of suite (``kind = "pytest"`` in ``[[suite]]``).
 
     Subclass it, set ``name``, implement :meth:`run`, and return an instance from
-    ``netra_register_suite_kinds``. ``extra_keys`` lists the ``[[suite]]`` keys your
-    kind accepts beyond the built-in ones, so typos in them are still caught.
+    ``netra_register_suite_kinds``. ``keys`` declares the ``[[suite]]`` keys your kind
+    accepts beyond the ones every suite has (see :class:`OwnsKeys`); read them,
+    parsed, from ``suite.options``.
     """
 
     name: str = ""
-    extra_keys: tuple[str, ...] = ()
 
     def validate(self, suite: SuiteConfig, config: Config) -> None:
-        """Raise :class:`supervisor.config.ConfigError` when the suite is unusable."""
+        """Check what the key types cannot (a URL's scheme, a folder that must exist).
+
+        Called before anything runs, with ``suite.options`` already parsed. Raise
+        :class:`supervisor.config.OptionError` (``OptionError("url", "not a WebSocket
+        URL; write ...")``): the host names the file and the suite around it.
+        """
 
     def collect(self, suite: SuiteConfig, config: Config, env: Mapping[str, str]) -> list[str]:
         """The test ids the suite would run, without running them."""
@@ -103,10 +151,17 @@ class DeployOutcome:
     message: str = ""
 
 
-class DeployBackend:
-    """A way to deploy the system under test (``[deploy] backend = NAME``)."""
+class DeployBackend(OwnsKeys):
+    """A way to deploy the system under test (``[deploy] backend = NAME``).
+
+    ``keys`` declares its ``[deploy]`` keys beyond ``backend``, ``health_url``,
+    ``health_timeout`` and ``when``; read them, parsed, from ``config.deploy.options``.
+    """
 
     name: str = ""
+
+    def validate(self, config: Config) -> None:
+        """Like :meth:`SuiteKind.validate`, for ``[deploy]``: raise ``OptionError``."""
 
     def deploy(self, config: Config, iteration: int, log: Callable[[str], None]) -> DeployOutcome:
         raise NotImplementedError
@@ -115,11 +170,17 @@ class DeployBackend:
         """Called once when the run ends (also on Ctrl-C): release what ``deploy`` started."""
 
 
-class LogSink:
-    """Receives events (``[[sink]] kind = NAME``). Instances are made per ``[[sink]]``."""
+class LogSink(OwnsKeys):
+    """Receives events (``[[sink]] kind = NAME``). Instances are made per ``[[sink]]``.
+
+    ``keys`` declares its ``[[sink]]`` keys beyond ``kind`` and ``events``; read them,
+    parsed, from ``sink.options``.
+    """
 
     name: str = ""
-    extra_keys: tuple[str, ...] = ()
+
+    def validate(self, sink: SinkConfig, config: Config) -> None:
+        """Like :meth:`SuiteKind.validate`, for one ``[[sink]]``; called at start-up."""
 
     def open(self, sink: SinkConfig, config: Config) -> Any:
         """Return a handle with ``write(events: list[Event])`` and ``close()``."""

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from supervisor.config import ConfigError
+from supervisor.config import OptionError
 from supervisor.core.events import SuiteFinished, TestResult, TestsCollected, TestStarted, utc_now
-from supervisor.core.kinds import RunContext, SuiteKind
+from supervisor.core.kinds import Key, RunContext, SuiteKind
 
 if TYPE_CHECKING:
     from websockets.exceptions import ConnectionClosed
@@ -41,7 +41,7 @@ def test_ids(suite: SuiteConfig) -> list[str]:
     """``SUITE::event`` per expected event; a repeated event gets ``[2]``, ``[3]``..."""
     seen: dict[str, int] = {}
     ids = []
-    for name in suite.expect:
+    for name in suite.options["expect"]:
         seen[name] = seen.get(name, 0) + 1
         suffix = f"[{seen[name]}]" if seen[name] > 1 else ""
         ids.append(f"{suite.name}::{name}{suffix}")
@@ -61,25 +61,24 @@ class WebSocketEventsKind(SuiteKind):
     """``kind = "websocket-events"``."""
 
     name = "websocket-events"
-    #: its keys; they are also in the built-in [[suite]] schema, so a typo of one of
-    #: them is an unknown-key error whichever way the suite is declared
-    extra_keys = ("url", "send", "expect", "timeout")
+    keys = {
+        "url": Key("str", required=True, example='url = "ws://127.0.0.1:8000/ws"'),
+        "send": Key("any"),  # a table (sent as JSON) or a string: checked in validate
+        "expect": Key("strlist", required=True, example='expect = ["agent_started"]'),
+        "timeout": Key("duration", default="30s"),
+    }
 
     def validate(self, suite: SuiteConfig, config: Config) -> None:
-        where = f"{config.path}: suite ({suite.name})"
-        url = suite.url
+        url, send = suite.options["url"], suite.options["send"]
         if not url.startswith(("ws://", "wss://")):
-            raise ConfigError(
-                f'{where}.url: {url!r} is not a WebSocket URL; write "ws://host:port/path"'
+            raise OptionError("url", f'{url!r} is not a WebSocket URL; write "ws://host:port/path"')
+        if send is not None and not isinstance(send, (str, dict)):
+            raise OptionError(
+                "send",
+                'expected a table (sent as JSON) or a string, e.g. send = { type = "ping" }',
             )
-        if not suite.expect:
-            raise ConfigError(f'{where}.expect: list the events to expect, e.g. ["agent_started"]')
-        if suite.send is not None and not isinstance(suite.send, (str, dict)):
-            raise ConfigError(
-                f'{where}.send: expected a table (sent as JSON) or a string, e.g. send = {{ type = "ping" }}'
-            )
-        if suite.timeout <= 0:
-            raise ConfigError(f'{where}.timeout: must be longer than 0s, e.g. timeout = "30s"')
+        if suite.options["timeout"] <= 0:
+            raise OptionError("timeout", 'must be longer than 0s, e.g. timeout = "30s"')
 
     def collect(self, suite: SuiteConfig, config: Config, env: Mapping[str, str]) -> list[str]:
         return test_ids(suite)  # the ids come from the config: no connection needed
@@ -135,13 +134,15 @@ class _EventsRun:
     def __init__(self, suite: SuiteConfig, ctx: RunContext) -> None:
         self.suite = suite
         self.ctx = ctx
+        self.url: str = suite.options["url"]
+        self.timeout: float = suite.options["timeout"]
         self.ids = test_ids(suite)
-        self.expect = list(suite.expect)
+        self.expect = list(suite.options["expect"])
         self.arrived = _Arrived()
         self.next = 0  # index of the expected event being waited for
         self.t_wait = 0.0  # when waiting for it began
         self.started_at = ""
-        self.deadline = time.monotonic() + suite.timeout  # for the whole stream
+        self.deadline = time.monotonic() + self.timeout  # for the whole stream
         #: expected index → (its arrival position, the event it came before): an
         #: expected event that arrived while an earlier one was still awaited
         self.early: dict[int, tuple[int, int]] = {}
@@ -182,7 +183,7 @@ class _EventsRun:
             self.suite.name,
             nodeids=tuple(self.ids),
         )
-        self.deadline = time.monotonic() + self.suite.timeout
+        self.deadline = time.monotonic() + self.timeout
         self._start(0)
         # websockets is imported here, so runs without this kind do not pay for it
         from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -190,9 +191,9 @@ class _EventsRun:
 
         try:
             ws = connect(
-                self.suite.url,
+                self.url,
                 additional_headers=self._headers(),
-                open_timeout=max(0.1, self.suite.timeout),
+                open_timeout=max(0.1, self.timeout),
                 close_timeout=2.0,
             )
         except InvalidStatus as exc:
@@ -207,7 +208,7 @@ class _EventsRun:
             self._fail_rest(why + (f": {body}" if body else ""), suite_error=True)
             return
         except (InvalidHandshake, InvalidURI, OSError, TimeoutError) as exc:
-            self._fail_rest(f"cannot connect to {self.suite.url}: {_one_line(exc)}", True)
+            self._fail_rest(f"cannot connect to {self.url}: {_one_line(exc)}", True)
             return
         with ws:
             self._converse(ws, self.deadline)
@@ -223,7 +224,7 @@ class _EventsRun:
     def _converse(self, ws: ClientConnection, deadline: float) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        text = payload(self.suite.send)
+        text = payload(self.suite.options["send"])
         try:
             if text is not None:
                 ws.send(text)
@@ -233,7 +234,7 @@ class _EventsRun:
                     return
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._fail_rest(f"did not arrive within {self.suite.timeout:g}s")
+                    self._fail_rest(f"did not arrive within {self.timeout:g}s")
                     return
                 try:
                     raw = ws.recv(timeout=min(TICK, left))
@@ -260,7 +261,7 @@ class _EventsRun:
 
     def _fail_rest(self, why: str, suite_error: bool = False) -> None:
         """Every expected event not yet arrived in order fails, saying why."""
-        longrepr = self.arrived.longrepr(self.suite.url)
+        longrepr = self.arrived.longrepr(self.url)
         summary = self.arrived.summary()
         for index in range(self.next, len(self.expect)):
             if index != self.next:

@@ -36,6 +36,11 @@ class PytestSuiteKind(SuiteKind):
     name = "pytest"
     early_start = STARTER
 
+    def validate(self, suite: SuiteConfig, config: Config) -> None:
+        from supervisor.runners.pytest.suite_options import validate_suite
+
+        validate_suite(suite, config)
+
     def run(self, suite: SuiteConfig, ctx: RunContext) -> None:
         from supervisor.runners.pytest.suite_run import SuiteRun
 
