@@ -7,7 +7,9 @@ shim on ``PYTHONPATH``) executes this file, and pytest is started with
 ``-p _netra_child_plugin``. xdist hands the same command line to every worker, and the
 workers inherit ``PYTHONPATH``, so the plugin is active in each of them too.
 
-Without ``NETRA_CHILD_SOCKET`` in the environment the plugin does nothing.
+Without ``NETRA_CHILD_SOCKET`` in the environment the plugin does nothing. Its
+siblings ``child_watch.py`` (ends the run's processes when the supervisor is gone)
+and ``child_dump.py`` (thread stacks and asyncio tasks) are loaded the same way.
 
 Wire format: one JSON object per line (ASCII, so any nodeid survives byte for byte),
 both ways over one Unix stream socket per process. Keys are short on purpose; the
@@ -40,7 +42,6 @@ Parent → child::
 from __future__ import annotations
 
 import json
-import linecache
 import os
 import signal
 import socket
@@ -56,8 +57,8 @@ IGNORE_ENV = "NETRA_CHILD_IGNORE"
 SKIP_ENV = "NETRA_CHILD_SKIP"
 STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
-TAG_ENV = "NETRA_RUN_TAG"
-SUPERVISOR_PID_ENV = "NETRA_SUPERVISOR_PID"
+#: this file's folder: it is run by the shim in ``childpath/``, its siblings are here
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 # A JSON string literal, ASCII only (the C encoder json.dumps uses): the hot path
@@ -201,14 +202,15 @@ class _Channel:
     def _parent_gone(self) -> None:
         """The supervisor's end of our socket closed without us closing ours: it was
         killed, or it is ending this pytest. Either way nobody records or stops what
-        would run next: end everything of the run (see :func:`end_everything`)."""
+        would run next: end everything of the run (see ``child_watch.py``)."""
         if self.closed.is_set() or os.getpid() != self.pid:
             return
         self.alive = False
-        if supervisor_ends_within(0.3):
-            end_everything()  # it was killed: its other processes are orphans too
+        watch = _sibling("child_watch")
+        if watch.supervisor_ends_within(0.3):
+            watch.end_everything()  # it was killed: its other processes are orphans too
         else:
-            end_own_group()  # it is ending this pytest (and keeps its other processes)
+            watch.end_own_group()  # it is ending this pytest (keeps its other processes)
 
     def wait_if_paused(self) -> None:
         """Before a test: while paused, send what is buffered and wait (heartbeats go on)."""
@@ -230,209 +232,34 @@ class _Channel:
             self.go.set()
         elif cmd.get("cmd") == "dump":
             try:
-                text = dump_stacks()
+                text = _sibling("child_dump").dump_stacks()
             except Exception as exc:  # never let a dump kill the reader
                 text = f"<dump failed: {exc!r}>"
             self.send_first({"t": "dump", "text": text})
             self.dumps_answered += 1
 
 
-def dump_stacks() -> str:
-    """Every thread's stack, then the pending asyncio tasks and where they wait."""
-    import traceback
+def _sibling(name: str):
+    """Load ``<name>.py`` from beside this file as ``_netra_<name>`` (the child has
+    only ``childpath/`` on its path, not our package)."""
+    full = f"_netra_{name}"
+    module = sys.modules.get(full)
+    if module is None:
+        from importlib.machinery import SourceFileLoader
+        from importlib.util import module_from_spec, spec_from_loader
 
-    names = {t.ident: t.name for t in threading.enumerate()}
-    me = threading.get_ident()
-    parts = []
-    for ident, frame in sys._current_frames().items():
-        if ident == me or names.get(ident) == "netra-child":
-            continue
-        parts.append(f"Thread {names.get(ident, '?')} (id {ident}):\n")
-        parts.append("".join(traceback.format_stack(frame)))
-    tasks = _asyncio_tasks()
-    if tasks:
-        parts.append(f"\nasyncio tasks not done ({len(tasks)}):\n")
-        for task in tasks:
-            parts.append(f"{task!r}\n")
-            for frame in _await_chain(task):
-                parts.append(
-                    f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, '
-                    f"in {frame.f_code.co_name}\n"
-                )
-                line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-                if line:
-                    parts.append(f"    {line}\n")
-    return "".join(parts)
-
-
-def _await_chain(task: object) -> list:
-    """A task's frames, outermost first, down to the innermost ``await``.
-
-    ``Task.get_stack()`` gives only the task's own coroutine frame; a test run by a
-    plugin's runner task (anyio) or awaiting a library call (``ws.recv()``) waits
-    further down, so follow ``cr_await`` (and its generator/async-generator kin).
-    """
-    frames = []
-    coro = task.get_coro() if hasattr(task, "get_coro") else getattr(task, "_coro", None)
-    while coro is not None and len(frames) < 100:
-        frame = (
-            getattr(coro, "cr_frame", None)
-            or getattr(coro, "gi_frame", None)
-            or getattr(coro, "ag_frame", None)
-        )
-        if frame is None:
-            break
-        frames.append(frame)
-        coro = (
-            getattr(coro, "cr_await", None)
-            or getattr(coro, "gi_yieldfrom", None)
-            or getattr(coro, "ag_await", None)
-        )
-    if not frames:
-        frames = list(task.get_stack())  # type: ignore[attr-defined]
-    return frames
-
-
-def _asyncio_tasks() -> list:
-    mod = sys.modules.get("asyncio")
-    if mod is None:
-        return []
-    tasks = mod.tasks
-    found: list = []
-    for name in ("_all_tasks", "_scheduled_tasks"):  # 3.7-3.11 / 3.12+
-        registry = getattr(tasks, name, None)
-        if registry is not None:
-            found.extend(list(registry))
-    found.extend(getattr(tasks, "_eager_tasks", ()) or ())
-    seen: set[int] = set()
-    out = []
-    for task in found:
-        try:
-            if id(task) in seen or task.done():
-                continue
-        except Exception:
-            continue
-        seen.add(id(task))
-        out.append(task)
-    return out
-
-
-# ------------------------------------------------------------------------ the watch
-
-
-def _own_session() -> bool:
-    """The supervisor starts pytest in a new session: only then is our process group
-    ours to end (a pytest someone started by hand with our variables never kills
-    their shell)."""
-    try:
-        return os.getpgrp() == os.getsid(0)
-    except OSError:
-        return False
-
-
-def end_own_group() -> None:
-    if _own_session():
-        try:
-            os.killpg(os.getpgrp(), signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def end_everything() -> None:
-    """The supervisor is gone: end every process of its run, then our own group.
-
-    Processes of the run carry ``NETRA_RUN_TAG=<token>/...`` in their environment
-    (the supervisor sets it; everything started below inherits it), so those that
-    left our process group are found too (``/proc``; elsewhere only the group goes),
-    and so is a deploy backend's local server.
-    """
-    if not _own_session():
-        return
-    token = os.environ.get(TAG_ENV, "").split("/", 1)[0]
-    if token and os.path.isdir("/proc"):
-        needle = f"{TAG_ENV}={token}/".encode()
-        me = os.getpid()
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
-                continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as fh:
-                    data = fh.read()
-                if data.startswith(needle) or b"\0" + needle in data:
-                    os.kill(int(name), signal.SIGKILL)
-            except OSError:
-                continue
-    end_own_group()
-
-
-def _supervisor_gone(pid: int) -> bool:
-    """Without a pidfd: the process is gone or a zombie (killed, not yet reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
-_watched = {"pid": 0, "fd": -1}  # the supervisor, and a pidfd of it when we have one
-
-
-def supervisor_ends_within(timeout: float) -> bool:
-    """Whether the supervisor is gone now or within ``timeout`` seconds."""
-    import select
-
-    pid, fd = _watched["pid"], _watched["fd"]
-    if pid <= 0:
-        return False
-    if fd >= 0:
-        return bool(select.select([fd], [], [], timeout)[0])
-    end = time.monotonic() + timeout
-    while not _supervisor_gone(pid):
-        if time.monotonic() >= end:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _watch() -> None:
-    """Until the supervisor is gone, however it went; then end everything.
-
-    A pidfd becomes readable when its process exits, so the thread sleeps in the
-    kernel and costs nothing; without one (not Linux, old kernels) it polls every
-    0.25 s. Unlike the socket, this does not depend on anyone reading or writing.
-    """
-    while not supervisor_ends_within(3600.0 if _watched["fd"] >= 0 else 0.25):
-        pass
-    end_everything()
-
-
-def _start_watch() -> None:
-    try:
-        pid = int(os.environ.get(SUPERVISOR_PID_ENV) or 0)
-    except ValueError:
-        pid = 0
-    if pid <= 0 or pid == os.getpid():
-        return
-    _watched["pid"] = pid
-    if hasattr(os, "pidfd_open"):
-        try:
-            _watched["fd"] = os.pidfd_open(pid)
-        except OSError:
-            _watched["fd"] = -1
-    if _supervisor_gone(pid):
-        end_everything()  # it died before we got here
-    threading.Thread(target=_watch, name="netra-child", daemon=True).start()
+        loader = SourceFileLoader(full, os.path.join(_HERE, f"{name}.py"))
+        spec = spec_from_loader(full, loader)
+        assert spec is not None
+        module = module_from_spec(spec)
+        sys.modules[full] = module
+        loader.exec_module(module)
+    return module
 
 
 if os.environ.get(SOCKET_ENV):
-    _start_watch()  # at import (the -p plugin is imported first): before conftests
+    # at import (the -p plugin is imported first): watching starts before conftests
+    _sibling("child_watch").start_watch()
 
 
 # ------------------------------------------------------------------------ report text
