@@ -33,6 +33,7 @@ TICK = 0.2
 
 #: what a process can be doing under a deadline
 TEST, SPAWN, START, COLLECT, IDLE, EXIT = "test", "spawn", "start", "collect", "idle", "exit"
+REPLACE = "replace"
 
 
 @dataclass
@@ -43,7 +44,9 @@ class Period:
     has not connected yet: nothing to ask for a dump), :data:`START` (configuring, up
     to its session start), :data:`COLLECT` (importing the file ``nodeid`` at ``path``,
     or before the first file when ``nodeid`` is empty), :data:`IDLE` (running tests by
-    itself, between two of them) or :data:`EXIT` (after its session finished).
+    itself, between two of them), :data:`EXIT` (after its session finished) or
+    :data:`REPLACE` (an xdist controller that lost a worker: it must go on, a test
+    starting somewhere, before the deadline).
     """
 
     what: str
@@ -244,6 +247,8 @@ def stuck_doing(period: Period, tests_left: bool) -> tuple[str, str]:
     neither a test nor a file's import."""
     if period.what == EXIT:
         return "pytest had not exited", "(session teardown)"
+    if period.what == REPLACE:
+        return "xdist had not gone on after losing a worker", "(between tests)"
     if tests_left:
         return "pytest was stuck between two tests", "(between tests)"
     return "pytest was stuck after its last test", "(session teardown)"

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from supervisor.runners.pytest.state import SuiteState
 
 
+#: at least this long for an xdist controller to go on after losing a worker
+REPLACE_DEADLINE = 30.0
+
+
 class Messages:
     """Folds one suite run's child messages into events and watchdog periods."""
 
@@ -40,6 +44,8 @@ class Messages:
         #: a test, so not held to a (possibly tight) per-test deadline
         self.stretch_deadline = stretch_deadline
         self.paused = paused
+        #: the xdist controller's track while it replaces a lost worker (see watching)
+        self.replacing: wd.Track | None = None
         self._handlers: dict[str, Callable[[Conn, dict], None]] = {
             "start": self._start,
             "done": self._done,
@@ -64,6 +70,23 @@ class Messages:
     def stretch(self, what: str, nodeid: str = "", path: str = "") -> wd.Period:
         return self.wd.period(what, nodeid, self.stretch_deadline, utc_now(), path)
 
+    def watch_replacement(self, controller: Conn | None) -> None:
+        """A worker was lost: the controller must go on (some test starts, or its
+        session ends) within the stretch deadline, or the attempt is stuck (a process
+        holding the lost worker's pipes keeps xdist from noticing, for one)."""
+        if controller is not None and controller.track.other is None:
+            # generous: ending a worker that ignores SIGTERM takes its grace, and xdist
+            # then starts a new interpreter; this only catches a controller that is stuck
+            deadline = max(self.stretch_deadline, REPLACE_DEADLINE)
+            controller.track.other = self.wd.period(wd.REPLACE, "", deadline, utc_now())
+            self.replacing = controller.track
+
+    def _went_on(self) -> None:
+        if self.replacing is not None:
+            if self.replacing.other is not None and self.replacing.other.what == wd.REPLACE:
+                self.replacing.other = None
+            self.replacing = None
+
     def between(self, conn: Conn, what: str) -> None:
         """A process running tests by itself (no xdist) is timed between tests too.
 
@@ -83,6 +106,7 @@ class Messages:
         track = conn.track
         track.test = self.wd.period(wd.TEST, nodeid, deadline, utc_now())
         track.other = None
+        self._went_on()
         if track.finished is None:  # else the dump awaited is the finished test's
             track.dump = None
         state = self.state
@@ -172,6 +196,7 @@ class Messages:
 
     def _fin(self, conn: Conn, msg: dict) -> None:
         conn.finished = True
+        self._went_on()
         status = msg.get("s")
         conn.exitstatus = status if isinstance(status, int) else None
         conn.track.other = None

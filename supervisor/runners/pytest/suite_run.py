@@ -372,6 +372,10 @@ class SuiteRun:
         else:
             self._stuck(conn, period, attempt)
 
+    def _controller(self) -> Conn | None:
+        assert self.channel is not None
+        return next((c for c in self.channel.conns.values() if c.controller), None)
+
     def _conn_of(self, track: wd.Track) -> Conn | None:
         assert self.channel is not None
         return next((c for c in self.channel.conns.values() if c.track is track), None)
@@ -436,6 +440,7 @@ class SuiteRun:
             attempt.worker_losses += 1
             assert self.procs is not None
             self.procs.end_worker(conn.pid, attempt.main_pid, attempt.number)
+            self.messages.watch_replacement(self._controller())
             return
         self._end_attempt(attempt)
 
@@ -522,6 +527,7 @@ class SuiteRun:
             return
         if self._is_worker(conn):
             attempt.worker_losses += 1
+            self.messages.watch_replacement(self._controller())
         if main:
             assert proc is not None
             self._wait(proc)
