@@ -12,25 +12,30 @@ import time
 import psutil
 
 
-def marked_processes(name: str, mark: str) -> list[psutil.Process]:
-    """Live (not zombie) processes whose environment has ``name=mark``."""
+def marked_processes(name: str, mark: str, prefix: bool = False) -> list[psutil.Process]:
+    """Live (not zombie) processes whose environment has ``name=mark`` (with
+    ``prefix``: a value starting with ``mark``)."""
     found = []
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get(name) == mark and proc.status() != psutil.STATUS_ZOMBIE:
+            value = proc.environ().get(name)
+            hit = value is not None and (value.startswith(mark) if prefix else value == mark)
+            if hit and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.Error, OSError):
             continue
     return found
 
 
-def wait_until_none(name: str, mark: str, within: float) -> list[psutil.Process]:
+def wait_until_none(
+    name: str, mark: str, within: float, prefix: bool = False
+) -> list[psutil.Process]:
     """The marked processes still alive after waiting up to ``within`` seconds."""
     deadline = time.monotonic() + within
-    left = marked_processes(name, mark)
+    left = marked_processes(name, mark, prefix)
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = marked_processes(name, mark)
+        left = marked_processes(name, mark, prefix)
     return left
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
+import psutil
 from cli_helpers import CLI, query
+from process_helpers import describe, marked_processes, wait_until_none
 
 from supervisor.config import load_config
 from supervisor.demo import workspace
@@ -135,3 +139,34 @@ def test_without_git_the_demo_folder_still_works(tmp_path, monkeypatch):
     assert not (tmp_path / ".git").exists()
     assert workspace.land_fix(tmp_path) is True
     assert (tmp_path / "revision.txt").read_text() == "fixed\n"
+
+
+def test_a_killed_demo_takes_its_backend_along(tmp_path):
+    """The demo's backend (the ``local`` deploy backend's server) used to keep listening
+    after its supervisor was SIGKILLed; now it, and every process of the run (found by
+    its run tag), is gone within 2 s."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.Popen([*CLI, "demo", "--headless"], cwd=tmp_path, env=env, stdout=out)
+        try:
+            deadline = time.monotonic() + 60
+            while "deploy local: ok" not in (tmp_path / "out.txt").read_text():
+                assert time.monotonic() < deadline and proc.poll() is None, "never deployed"
+                time.sleep(0.05)
+            time.sleep(0.5)  # some tests run too
+            (workdir,) = [p for p in tmp_path.iterdir() if p.name.startswith("netra-demo-")]
+            (backend,) = [
+                p for p in psutil.process_iter(["cmdline", "cwd"])
+                if "supervisor.demo.backend" in " ".join(p.info["cmdline"] or ())
+                and p.info["cwd"] == str(workdir)
+            ]  # fmt: skip
+            token = backend.environ()["NETRA_RUN_TAG"].split("/")[0] + "/"
+            assert len(marked_processes("NETRA_RUN_TAG", token, prefix=True)) >= 2  # + pytest
+            killed_at = time.monotonic()
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+    left = wait_until_none("NETRA_RUN_TAG", token, within=2.0 - (time.monotonic() - killed_at),
+                           prefix=True)  # fmt: skip
+    assert not left, describe(left)
