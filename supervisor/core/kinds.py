@@ -118,9 +118,14 @@ class SuiteKind(OwnsKeys):
     ``netra_register_suite_kinds``. ``keys`` declares the ``[[suite]]`` keys your kind
     accepts beyond the ones every suite has (see :class:`OwnsKeys`); read them,
     parsed, from ``suite.options``.
+
+    ``early_start`` (optional): ``"module:function"`` that starts the suite's first
+    process before plugins load, when a run begins with this kind's suite (see
+    :mod:`supervisor.prestart`); the kind adopts it with ``prestart.take``.
     """
 
     name: str = ""
+    early_start: str = ""
 
     def validate(self, suite: SuiteConfig, config: Config) -> None:
         """Check what the key types cannot (a URL's scheme, a folder that must exist).
