@@ -134,17 +134,17 @@ def start_guard() -> None:
 
 
 def stop_guard() -> None:
-    """At a clean end: close the pipe (the guard sweeps what is left, then exits)."""
-    global _guard, _guard_pipe
+    """At a clean end: close the pipe (the guard sweeps what is left, then exits; no
+    need to wait for it). Later processes get a new token, so that sweep cannot reach
+    them (a second run in the same process)."""
+    global _guard, _guard_pipe, TOKEN
     with _lock:
-        guard, pipe = _guard, _guard_pipe
+        pipe = _guard_pipe
         _guard = _guard_pipe = None
+        TOKEN = secrets.token_hex(6)
     if pipe is not None:
         with contextlib.suppress(OSError):
             os.close(pipe)
-    if guard is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            guard.wait(timeout=5.0)
 
 
 def guard_pid() -> int | None:
@@ -164,26 +164,71 @@ def _carries(pid: int, needle: bytes) -> bool:
     return data.startswith(needle) or b"\0" + needle in data
 
 
-def tagged(scope_tag: str) -> list[psutil.Process]:
-    """Live processes whose run tag starts with ``scope_tag`` (not this process)."""
-    import psutil
+def tagged_pids(scope_tag: str) -> list[int]:
+    """Pids of the live processes whose run tag starts with ``scope_tag`` (not ours).
 
+    Reads ``/proc`` directly: a sweep that finds nothing (the usual case) costs a few
+    milliseconds and no psutil import.
+    """
     me = os.getpid()
     needle = f"{TAG_ENV}={scope_tag}".encode()
-    found: list[psutil.Process] = []
     if os.path.isdir("/proc/self"):
-        for name in os.listdir("/proc"):
-            if name.isdigit() and int(name) != me and _carries(int(name), needle):
-                with contextlib.suppress(psutil.Error):
-                    found.append(psutil.Process(int(name)))
-        return found
+        return [
+            int(name)
+            for name in os.listdir("/proc")
+            if name.isdigit() and int(name) != me and _carries(int(name), needle)
+        ]
+    import psutil
+
+    found = []
     for proc in psutil.process_iter():  # no /proc: slower, same answer where readable
-        if proc.pid == me:
-            continue
         with contextlib.suppress(psutil.Error):
-            if proc.environ().get(TAG_ENV, "").startswith(scope_tag):
-                found.append(proc)
+            if proc.pid != me and proc.environ().get(TAG_ENV, "").startswith(scope_tag):
+                found.append(proc.pid)
     return found
+
+
+def tagged(scope_tag: str) -> list[psutil.Process]:
+    """Live processes whose run tag starts with ``scope_tag`` (not this process)."""
+    return _processes(tagged_pids(scope_tag))
+
+
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    import psutil
+
+    out = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            out.append(psutil.Process(pid))
+    return out
+
+
+def children_pids(pid: int | None = None) -> list[int]:
+    """Direct children of ``pid`` (this process by default), zombies included."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            return [c.pid for c in psutil.Process(pid).children()]
+        return []
+    out: list[int] = []
+    for task in tasks:
+        with contextlib.suppress(OSError, ValueError):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out.extend(int(p) for p in fh.read().split())
+    return out
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (``Z`` for a zombie), "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def pipe_holders(
@@ -298,9 +343,9 @@ def end_group(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
 def sweep(scope_tag: str, grace: float = 1.0) -> int:
     """End every process of a scope (found by tag) and what it started; reap orphans
     that died on their own. Returns how many processes were still alive."""
-    found = tagged(scope_tag)
+    found = tagged_pids(scope_tag)
     if found:
-        end(found, grace)
+        end(_processes(found), grace)
     reap_orphans()
     return len(found)
 
@@ -316,17 +361,7 @@ def reap_orphans(everything: bool = False) -> None:
     global _seen_zombies
     if not _subreaper:
         return
-    import psutil
-
-    try:
-        children = psutil.Process().children()
-    except psutil.Error:
-        return
-    zombies = set()
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            if child.status() == psutil.STATUS_ZOMBIE:
-                zombies.add(child.pid)
+    zombies = {pid for pid in children_pids() if _state(pid) == "Z"}
     ripe = zombies if everything else zombies & _seen_zombies
     for pid in ripe:
         with contextlib.suppress(ChildProcessError, OSError):
@@ -338,17 +373,11 @@ def end_run(descendants: bool = False) -> None:
     """At the run's end: every process carrying this supervisor's tag is ended and,
     with ``descendants`` (the CLI, which owns its whole process), every descendant but
     the guard; then the guard is let go."""
-    import psutil
-
-    spare = {os.getpid()}
-    pid = guard_pid()
-    if pid is not None:
-        spare.add(pid)
-    procs = [p for p in tagged(tag()) if p.pid not in spare]
+    spare = {os.getpid(), guard_pid()}
+    pids = {pid for pid in tagged_pids(tag()) if pid not in spare}
     if descendants:
-        with contextlib.suppress(psutil.Error):
-            procs += [p for p in psutil.Process().children(recursive=True) if p.pid not in spare]
-    if procs:
-        end(procs, grace=1.0)
+        pids |= {p for p in children_pids() if p not in spare and _state(p) not in ("Z", "")}
+    if pids:
+        end(_processes(pids), grace=1.0)  # end() takes their descendants along
     reap_orphans(everything=descendants)
     stop_guard()
