@@ -52,7 +52,7 @@ _waiting: Early | None = None
 
 def first_suite(config: Config, phase_names: Sequence[str]) -> SuiteConfig | None:
     """The suite a run of ``config`` starts with, as far as the config file tells."""
-    phases = select_phases(config, phase_names)
+    phases = select_phases(config, tuple(phase_names))
     if not phases:
         return None
     # only the first selector: with a tag, a suite a plugin registers may come first,

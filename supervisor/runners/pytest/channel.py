@@ -124,7 +124,8 @@ class Channel:
             if key.data == "listen":
                 self._accept(key.fileobj, None, arrived)
             elif key.data == "go":
-                self._accept(key.fileobj, self._go.get(key.fileobj.fileno()), arrived, go=True)
+                selection = self._go.get(key.fd)
+                self._accept(key.fileobj, selection, arrived, go=True)
             elif key.data == "exit":
                 arrived.exited = True
             else:

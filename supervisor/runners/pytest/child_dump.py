@@ -46,7 +46,7 @@ def _await_chain(task: object) -> list:
     plugin's runner task (anyio) or awaiting a library call (``ws.recv()``) waits
     further down, so follow ``cr_await`` (and its generator/async-generator kin).
     """
-    frames = []
+    frames: list = []
     coro = task.get_coro() if hasattr(task, "get_coro") else getattr(task, "_coro", None)
     while coro is not None and len(frames) < 100:
         frame = (

@@ -346,9 +346,9 @@ class SuiteRun:
             if isinstance(action, wd.StandbyDue):
                 self._start_standby(attempt.number + 1)
             elif isinstance(action, wd.AskDump):
-                conn = self._conn_of(action.track)
-                if conn is not None:
-                    self._ask_dump(conn)
+                asked = self._conn_of(action.track)
+                if asked is not None:
+                    self._ask_dump(asked)
             elif isinstance(action, wd.Expired):
                 self._expired(action, attempt)
 

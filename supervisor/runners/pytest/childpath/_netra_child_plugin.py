@@ -13,4 +13,4 @@ from importlib.machinery import SourceFileLoader as _SourceFileLoader
 _PATH = _os.path.join(
     _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "child_plugin.py"
 )
-exec(_SourceFileLoader(__name__, _PATH).get_code(__name__))
+exec(_SourceFileLoader(__name__, _PATH).get_code(__name__))  # type: ignore[arg-type]
