@@ -35,15 +35,14 @@ from supervisor.core.events import (
 )
 from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
+from supervisor.exitcodes import ExitCode
 from supervisor.redact import Redactor, redact_file
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 @dataclass(frozen=True)
 class LoopOutcome:
     status: str  # passed | failed | interrupted
-    exit_code: int
+    exit_code: ExitCode
     iterations: int
     stop_reason: str
 
@@ -196,11 +195,11 @@ class Loop:
                 reason = "interrupted"
                 break
         if reason == "interrupted":
-            return LoopOutcome("interrupted", EXIT_INTERRUPTED, iteration, reason)
+            return LoopOutcome("interrupted", ExitCode.INTERRUPTED, iteration, reason)
         passed = last_status == "passed"
         return LoopOutcome(
             "passed" if passed else "failed",
-            EXIT_OK if passed else EXIT_FAILED,
+            ExitCode.OK if passed else ExitCode.FAILED,
             iteration - self.first_iteration + 1,
             reason,
         )
