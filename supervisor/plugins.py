@@ -51,6 +51,7 @@ from supervisor import hookspecs, kind_config
 from supervisor.config import Config, ConfigError, SuiteConfig, did_you_mean
 from supervisor.core.events import PluginFailed
 from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
+from supervisor.text import EXCEPTION_BYTES, exception_line, utf8_size
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 BUILTIN_PACKAGE = "plugins"
@@ -151,18 +152,17 @@ def _norm_dist(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _one_line(exc: BaseException, file: str = "") -> str:
-    """``Type: message (file.py:12)``: the innermost frame in the plugin's own file."""
-    text = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    if isinstance(exc, SyntaxError):
-        return message[:300]
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if file and os.path.abspath(f.filename) == os.path.abspath(file)]
-    frame = (mine or frames or [None])[-1]
-    if frame is not None:
-        message += f" ({os.path.basename(frame.filename)}:{frame.lineno})"
-    return message[:300]
+def _failure_text(exc: BaseException, file: str = "") -> str:
+    """``Type: message (file.py:12)``: :func:`~supervisor.text.exception_line` and the
+    innermost frame in the plugin's own file (a SyntaxError names its place itself)."""
+    where = ""
+    if not isinstance(exc, SyntaxError):
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [f for f in frames if file and os.path.abspath(f.filename) == os.path.abspath(file)]
+        frame = (mine or frames or [None])[-1]
+        if frame is not None:
+            where = f" ({os.path.basename(frame.filename)}:{frame.lineno})"
+    return exception_line(exc, EXCEPTION_BYTES - utf8_size(where)) + where
 
 
 def _summarize(value: Any) -> str:
@@ -343,7 +343,7 @@ class PluginHost:
             obj = loader()
         except (Exception, SystemExit) as exc:
             self._records.append(record)
-            self._fail(record, "import", _one_line(exc, file))
+            self._fail(record, "import", _failure_text(exc, file))
             return
         if self.pm.is_registered(obj):  # e.g. [plugins] load naming an entry point's module
             return
@@ -358,7 +358,7 @@ class PluginHost:
         try:
             self.pm.register(obj, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            self._fail(record, "register", _one_line(exc))
+            self._fail(record, "register", _failure_text(exc))
             return
         self._by_id[id(obj)] = record
         problem = self._check_hooks(record)
@@ -435,7 +435,7 @@ class PluginHost:
         record = next((r for r in self._records if r.name == plugin and r.ok), None)
         if record is None:
             return None
-        text = error if isinstance(error, str) else _one_line(error, record.file)
+        text = error if isinstance(error, str) else _failure_text(error, record.file)
         return self._fail(record, hook, text)
 
     # ------------------------------------------------------------------ calling hooks
@@ -468,7 +468,7 @@ class PluginHost:
             result = impl.function(*args)
         except (Exception, SystemExit) as exc:
             if record.ok:  # else quarantined meanwhile (a hook timeout): no news
-                self._fail(record, hook_name, _one_line(exc, record.file))
+                self._fail(record, hook_name, _failure_text(exc, record.file))
             return self._FAILED
         if self.trace:
             ms = (time.perf_counter() - t0) * 1000

@@ -37,6 +37,7 @@ from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
 from supervisor.exitcodes import ExitCode
 from supervisor.redact import Redactor, redact_file
+from supervisor.text import exception_line
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class Loop:
 
     def _report_plugin_failure(self, what: str, name: str, hook: str, exc: BaseException) -> None:
         """Default: report it; the session replaces this with the host's quarantine."""
-        self.emit(PluginFailed(plugin=f"{what} {name}", hook=hook, error=_one_line(exc)))
+        self.emit(PluginFailed(plugin=f"{what} {name}", hook=hook, error=exception_line(exc)))
 
     # ------------------------------------------------------------------ the loop
 
@@ -283,7 +284,7 @@ class Loop:
             outcome = backend.deploy(self.config, iteration, log)
         except Exception as exc:  # a backend is plugin code: report, don't crash the run
             self._plugin_failed("deploy backend", backend.name, "deploy", exc)
-            return None, False, _one_line(exc)
+            return None, False, exception_line(exc)
         return outcome.revision, outcome.ok, outcome.message
 
     # ------------------------------------------------------------------ phases
@@ -384,7 +385,7 @@ class Loop:
         except Exception as exc:  # plugin code: quarantine-worthy, never fatal to the run
             self._plugin_failed("suite kind", suite.kind, "run", exc)
             self._suite_error(
-                iteration, seq, suite, f"suite kind {suite.kind!r} raised: {_one_line(exc)}"
+                iteration, seq, suite, f"suite kind {suite.kind!r} raised: {exception_line(exc)}"
             )
         finally:
             self._redact_logs(t0)
@@ -432,11 +433,6 @@ class Loop:
     @staticmethod
     def _gate_text(phase: PhaseConfig) -> str:
         return f"{phase.gate_ratio:g}" if phase.gate == "ratio" else phase.gate
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["OUTCOMES", "Loop", "LoopOutcome", "LoopSettings", "ResumePoint", "gate_holds"]
