@@ -39,7 +39,6 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_FILENAME = "netra-supervisor.toml"
-PYPROJECT_TABLE = ("tool", "netra-supervisor")
 
 
 # --------------------------------------------------------------------------- dataclasses

@@ -119,8 +119,6 @@ class Loop:
         stop: threading.Event,
         between: Between,
         log_dir: str = "",
-        extra_env: Mapping[str, str] | None = None,
-        first_iteration: int = 1,
         clock: Callable[[], float] = time.monotonic,
         plugin_failed: Callable[[str, str, str, BaseException], None] | None = None,
         resume: ResumePoint | None = None,
@@ -138,9 +136,9 @@ class Loop:
         self.stop = stop
         self.between = between
         self.log_dir = log_dir
-        self.extra_env = dict(extra_env or {})
         self.resume = resume
-        self.first_iteration = resume.iteration if resume else first_iteration
+        #: ``--resume`` continues the run's unfinished (or next) iteration
+        self.first_iteration = resume.iteration if resume else 1
         self.clock = clock
         self._plugin_failed = plugin_failed or self._report_plugin_failure
         #: fresh environment per iteration for every suite (the [auth] token)
@@ -372,7 +370,7 @@ class Loop:
             iteration=iteration,
             phase_seq=seq,
             emit=self._emit_from_runner,
-            env={**self.config.run.env, **self.extra_env, **self._iteration_env, **suite.env},
+            env={**self.config.run.env, **self._iteration_env, **suite.env},
             stop=self.stop,
             log_dir=self.log_dir,
             already_run=frozenset(self._recorded(iteration, seq, suite)),
