@@ -8,7 +8,7 @@ caught on the first run, not at hour 14.
 
 This module knows the keys every table has. The keys of one suite kind, deploy backend
 or sink kind are declared by it (``keys``, see :mod:`supervisor.core.kinds`): they are
-kept in ``options`` here and checked by :mod:`supervisor.kind_config` once plugins are
+kept in ``options`` here and checked by :mod:`supervisor.plugins.kind_config` once plugins are
 loaded, with the same :class:`Reader` and the same messages.
 """
 
@@ -137,6 +137,11 @@ class SinkConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+def sink_label(index: int, sink: SinkConfig) -> str:
+    """How a sink is named in messages (never by its URL): ``sink[1] (<its kind>)``."""
+    return f"sink[{index}] ({sink.kind})"
+
+
 @dataclass(frozen=True)
 class PluginsConfig:
     dirs: tuple[str, ...] = ()
@@ -261,7 +266,7 @@ _CHOICES = {
 }
 
 #: Tables whose other keys belong to their kind, suite kind, sink kind or deploy backend:
-#: they land in ``options`` and are checked once plugins are loaded (kind_config.py).
+#: they land in ``options`` and are checked once plugins are loaded (plugins/kind_config.py).
 EXTENSIBLE_TABLES = ("suite", "sink", "deploy")
 
 

@@ -164,7 +164,7 @@ def prepare(options: RunOptions) -> tuple[Config, PluginHost, list[PluginFailed]
     host = load_host(config, early_errors.append)
     # phases may name suites plugins register in code: checked once those are in
     config = add_suites(config, tuple(host.extra_suites(config)))
-    # each kind and the backend parse and check their own keys (kind_config.py)
+    # each kind and the backend parse and check their own keys (plugins/kind_config.py)
     config = host.validate_deploy(config)
     config = host.validate_suites(config)
     select_phases(config, options.phases)  # --phase typos are usage errors

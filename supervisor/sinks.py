@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from supervisor.config import Config, ConfigError, SinkConfig, did_you_mean
+from supervisor.config import Config, ConfigError, did_you_mean, sink_label
 from supervisor.core import events as events_module
 from supervisor.core.events import Event, LogLine, PluginFailed
 from supervisor.text import exception_line
@@ -54,11 +54,6 @@ def _event_kinds() -> frozenset[str]:
 
 
 EVENT_KINDS = _event_kinds()
-
-
-def sink_label(index: int, sink: SinkConfig) -> str:
-    """How a sink is named in messages (never by its URL): ``sink[1] (webhook)``."""
-    return f"sink[{index}] ({sink.kind})"
 
 
 def _iso(wall: float) -> str:
