@@ -31,7 +31,7 @@ from supervisor.config_values import (  # noqa: F401 - re-exported
     parse_duration,
     type_name,
 )
-from supervisor.core.kinds import DEFAULT_SUITE_KIND
+from supervisor.default_kind import DEFAULT_SUITE_KIND
 
 if sys.version_info >= (3, 11):
     import tomllib
