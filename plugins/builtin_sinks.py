@@ -30,6 +30,7 @@ from supervisor.config import Config, OptionError, SinkConfig
 from supervisor.core.events import Event
 from supervisor.core.kinds import Key, LogSink
 from supervisor.sinks import event_record
+from supervisor.text import exception_line
 
 hookimpl = pluggy.HookimplMarker("netra_supervisor")
 
@@ -126,10 +127,9 @@ class _WebhookHandle:
             except self._httpx.HTTPError as exc:
                 # httpx messages hold no URL, but never trust that: keep the type only
                 # when the message mentions the address
-                text = str(exc).splitlines()[0] if str(exc) else ""
-                if self._url in text or "://" in text:
-                    text = ""
-                error = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+                error = exception_line(exc)
+                if self._url in error or "://" in error:
+                    error = type(exc).__name__
                 continue
             status = response.status_code
             if status < 300:

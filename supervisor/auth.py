@@ -145,6 +145,10 @@ def _read_key(config: Config, auth: AuthConfig, environ: Mapping[str, str], wher
 
 
 def _clean(exc: BaseException, key: str) -> str:
-    """An exception's first line, with the key masked should a library quote it."""
+    """An exception's first line, with the key masked should a library quote it.
+
+    Not :func:`~supervisor.text.exception_line`: folding the other lines in would keep a
+    PEM key quoted over several lines, which the mask (the key as one text) misses.
+    """
     text = (str(exc) or type(exc).__name__).splitlines()[0]
     return text.replace(key, "***") if len(key) >= 4 else text

@@ -1,7 +1,8 @@
 """Argument parsing; each subcommand calls one entry point and maps errors to exit codes.
 
-Exit codes (the contract): 0 all selected tests pass, 1 failures left, 2 usage or
-configuration error (one clear line, nothing run), 3 internal error, 130 interrupted.
+Exit codes (the contract, :class:`supervisor.exitcodes.ExitCode`): 0 all selected
+tests pass, 1 failures left, 2 usage or configuration error (one clear line, nothing
+run), 3 internal error, 130 interrupted.
 Imports of heavy modules happen inside the subcommands so ``--help`` stays instant.
 """
 
@@ -13,8 +14,7 @@ from collections.abc import Sequence
 
 from supervisor import __version__
 from supervisor.argtypes import positive_int
-
-EXIT_USAGE, EXIT_INTERNAL = 2, 3
+from supervisor.exitcodes import ExitCode
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"netra-supervisor: error: {message}\n")
+        self.exit(ExitCode.USAGE, f"netra-supervisor: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,10 +108,10 @@ def _main(args: argparse.Namespace) -> int:
         return _dispatch(args)
     except _user_errors() as exc:
         print(f"netra-supervisor: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("netra-supervisor: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # the last line of defence: say where the details are
         from supervisor.crash import report_crash
 
@@ -121,7 +121,7 @@ def _main(args: argparse.Namespace) -> int:
             f"(traceback in {path}; please report it)",
             file=sys.stderr,
         )
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -190,9 +190,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             write_starter(target, force=args.force)
         except FileExistsError:
             print(f"netra-supervisor: {target} exists; use --force to overwrite", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         print(f"wrote {target}; edit [[suite]] args, then run `netra-supervisor run`")
-        return 0
+        return ExitCode.OK
     raise AssertionError(args.command)  # pragma: no cover
 
 

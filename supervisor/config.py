@@ -8,7 +8,7 @@ caught on the first run, not at hour 14.
 
 This module knows the keys every table has. The keys of one suite kind, deploy backend
 or sink kind are declared by it (``keys``, see :mod:`supervisor.core.kinds`): they are
-kept in ``options`` here and checked by :mod:`supervisor.kind_config` once plugins are
+kept in ``options`` here and checked by :mod:`supervisor.plugins.kind_config` once plugins are
 loaded, with the same :class:`Reader` and the same messages.
 """
 
@@ -31,7 +31,7 @@ from supervisor.config_values import (  # noqa: F401 - re-exported
     parse_duration,
     type_name,
 )
-from supervisor.core.kinds import DEFAULT_SUITE_KIND
+from supervisor.default_kind import DEFAULT_SUITE_KIND
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +39,6 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_FILENAME = "netra-supervisor.toml"
-PYPROJECT_TABLE = ("tool", "netra-supervisor")
 
 
 # --------------------------------------------------------------------------- dataclasses
@@ -136,6 +135,11 @@ class SinkConfig:
     events: tuple[str, ...] = ()
     #: the sink kind's own keys (``path``, ...), like :attr:`SuiteConfig.options`
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def sink_label(index: int, sink: SinkConfig) -> str:
+    """How a sink is named in messages (never by its URL): ``sink[1] (<its kind>)``."""
+    return f"sink[{index}] ({sink.kind})"
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,7 @@ _CHOICES = {
 }
 
 #: Tables whose other keys belong to their kind, suite kind, sink kind or deploy backend:
-#: they land in ``options`` and are checked once plugins are loaded (kind_config.py).
+#: they land in ``options`` and are checked once plugins are loaded (plugins/kind_config.py).
 EXTENSIBLE_TABLES = ("suite", "sink", "deploy")
 
 

@@ -1,7 +1,7 @@
 """Values of config keys: their types, their checks, and the one-line errors.
 
 Shared by :mod:`supervisor.config` (the keys every table has) and
-:mod:`supervisor.kind_config` (the keys a suite kind, deploy backend or sink kind
+:mod:`supervisor.plugins.kind_config` (the keys a suite kind, deploy backend or sink kind
 declares), so a value is checked, converted and complained about the same way
 wherever its key is declared.
 """

@@ -210,9 +210,7 @@ class HeadlessReporter:
 
     def _on_iteration_finished(self, e: IterationFinished) -> None:
         duration = time.monotonic() - self._iteration_started
-        self.iterations.append(
-            IterationSummary(e.iteration, e.status, dict(e.counts), duration, e.deploy_revision)
-        )
+        self.iterations.append(IterationSummary(e.iteration, e.status, dict(e.counts), duration))
         passing = e.counts.get("passed", 0)
         target = f" / target {self.target}" if self.target else ""
         self.line(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from supervisor.argtypes import positive_int
+from supervisor.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     import sqlite3
@@ -77,7 +78,7 @@ def history_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ConfigError(f"history {args.what}: {exc}") from None
     except BrokenPipeError:  # `history flaky | head`: the reader has all it wanted
         _silence_stdout(out)
-        return 0
+        return ExitCode.OK
     finally:
         conn.close()
 
@@ -233,7 +234,7 @@ def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) ->
         o.line(f"{row['count']:>4} x {row['signature']}   [{row['outcomes']}]")
         for name in row["tests"].splitlines():
             o.line(f"       {name}")
-    return 0
+    return ExitCode.OK
 
 
 def _tests_list(results: list[dict[str, Any]], most: int = 8) -> list[str]:
@@ -301,7 +302,7 @@ def _diff(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
             f"{title} ({len(data[key])})",
             heading=True,
         )
-    return 0
+    return ExitCode.OK
 
 
 def _export(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
@@ -320,7 +321,7 @@ def _export(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> i
         f"{summary['failures']} failures, {summary['errors']} errors, "
         f"{summary['skipped']} skipped"
     )
-    return 0
+    return ExitCode.OK
 
 
 _COMMANDS: dict[str, Callable[[sqlite3.Connection, argparse.Namespace, _Output], int]] = {}
@@ -341,7 +342,7 @@ class _Output:
 
     def json(self, data: Any) -> int:
         self.out.write(json.dumps(data, indent=2, default=str) + "\n")
-        return 0
+        return ExitCode.OK
 
     def line(self, text: str) -> None:
         if self.rich:
@@ -364,12 +365,12 @@ class _Output:
             return self.json(rows)
         if self.rich:
             self._rich_table(rows, columns, title)
-            return 0
+            return ExitCode.OK
         if heading and title:
             self.out.write(title + "\n")
         if not rows:
             self.out.write("(nothing recorded)\n")
-            return 0
+            return ExitCode.OK
         cells = [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]
         headers = [header for _, header, _ in columns]
         widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
@@ -382,7 +383,7 @@ class _Output:
         self.out.write(fmt_line(headers) + "\n")
         for row in cells:
             self.out.write(fmt_line(row) + "\n")
-        return 0
+        return ExitCode.OK
 
     def _rich_table(self, rows: list[dict[str, Any]], columns: list[Column], title: str) -> None:
         from rich import box

@@ -36,8 +36,9 @@ from supervisor.core.events import (
     TestHung,
     utc_now,
 )
-from supervisor.core.loop import EXIT_INTERRUPTED, Loop, LoopOutcome, LoopSettings, ResumePoint
+from supervisor.core.loop import Loop, LoopOutcome, LoopSettings, ResumePoint
 from supervisor.core.model import RunModel
+from supervisor.exitcodes import ExitCode
 from supervisor.headless import HeadlessReporter
 from supervisor.hook_delivery import HookDelivery
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
@@ -163,7 +164,7 @@ def prepare(options: RunOptions) -> tuple[Config, PluginHost, list[PluginFailed]
     host = load_host(config, early_errors.append)
     # phases may name suites plugins register in code: checked once those are in
     config = add_suites(config, tuple(host.extra_suites(config)))
-    # each kind and the backend parse and check their own keys (kind_config.py)
+    # each kind and the backend parse and check their own keys (plugins/kind_config.py)
     config = host.validate_deploy(config)
     config = host.validate_suites(config)
     select_phases(config, options.phases)  # --phase typos are usage errors
@@ -296,7 +297,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             run_id, utc_now(), settings.target, str(config.path), resumed=bool(options.resume)
         )
     )
-    exit_code, status, iterations = 3, "error", 0
+    exit_code, status, iterations = ExitCode.INTERNAL, "error", 0
     # What exists now (modules, plugins, config) lives as long as the process: keep the
     # garbage collector from walking it again and again during the run, and once more
     # when the interpreter exits (that last walk alone took ~12 ms, after the suite).
@@ -327,17 +328,18 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         exit_code, status, iterations = outcome.exit_code, outcome.status, outcome.iterations
         bus.emit(LogLine("info", "loop", f"stopped: {outcome.stop_reason}"))
     except KeyboardInterrupt:
-        exit_code, status = EXIT_INTERRUPTED, "interrupted"
+        exit_code, status = ExitCode.INTERRUPTED, "interrupted"
     except PluginError:
-        exit_code, status = 2, "error"
+        exit_code, status = ExitCode.USAGE, "error"
         raise
     finally:
         if bridge.fatal is not None:
-            exit_code, status = 2, "error"
+            exit_code, status = ExitCode.USAGE, "error"
         if backend is not None:
             _quietly(backend.stop)
         procs.end_run()  # anything of this run's still alive (tests' escaped children)
-        bus.emit(RunFinished(run_id, utc_now(), status, exit_code, iterations))
+        # events carry a plain int: sinks and plugins see the number, not the enum
+        bus.emit(RunFinished(run_id, utc_now(), status, int(exit_code), iterations))
         try:
             bridge.close()  # netra_run_finished delivered (bounded by hook_timeout)
         except KeyboardInterrupt:
@@ -522,7 +524,7 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
     for row in rows:
         line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4]
         out.write(line.rstrip() + "\n")
-    return 1 if failed else 0
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def list_plugins(config_path: str | None, out=None) -> int:
@@ -533,4 +535,4 @@ def list_plugins(config_path: str | None, out=None) -> int:
         config = load_config(config_path)
     host = load_host(config, on_error=lambda e: None)
     out.write(format_plugins_table(host.describe()) + "\n")
-    return 0
+    return ExitCode.OK

@@ -28,9 +28,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from supervisor.config import Config, ConfigError, SinkConfig, did_you_mean
+from supervisor.config import Config, ConfigError, did_you_mean, sink_label
 from supervisor.core import events as events_module
 from supervisor.core.events import Event, LogLine, PluginFailed
+from supervisor.text import exception_line
 
 if TYPE_CHECKING:
     from supervisor.plugins import PluginHost
@@ -53,11 +54,6 @@ def _event_kinds() -> frozenset[str]:
 
 
 EVENT_KINDS = _event_kinds()
-
-
-def sink_label(index: int, sink: SinkConfig) -> str:
-    """How a sink is named in messages (never by its URL): ``sink[1] (webhook)``."""
-    return f"sink[{index}] ({sink.kind})"
 
 
 def _iso(wall: float) -> str:
@@ -97,11 +93,6 @@ def redact_event(event: Event, redact: Callable[[str], str]) -> Event:
             if masked != value:
                 changes[f.name] = masked
     return dataclasses.replace(event, **changes) if changes else event
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)[:300]
 
 
 class SinkWorker:
@@ -187,7 +178,7 @@ class SinkWorker:
             self.failed += len(batch)
             self._failures += 1
             if self._failures >= self.max_failures:
-                self._quarantine(self._redact(_one_line(exc)))
+                self._quarantine(self._redact(exception_line(exc)))
             return
         self._failures = 0
         self.delivered += len(batch)
@@ -209,7 +200,7 @@ class SinkWorker:
             self.handle.close()
         except Exception as exc:  # noqa: BLE001 - closing: report and go on
             self._report(
-                LogLine("warning", "sinks", f"{self.label}: close failed: {_one_line(exc)}")
+                LogLine("warning", "sinks", f"{self.label}: close failed: {exception_line(exc)}")
             )
 
     def begin_close(self) -> None:
@@ -350,7 +341,7 @@ def _open_each(
                 + "; fix the path or its permissions"
             ) from None
         except Exception as exc:  # noqa: BLE001 - a plugin bug: report, leave the sink out
-            error = _one_line(exc)
+            error = exception_line(exc)
             on_error(PluginFailed(plugin=plugin, hook=f"{label}.open", error=error))
             if host.strict:
                 raise PluginError(plugin, f"{label}.open", error) from None

@@ -2,7 +2,7 @@
 
 The bottom layer: standard library only, imports nothing from ``supervisor``, so a
 runner, a sink, the store and the screen can all share one answer to "what do we do
-with this string a test produced?". Three helpers:
+with this string a test produced?". Three helpers, and one built on them:
 
 - :func:`storable`: any value → text that SQLite and UTF-8 files accept. A lone
   surrogate (``'\\udcff'`` from bytes decoded with ``surrogateescape``) becomes the six
@@ -12,6 +12,8 @@ with this string a test produced?". Three helpers:
 - :func:`clip`: the longest head (or tail) of a text that fits in N UTF-8 bytes,
   cut on a character boundary, without encoding the whole text.
 - :func:`one_line`: line breaks folded into :data:`LINE_BREAK`, optionally clipped.
+- :func:`exception_line`: an exception as ``Type: message`` on one bounded line, the
+  way every report of a failure (a plugin, a sink, a suite kind, a deploy) names it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ LINE_BREAK = " ⏎ "
 
 #: Appended by :func:`one_line` when it dropped the end of a text.
 ELLIPSIS = "…"
+
+#: UTF-8 bytes :func:`exception_line` keeps by default: a log line, a table cell.
+EXCEPTION_BYTES = 300
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _PAIR_OR_LONE = re.compile("[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]")
@@ -112,3 +117,14 @@ def one_line(text: str, max_bytes: int | None = None) -> str:
         return line
     room = max(0, max_bytes - len(ELLIPSIS.encode()))
     return clip(line, room).rstrip() + ELLIPSIS
+
+
+def exception_line(exc: BaseException, max_bytes: int | None = EXCEPTION_BYTES) -> str:
+    """``Type: message`` on one line (:func:`one_line`), within ``max_bytes``.
+
+    Just ``Type`` when the message is empty. Never raises, even for an exception whose
+    ``str()`` does (:func:`storable`).
+    """
+    name = type(exc).__name__
+    message = storable(exc).strip()
+    return one_line(f"{name}: {message}" if message else name, max_bytes)

@@ -1,7 +1,7 @@
 """Meta-tests of the plugin API (datasette style): every hook is documented and tested.
 
 Adding a ``netra_*`` hook to ``supervisor/hookspecs.py`` makes these fail until it has
-a docstring naming each parameter, a place in the host (``supervisor/plugins.py``), an
+a docstring naming each parameter, a place in the host (``supervisor/plugins/``), an
 entry in the pinned contract below, and a ``test_hook_<name>`` test that calls it.
 """
 
@@ -84,7 +84,7 @@ def test_every_hook_is_documented(name):
 @pytest.mark.parametrize("name", HOOK_NAMES)
 def test_every_hook_has_a_place_in_the_host(name):
     wired = set(LIFECYCLE_HOOKS) | set(REGISTRIES) | {"netra_register_suites"}
-    assert name in wired, f"{name} is not called by supervisor/plugins.py"
+    assert name in wired, f"{name} is not called by the plugin host (supervisor/plugins/)"
 
 
 @pytest.mark.parametrize("name", HOOK_NAMES)

@@ -11,8 +11,8 @@ import pytest
 
 from supervisor.config import _SCHEMA, CONFIG_FILENAME, Config, load_config, parse_config
 from supervisor.init_template import STARTER_CONFIG, write_starter
-from supervisor.kind_config import declared_keys
 from supervisor.plugins import PluginHost
+from supervisor.plugins.kind_config import declared_keys
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -18,8 +18,8 @@ from cli_helpers import query, run_cli, write
 import supervisor.config
 import supervisor.config_values
 from supervisor.core.kinds import Key, SuiteKind
-from supervisor.kind_config import declaration_problem
 from supervisor.plugins import PluginHost
+from supervisor.plugins.kind_config import declaration_problem
 
 MARKED_TEST = """
     import pathlib

@@ -32,7 +32,7 @@ def test_hung_and_crashed_tests_show_in_log_failures_and_counts():
         assert "hung (deadline, 2s): t.py::hang" in texts
         assert "crashed (pytest was killed by SIGSEGV): t.py::boom" in texts
         assert [f.nodeid for f in m.failures] == ["t.py::boom", "t.py::hang"]
-        counts = m.iteration_counts()
+        counts = m.phases[0].counts
         assert (counts["hung"], counts["crashed"]) == (1, 1)
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from supervisor.store import signature
-from supervisor.text import ELLIPSIS, LINE_BREAK, clip, one_line, storable, utf8_size
+from supervisor.text import (
+    ELLIPSIS,
+    LINE_BREAK,
+    clip,
+    exception_line,
+    one_line,
+    storable,
+    utf8_size,
+)
 
 # every width of UTF-8 character, and a combining mark
 MIXED = "aé€😀" * 7 + "e\u0301" + "z"
@@ -93,3 +101,23 @@ def test_signature_spells_the_same_line_break_and_groups_folded_messages():
     assert signature.signature("failed", folded) == signature.signature(
         "failed", "AssertionError: user 7 missing\nother details"
     )
+
+
+def test_exception_line_names_the_type_and_folds_the_message():
+    assert exception_line(ValueError("bad id 12\n  at row 3")) == (
+        f"ValueError: bad id 12{LINE_BREAK}at row 3"
+    )
+    assert exception_line(KeyError()) == "KeyError"
+    assert exception_line(RuntimeError("  \n ")) == "RuntimeError"
+
+
+def test_exception_line_is_bounded_and_never_raises():
+    line = exception_line(OSError("x" * 10_000))
+    assert utf8_size(line) <= 300 and line.endswith(ELLIPSIS)
+    assert exception_line(OSError("é" * 100), max_bytes=None) == "OSError: " + "é" * 100
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    assert exception_line(Unprintable()).startswith("Unprintable")

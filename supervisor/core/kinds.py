@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from supervisor.core.control import RunControl
     from supervisor.core.events import Event
 
-#: The kind of a ``[[suite]]`` without ``kind = ...``.
-DEFAULT_SUITE_KIND = "pytest"
-
 #: The value types a key may declare; the host checks and converts values by them
 #: (``duration``: "90s" or a number → seconds; ``strlist``: a list of strings → tuple;
 #: ``strmap``: a table of strings; ``table``: any table; ``any``: taken as written).

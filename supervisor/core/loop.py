@@ -35,15 +35,15 @@ from supervisor.core.events import (
 )
 from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
+from supervisor.exitcodes import ExitCode
 from supervisor.redact import Redactor, redact_file
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from supervisor.text import exception_line
 
 
 @dataclass(frozen=True)
 class LoopOutcome:
     status: str  # passed | failed | interrupted
-    exit_code: int
+    exit_code: ExitCode
     iterations: int
     stop_reason: str
 
@@ -119,8 +119,6 @@ class Loop:
         stop: threading.Event,
         between: Between,
         log_dir: str = "",
-        extra_env: Mapping[str, str] | None = None,
-        first_iteration: int = 1,
         clock: Callable[[], float] = time.monotonic,
         plugin_failed: Callable[[str, str, str, BaseException], None] | None = None,
         resume: ResumePoint | None = None,
@@ -138,9 +136,9 @@ class Loop:
         self.stop = stop
         self.between = between
         self.log_dir = log_dir
-        self.extra_env = dict(extra_env or {})
         self.resume = resume
-        self.first_iteration = resume.iteration if resume else first_iteration
+        #: ``--resume`` continues the run's unfinished (or next) iteration
+        self.first_iteration = resume.iteration if resume else 1
         self.clock = clock
         self._plugin_failed = plugin_failed or self._report_plugin_failure
         #: fresh environment per iteration for every suite (the [auth] token)
@@ -158,7 +156,7 @@ class Loop:
 
     def _report_plugin_failure(self, what: str, name: str, hook: str, exc: BaseException) -> None:
         """Default: report it; the session replaces this with the host's quarantine."""
-        self.emit(PluginFailed(plugin=f"{what} {name}", hook=hook, error=_one_line(exc)))
+        self.emit(PluginFailed(plugin=f"{what} {name}", hook=hook, error=exception_line(exc)))
 
     # ------------------------------------------------------------------ the loop
 
@@ -196,11 +194,11 @@ class Loop:
                 reason = "interrupted"
                 break
         if reason == "interrupted":
-            return LoopOutcome("interrupted", EXIT_INTERRUPTED, iteration, reason)
+            return LoopOutcome("interrupted", ExitCode.INTERRUPTED, iteration, reason)
         passed = last_status == "passed"
         return LoopOutcome(
             "passed" if passed else "failed",
-            EXIT_OK if passed else EXIT_FAILED,
+            ExitCode.OK if passed else ExitCode.FAILED,
             iteration - self.first_iteration + 1,
             reason,
         )
@@ -284,7 +282,7 @@ class Loop:
             outcome = backend.deploy(self.config, iteration, log)
         except Exception as exc:  # a backend is plugin code: report, don't crash the run
             self._plugin_failed("deploy backend", backend.name, "deploy", exc)
-            return None, False, _one_line(exc)
+            return None, False, exception_line(exc)
         return outcome.revision, outcome.ok, outcome.message
 
     # ------------------------------------------------------------------ phases
@@ -372,7 +370,7 @@ class Loop:
             iteration=iteration,
             phase_seq=seq,
             emit=self._emit_from_runner,
-            env={**self.config.run.env, **self.extra_env, **self._iteration_env, **suite.env},
+            env={**self.config.run.env, **self._iteration_env, **suite.env},
             stop=self.stop,
             log_dir=self.log_dir,
             already_run=frozenset(self._recorded(iteration, seq, suite)),
@@ -385,7 +383,7 @@ class Loop:
         except Exception as exc:  # plugin code: quarantine-worthy, never fatal to the run
             self._plugin_failed("suite kind", suite.kind, "run", exc)
             self._suite_error(
-                iteration, seq, suite, f"suite kind {suite.kind!r} raised: {_one_line(exc)}"
+                iteration, seq, suite, f"suite kind {suite.kind!r} raised: {exception_line(exc)}"
             )
         finally:
             self._redact_logs(t0)
@@ -433,11 +431,6 @@ class Loop:
     @staticmethod
     def _gate_text(phase: PhaseConfig) -> str:
         return f"{phase.gate_ratio:g}" if phase.gate == "ratio" else phase.gate
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["OUTCOMES", "Loop", "LoopOutcome", "LoopSettings", "ResumePoint", "gate_holds"]

@@ -49,8 +49,6 @@ class PhaseState:
     gate_held: bool | None = None
     discovered: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    started: float = field(default_factory=time.monotonic)
-    duration: float | None = None
 
     @property
     def done(self) -> int:
@@ -72,7 +70,6 @@ class IterationSummary:
     status: str
     counts: dict[str, int]
     duration: float
-    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,9 +84,7 @@ class ModelView:
     version: int
     run_id: int
     target: int
-    status: str
     iteration: int
-    iteration_started: float
     deploy_state: str
     deploy_revision: str | None
     phases: tuple[PhaseState, ...]
@@ -101,7 +96,6 @@ class ModelView:
     failures_seq: int
     failures_reset: bool
     failures_epoch: int
-    results_seen: int
     plugin_errors: int
     started: float
     until: str
@@ -118,10 +112,8 @@ class RunModel:
 
     run_id: int = 0
     target: int = 0
-    status: str = "starting"
     iteration: int = 0
     iteration_started: float = 0.0
-    deploy_status: str = ""
     #: deploying | health-check | healthy | skipped | failed (what the header shows)
     deploy_state: str = ""
     deploy_revision: str | None = None
@@ -166,9 +158,7 @@ class RunModel:
                 version=self.version,
                 run_id=self.run_id,
                 target=self.target,
-                status=self.status,
                 iteration=self.iteration,
-                iteration_started=self.iteration_started,
                 deploy_state=self.deploy_state,
                 deploy_revision=self.deploy_revision,
                 phases=tuple(_copy_phase(p) for p in self.phases),
@@ -180,7 +170,6 @@ class RunModel:
                 failures_seq=self.failures_seq,
                 failures_reset=reset,
                 failures_epoch=self.failures_epoch,
-                results_seen=self.results_seen,
                 plugin_errors=self.plugin_errors,
                 started=self.started,
                 until=self.until,
@@ -198,25 +187,6 @@ class RunModel:
             self.stop_reason, self.exit_code = stop_reason, exit_code
             self.finished = time.monotonic()
 
-    # ------------------------------------------------------------------ derived values
-
-    @property
-    def current_phase(self) -> PhaseState | None:
-        return self.phases[-1] if self.phases else None
-
-    def iteration_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for phase in self.phases:
-            for key, value in phase.counts.items():
-                counts[key] += value
-        return counts
-
-    @property
-    def best_iteration(self) -> IterationSummary | None:
-        if not self.iterations:
-            return None
-        return max(self.iterations, key=lambda it: it.counts.get("passed", 0))
-
     # ------------------------------------------------------------------ folding
 
     def apply(self, event: Event) -> None:
@@ -227,7 +197,7 @@ class RunModel:
                 handler(self, event)
 
     def _run_started(self, e: RunStarted) -> None:
-        self.run_id, self.target, self.status = e.run_id, e.target, "running"
+        self.run_id, self.target = e.run_id, e.target
 
     def _iteration_started(self, e: IterationStarted) -> None:
         self.iteration = e.iteration
@@ -237,11 +207,9 @@ class RunModel:
         self.failures.clear()
         self.failures_seq = 0
         self.failures_epoch += 1
-        self.deploy_status = "deploying"
         self.deploy_state = "deploying"
 
     def _deploy_finished(self, e: DeployFinished) -> None:
-        self.deploy_status = e.status
         self.deploy_revision = e.revision
         self.deploy_state = {"ok": "healthy"}.get(e.status, e.status)
 
@@ -251,7 +219,7 @@ class RunModel:
     def _phase_finished(self, e: PhaseFinished) -> None:
         for phase in self.phases:
             if phase.seq == e.phase:
-                phase.status, phase.gate_held, phase.duration = e.status, e.gate_held, e.duration
+                phase.status, phase.gate_held = e.status, e.gate_held
 
     def _collected(self, e: TestsCollected) -> None:
         phase = self._phase(e.phase)
@@ -304,12 +272,10 @@ class RunModel:
                 status=e.status,
                 counts=dict(e.counts),
                 duration=time.monotonic() - self.iteration_started,
-                revision=e.deploy_revision,
             )
         )
 
     def _run_finished(self, e: RunFinished) -> None:
-        self.status = e.status
         self.exit_code = e.exit_code
 
     def _phase(self, seq: int) -> PhaseState | None:
@@ -329,8 +295,6 @@ def _copy_phase(phase: PhaseState) -> PhaseState:
         gate_held=phase.gate_held,
         discovered=phase.discovered,
         counts=dict(phase.counts),
-        started=phase.started,
-        duration=phase.duration,
     )
 
 

@@ -23,7 +23,7 @@ lost process means and whether pytest is started again; the runner only carries 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 #: a test past this share of its deadline: a standby pytest is worth starting
@@ -318,7 +318,3 @@ def standby_worthwhile(*, maxfail: int, failing: int, have_standby: bool, worker
     if maxfail and failing + 1 >= maxfail:
         return False
     return not have_standby and workers <= 1
-
-
-def count_in(periods: Iterable[Period | None]) -> int:
-    return sum(1 for p in periods if p is not None)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from supervisor.config import OptionError
 from supervisor.core.events import SuiteFinished, TestResult, TestsCollected, TestStarted, utc_now
 from supervisor.core.kinds import Key, RunContext, SuiteKind
+from supervisor.text import exception_line, one_line, storable
 
 if TYPE_CHECKING:
     from websockets.exceptions import ConnectionClosed
@@ -208,7 +209,7 @@ class _EventsRun:
             self._fail_rest(why + (f": {body}" if body else ""), suite_error=True)
             return
         except (InvalidHandshake, InvalidURI, OSError, TimeoutError) as exc:
-            self._fail_rest(f"cannot connect to {self.url}: {_one_line(exc)}", True)
+            self._fail_rest(f"cannot connect to {self.url}: {exception_line(exc)}", True)
             return
         with ws:
             self._converse(ws, self.deadline)
@@ -294,12 +295,5 @@ def _closed(exc: ConnectionClosed) -> str:
 
 
 def _short(body: bytes | None, limit: int = 200) -> str:
-    if not body:
-        return ""
-    text = body.decode("utf-8", "replace").strip().replace("\n", " ")
-    return text[:limit] + ("…" if len(text) > limit else "")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The head of a rejected handshake's body, on one line of at most ``limit`` bytes."""
+    return one_line(storable(body), limit) if body else ""

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from supervisor.store.schema import FAILING_ORDER, FAILING_SQL, sql_list
+
 #: Where the Datasette metadata lives (inside the package, so it ships in the wheel).
 DATASETTE_DIR = Path(__file__).resolve().parent.parent / "datasette"
 METADATA_PATH = DATASETTE_DIR / "metadata.json"
@@ -23,7 +25,7 @@ METADATA_PATH = DATASETTE_DIR / "metadata.json"
 #: The database name Datasette gives ``.netra/history.db`` (the file's stem).
 DATABASE = "history"
 
-FLAKY_SQL = """\
+FLAKY_SQL = f"""\
 WITH revs AS (
   SELECT i.id AS iteration_id, i.run_id, i.seq,
          COALESCE(i.deploy_revision, 'git:' || ru.git_sha, 'run ' || i.run_id) AS revision
@@ -32,7 +34,7 @@ WITH revs AS (
 candidates AS (
   SELECT DISTINCT f.test_id, v.revision
   FROM results f JOIN revs v ON v.iteration_id = f.iteration_id
-  WHERE f.outcome IN ('failed', 'error', 'hung', 'crashed')
+  WHERE f.outcome IN {FAILING_SQL}
 ),
 evidence AS (
   SELECT c.test_id, c.revision, r.id, r.iteration_id, r.outcome, r.started_at,
@@ -40,7 +42,7 @@ evidence AS (
   FROM candidates c
   JOIN results r ON r.test_id = c.test_id
   JOIN revs v ON v.iteration_id = r.iteration_id AND v.revision = c.revision
-  WHERE r.outcome IN ('passed', 'failed', 'error', 'hung', 'crashed')
+  WHERE r.outcome IN {sql_list(("passed", *FAILING_ORDER))}
 ),
 flips AS (
   SELECT e.*, e.bad <> LAG(e.bad) OVER (
@@ -74,7 +76,7 @@ JOIN results lr ON lr.id = p.last_result_id
 JOIN iterations li ON li.id = p.last_iteration_id
 ORDER BY p.last_iteration_id DESC, flip_rate DESC, t.suite, t.nodeid"""
 
-FAILURES_BY_SIGNATURE_SQL = """\
+FAILURES_BY_SIGNATURE_SQL = f"""\
 SELECT netra_signature(r.outcome, r.message) AS signature,
        COUNT(*) AS results,
        COUNT(DISTINCT r.test_id) AS tests,
@@ -83,7 +85,7 @@ SELECT netra_signature(r.outcome, r.message) AS signature,
        MIN(r.message) AS example_message
 FROM results r JOIN tests t ON t.id = r.test_id
 WHERE r.iteration_id = COALESCE(NULLIF(:iteration_id, ''), (SELECT MAX(id) FROM iterations))
-  AND r.outcome IN ('failed', 'error', 'hung', 'crashed')
+  AND r.outcome IN {FAILING_SQL}
 GROUP BY signature
 ORDER BY results DESC, signature"""
 

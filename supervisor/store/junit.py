@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from supervisor.core.events import FAILING_OUTCOMES
 from supervisor.store.queries import Iteration, iteration_results
 
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -109,7 +110,7 @@ def _add_case(parent: ET.Element, result: dict[str, Any]) -> str | None:
         failure = ET.SubElement(case, "failure", message=message, type=_type(message, outcome))
         failure.text = detail
         return "failures"
-    if outcome in ("error", "hung", "crashed"):
+    if outcome in FAILING_OUTCOMES:  # error, hung, crashed (failed is handled above)
         kind = _type(message, outcome) if outcome == "error" else outcome
         error = ET.SubElement(case, "error", message=message, type=kind)
         error.text = "\n\n".join(p for p in (detail, _clean(result["dump"])) if p)

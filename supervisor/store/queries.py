@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor.core.events import FAILING_OUTCOMES, GREEN_OUTCOMES
 from supervisor.store import canned
-from supervisor.store.signature import FAILING, signature
+from supervisor.store.schema import FAILING_SQL
+from supervisor.store.signature import signature
 
-_FAILING_SQL = "(" + ", ".join(f"'{o}'" for o in FAILING) + ")"
-_PASSING = ("passed", "xfailed", "xpassed")
+_PASSING = GREEN_OUTCOMES - {"skipped"}  # what ``diff`` calls fixed
 
 
 class QueryError(ValueError):
@@ -294,7 +295,7 @@ def failures(conn: sqlite3.Connection, it: Iteration) -> list[dict[str, Any]]:
         conn.execute(
             "SELECT t.suite, t.nodeid, r.outcome, r.duration, r.attempt, r.message"
             " FROM results r JOIN tests t ON t.id = r.test_id"
-            f" WHERE r.iteration_id = ? AND r.outcome IN {_FAILING_SQL} ORDER BY r.id",
+            f" WHERE r.iteration_id = ? AND r.outcome IN {FAILING_SQL} ORDER BY r.id",
             (it.id,),
         )
     )
@@ -440,7 +441,8 @@ def diff(conn: sqlite3.Connection, a: Iteration, b: Iteration) -> dict[str, Any]
         elif new is None:
             out["removed"].append(item(test_id))
         else:
-            was_bad, is_bad = old["outcome"] in FAILING, new["outcome"] in FAILING
+            was_bad = old["outcome"] in FAILING_OUTCOMES
+            is_bad = new["outcome"] in FAILING_OUTCOMES
             if is_bad and not was_bad:
                 out["newly_failing"].append(item(test_id))
             elif was_bad and new["outcome"] in _PASSING:

@@ -19,9 +19,26 @@ bookkeeping table can be opened by the other.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
+
+from supervisor.core.events import FAILING_OUTCOMES, OUTCOMES
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """``('a', 'b')``: literal SQL for ``IN``, for lists the code already holds (never
+    for user input, which goes through ``?`` parameters)."""
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+#: ``core.events.FAILING_OUTCOMES`` in ``OUTCOMES`` order (a set has none; SQL text
+#: must not change from one process to the next).
+FAILING_ORDER = tuple(o for o in OUTCOMES if o in FAILING_OUTCOMES)
+#: The same as SQL. The partial index ``idx_results_failing`` is built on exactly this
+#: text, and SQLite uses a partial index only for a query whose ``WHERE`` repeats its
+#: term: the queries use it too.
+FAILING_SQL = sql_list(FAILING_ORDER)
 
 #: Name of the migration set in sqlite-utils' ``_sqlite_migrations`` table.
 MIGRATION_SET = "netra_supervisor"
@@ -164,7 +181,7 @@ _SCHEMA_0002 = (
     " ON results (test_id, iteration_id, outcome, duration)",
     # Non-passing results are few: ``history flaky`` starts from them (partial index).
     "CREATE INDEX IF NOT EXISTS idx_results_failing ON results (test_id, iteration_id)"
-    " WHERE outcome IN ('failed', 'error', 'hung', 'crashed')",
+    f" WHERE outcome IN {FAILING_SQL}",
 )
 
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 import re
 import tempfile
 
-#: Outcomes that are not passing, the ones ``failures`` groups.
-FAILING = ("failed", "error", "hung", "crashed")
-
 _MAX = 300  # characters of the normalised message kept in a signature
 
 #: ``supervisor.text.LINE_BREAK``: what the writer puts where a message had line breaks

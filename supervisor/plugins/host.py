@@ -1,134 +1,39 @@
-"""The plugin host: discovery, isolation and quarantine of plugins.
+"""The plugin host: loads plugins, calls their hooks one implementation at a time.
 
-Plugins are found in this order, and a later one overrides an earlier one (a suite
-kind, deploy backend or sink kind registered again under the same name replaces the
-earlier registration; a plugin of the same name replaces the earlier plugin):
-
-1. built-ins: entry points of the group ``netra_supervisor`` whose module lives in
-   our own ``plugins`` package (``plugins/builtin_pytest.py`` and friends);
-2. every other installed entry point of the group ``netra_supervisor``;
-3. ``[plugins] load``: importable module names;
-4. ``[plugins] dirs``: every ``*.py`` file in those folders (relative to the config
-   file; names starting with ``_`` are skipped), loaded by path under a unique module
-   name ``netra_local_plugins.<dirhash>.<stem>``.
-
-Names in ``[plugins] disable`` are not imported at all.
-
-A plugin that fails to import, or raises from any hook, is reported through
-``on_error`` (a :class:`supervisor.core.events.PluginFailed`; the run wires it to the
-``plugin_errors`` table and the log pane) and quarantined: it is unregistered, what it
-registered is dropped, and the run goes on. Every hook implementation is called
-separately, so one bad plugin never keeps the others' implementations from running.
-During a run, lifecycle hooks are called on their own thread
-(:mod:`supervisor.hook_delivery`): one running longer than ``[plugins] hook_timeout``
-quarantines its plugin the same way.
-``NETRA_STRICT_PLUGINS=1`` turns such a failure into a :class:`PluginError` (the CLI
-exits 2), for plugin authors. ``NETRA_TRACE_HOOKS=1`` prints every hook call to stderr.
+Finding and importing is :mod:`supervisor.plugins.discovery`, checking what
+registration hooks return is :mod:`supervisor.plugins.registrations`; this module
+registers, calls, quarantines and reports.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import importlib.metadata
-import importlib.util
 import inspect
-import os
-import re
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from supervisor import hookspecs, kind_config
+from supervisor import hookspecs
 from supervisor.config import Config, ConfigError, SuiteConfig, did_you_mean
 from supervisor.core.events import PluginFailed
 from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
-
-ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
-BUILTIN_PACKAGE = "plugins"
-OWN_DISTRIBUTION = "netra-supervisor"
-LOCAL_MODULE_PREFIX = "netra_local_plugins"
-STRICT_ENV = "NETRA_STRICT_PLUGINS"
-TRACE_ENV = "NETRA_TRACE_HOOKS"
-
-#: Registration hooks that take no arguments: hook name → (what, base class).
-REGISTRIES: dict[str, tuple[str, type]] = {
-    "netra_register_suite_kinds": ("suite kind", SuiteKind),
-    "netra_register_deploy_backends": ("deploy backend", DeployBackend),
-    "netra_register_log_sinks": ("sink kind", LogSink),
-}
-
-#: Hooks that return nothing: :meth:`PluginHost.lifecycle_calls` (a run delivers them
-#: on the hooks thread) or :meth:`PluginHost.call_lifecycle`.
-LIFECYCLE_HOOKS = (
-    "netra_run_started",
-    "netra_iteration_started",
-    "netra_deploy_finished",
-    "netra_phase_finished",
-    "netra_results",
-    "netra_test_hung",
-    "netra_iteration_finished",
-    "netra_run_finished",
+from supervisor.plugins import discovery, kind_config, registrations
+from supervisor.plugins.records import (
+    LIFECYCLE_HOOKS,
+    REGISTRIES,
+    STRICT_ENV,
+    TRACE_ENV,
+    ImplCall,
+    PluginError,
+    PluginRecord,
+    Registration,
 )
-
-_Loader = Callable[[], Any]
-
-
-class PluginError(Exception):
-    """A plugin failed while ``NETRA_STRICT_PLUGINS=1``; ``str()`` is one line."""
-
-    def __init__(self, plugin: str, hook: str, error: str, source: str = "") -> None:
-        self.plugin, self.hook, self.error, self.source = plugin, hook, error, source
-        where = f" ({source})" if source else ""
-        super().__init__(
-            f"plugin {plugin!r}{where} failed in {hook}: {error} [stopped because {STRICT_ENV}=1]"
-        )
-
-
-@dataclass
-class PluginRecord:
-    """One discovered plugin, whatever became of it."""
-
-    name: str
-    source: str
-    version: str = ""
-    status: str = "ok"  # ok | disabled | quarantined: <error> | replaced by <source>
-    hooks: tuple[str, ...] = ()
-    plugin: Any = None  # the registered object (usually a module), None if never loaded
-    file: str = ""
-    order: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-@dataclass(frozen=True)
-class ImplCall:
-    """One plugin's implementation of one lifecycle call; ``run`` isolates failures."""
-
-    record: PluginRecord
-    hook: str
-    run: Callable[[], Any]
-
-
-@dataclass(frozen=True)
-class Registration:
-    """An object a plugin registered under a name (a suite kind, backend or sink kind)."""
-
-    what: str  # "suite kind" | "deploy backend" | "sink kind"
-    name: str
-    obj: Any
-    plugin: str
-    overrides: tuple[str, ...] = field(default=())  # plugins whose same-name entry it replaced
 
 
 class _Manager(pluggy.PluginManager):
@@ -141,28 +46,6 @@ class _Manager(pluggy.PluginManager):
             if isinstance(method, (staticmethod, classmethod)) or inspect.isroutine(method):
                 return {}
         return opts
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _norm_dist(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _one_line(exc: BaseException, file: str = "") -> str:
-    """``Type: message (file.py:12)``: the innermost frame in the plugin's own file."""
-    text = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    if isinstance(exc, SyntaxError):
-        return message[:300]
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if file and os.path.abspath(f.filename) == os.path.abspath(file)]
-    frame = (mine or frames or [None])[-1]
-    if frame is not None:
-        message += f" ({os.path.basename(frame.filename)}:{frame.lineno})"
-    return message[:300]
 
 
 def _summarize(value: Any) -> str:
@@ -195,8 +78,8 @@ class PluginHost:
     ) -> None:
         self.config = config
         self.on_error = on_error
-        self.strict = _env_flag(STRICT_ENV) if strict is None else strict
-        self.trace = _env_flag(TRACE_ENV) if trace is None else trace
+        self.strict = discovery.env_flag(STRICT_ENV) if strict is None else strict
+        self.trace = discovery.env_flag(TRACE_ENV) if trace is None else trace
         self.errors: list[PluginFailed] = []
         self.pm = _Manager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
@@ -207,7 +90,6 @@ class PluginHost:
         self._registered: dict[str, dict[str, list[Any]]] = {h: {} for h in REGISTRIES}
         self._lock = threading.RLock()
         self._loaded = False
-        self._undo_monitoring: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ discovery
 
@@ -221,114 +103,32 @@ class PluginHost:
             return self
         self._loaded = True
         if self.trace:
-            self._undo_monitoring = self.pm.add_hookcall_monitoring(
-                self._trace_before, self._trace_after
-            )
+            self.pm.add_hookcall_monitoring(self._trace_before, self._trace_after)
         plugins_cfg = self.config.plugins if self.config is not None else None
         disabled = set(plugins_cfg.disable) if plugins_cfg else set()
-        builtin, installed = self._discover_entry_points()
+        builtin, installed = discovery.entry_points(self._entry_points)
         for ep in builtin:
-            self._add(ep.name, "builtin", disabled, ep.load, self._ep_version(ep))
+            self._add(ep.name, "builtin", disabled, ep.load, discovery.ep_version(ep))
         for ep in installed:
             dist = ep.dist.name if ep.dist is not None else "?"
-            self._add(ep.name, f"entry point {dist}", disabled, ep.load, self._ep_version(ep))
+            self._add(ep.name, f"entry point {dist}", disabled, ep.load, discovery.ep_version(ep))
         if plugins_cfg is not None:
             for module_name in plugins_cfg.load:
-                self._add(module_name, "load", disabled, self._import_loader(module_name))
+                self._add(module_name, "load", disabled, discovery.import_loader(module_name))
             for folder in plugins_cfg.dirs:
-                for name, loader, file in self._dir_loaders(folder):
+                assert self.config is not None
+                for name, loader, file in discovery.dir_loaders(self.config, folder):
                     self._add(name, f"dir {folder}", disabled, loader, file=file)
         for hook in REGISTRIES:
             self._collect(hook)
         return self
-
-    def _discover_entry_points(self) -> tuple[list[Any], list[Any]]:
-        if self._entry_points is not None:
-            eps = self._entry_points
-        else:
-            eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-        seen: set[tuple[str, str]] = set()
-        builtin, installed = [], []
-        for ep in eps:
-            if (ep.name, ep.value) in seen:
-                continue
-            seen.add((ep.name, ep.value))
-            (builtin if self._is_builtin(ep) else installed).append(ep)
-        builtin.sort(key=lambda ep: ep.name)
-        installed.sort(key=lambda ep: (_norm_dist(ep.dist.name) if ep.dist else "", ep.name))
-        return builtin, installed
-
-    @staticmethod
-    def _is_builtin(ep: Any) -> bool:
-        module = ep.value.split(":")[0].strip()
-        if not (module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + ".")):
-            return False
-        return ep.dist is None or _norm_dist(ep.dist.name) == OWN_DISTRIBUTION
-
-    @staticmethod
-    def _ep_version(ep: Any) -> str:
-        try:
-            return ep.dist.version if ep.dist is not None else ""
-        except Exception:  # noqa: BLE001 - broken metadata: no version, not a failure
-            return ""
-
-    @staticmethod
-    def _import_loader(module_name: str) -> _Loader:
-        def load() -> Any:
-            try:
-                return importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name and module_name.split(".")[0] == exc.name.split(".")[0]:
-                    raise ModuleNotFoundError(
-                        f"No module named {exc.name!r} (install it in this environment, "
-                        "or put the file in a [plugins] dirs folder)",
-                        name=exc.name,
-                    ) from None
-                raise
-
-        return load
-
-    def _dir_loaders(self, folder: str) -> list[tuple[str, _Loader, str]]:
-        assert self.config is not None
-        path = self.config.resolve(folder)
-        if not path.is_dir():
-            raise ConfigError(
-                f"{self.config.path}: plugins.dirs: {folder!r} is not a folder "
-                f"(looked for {path}); create it or remove it from the list"
-            )
-        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-        out = []
-        for file in sorted(path.glob("*.py")):
-            if file.name.startswith("_"):
-                continue
-            stem = re.sub(r"\W", "_", file.stem)
-            module_name = f"{LOCAL_MODULE_PREFIX}.{digest}.{stem}"
-            out.append((file.stem, self._file_loader(module_name, file), str(file)))
-        return out
-
-    @staticmethod
-    def _file_loader(module_name: str, file: Path) -> _Loader:
-        def load() -> Any:
-            spec = importlib.util.spec_from_file_location(module_name, file)
-            if spec is None or spec.loader is None:  # pragma: no cover - .py always loads
-                raise ImportError(f"cannot load {file}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(module_name, None)
-                raise
-            return module
-
-        return load
 
     def _add(
         self,
         name: str,
         source: str,
         disabled: set[str],
-        loader: _Loader,
+        loader: discovery.Loader,
         version: str = "",
         file: str = "",
     ) -> None:
@@ -343,13 +143,13 @@ class PluginHost:
             obj = loader()
         except (Exception, SystemExit) as exc:
             self._records.append(record)
-            self._fail(record, "import", _one_line(exc, file))
+            self._fail(record, "import", discovery.failure_text(exc, file))
             return
         if self.pm.is_registered(obj):  # e.g. [plugins] load naming an entry point's module
             return
         record.plugin = obj
         record.file = record.file or getattr(obj, "__file__", "") or ""
-        record.version = record.version or self._module_version(obj)
+        record.version = record.version or discovery.module_version(obj)
         for earlier in self._records:  # later overrides earlier: same name, new plugin
             if earlier.name == name and earlier.ok:
                 self._unregister(earlier)
@@ -358,26 +158,12 @@ class PluginHost:
         try:
             self.pm.register(obj, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            self._fail(record, "register", _one_line(exc))
+            self._fail(record, "register", discovery.failure_text(exc))
             return
         self._by_id[id(obj)] = record
         problem = self._check_hooks(record)
         if problem:
             self._fail(record, "register", problem)
-
-    @staticmethod
-    def _module_version(obj: Any) -> str:
-        version = getattr(obj, "__version__", "")
-        if isinstance(version, str) and version:
-            return version
-        top = getattr(obj, "__name__", "").split(".")[0]
-        if not top or top == LOCAL_MODULE_PREFIX:
-            return ""
-        try:
-            dists = importlib.metadata.packages_distributions().get(top, [])
-            return importlib.metadata.version(dists[0]) if dists else ""
-        except Exception:  # noqa: BLE001 - best effort only
-            return ""
 
     def _check_hooks(self, record: PluginRecord) -> str:
         """Record the hooks a plugin implements; text of the first problem, if any."""
@@ -435,7 +221,7 @@ class PluginHost:
         record = next((r for r in self._records if r.name == plugin and r.ok), None)
         if record is None:
             return None
-        text = error if isinstance(error, str) else _one_line(error, record.file)
+        text = error if isinstance(error, str) else discovery.failure_text(error, record.file)
         return self._fail(record, hook, text)
 
     # ------------------------------------------------------------------ calling hooks
@@ -468,7 +254,7 @@ class PluginHost:
             result = impl.function(*args)
         except (Exception, SystemExit) as exc:
             if record.ok:  # else quarantined meanwhile (a hook timeout): no news
-                self._fail(record, hook_name, _one_line(exc, record.file))
+                self._fail(record, hook_name, discovery.failure_text(exc, record.file))
             return self._FAILED
         if self.trace:
             ms = (time.perf_counter() - t0) * 1000
@@ -518,28 +304,11 @@ class PluginHost:
         self, record: PluginRecord, hook: str, result: Any, base: type, what: str
     ) -> list[Any] | None:
         """The validated list a registration hook returned; ``None`` after a failure."""
-        if result is None:
-            return []
-        if not isinstance(result, (list, tuple)):
-            self._fail(record, hook, f"TypeError: returned {type(result).__name__}, not a list")
+        problem = registrations.returned_problem(result, base, what)
+        if problem:
+            self._fail(record, hook, problem)
             return None
-        for item in result:
-            problem = ""
-            if isinstance(item, type) and issubclass(item, base):
-                problem = (
-                    f"returned the class {item.__name__}; return an instance: {item.__name__}()"
-                )
-            elif not isinstance(item, base):
-                problem = f"returned {type(item).__name__}, not a {base.__name__}"
-            elif base is not SuiteConfig and (not isinstance(item.name, str) or not item.name):
-                problem = f"returned a {what} ({type(item).__name__}) without a name"
-            elif base is not SuiteConfig:
-                declared = kind_config.declaration_problem(item)
-                problem = declared and f"the {what} {item.name!r} declares {declared}"
-            if problem:
-                self._fail(record, hook, f"TypeError: {problem}")
-                return None
-        return list(result)
+        return [] if result is None else list(result)
 
     def _collect(self, hook: str) -> None:
         what, base = REGISTRIES[hook]
@@ -564,15 +333,7 @@ class PluginHost:
         rows: list[Registration] = []
         for name in [hook] if hook else list(REGISTRIES):
             what = REGISTRIES[name][0]
-            winners: dict[str, Registration] = {}
-            for record in self._records:
-                for obj in self._registered[name].get(record.name, []) if record.ok else []:
-                    before = winners.get(obj.name)
-                    overrides = (*before.overrides, before.plugin) if before else ()
-                    if before and before.plugin == record.name:
-                        overrides = before.overrides
-                    winners[obj.name] = Registration(what, obj.name, obj, record.name, overrides)
-            rows.extend(winners.values())
+            rows.extend(registrations.winners(what, self._records, self._registered[name]))
         return rows
 
     def _named(self, hook: str) -> dict[str, Any]:
@@ -628,7 +389,7 @@ class PluginHost:
 
     def validate_suites(self, config: Config) -> Config:
         """The config with every suite's kind loaded, its own keys parsed (``options``)
-        and accepted by the kind's ``validate``; see :mod:`supervisor.kind_config`.
+        and accepted by the kind's ``validate``; see :mod:`supervisor.plugins.kind_config`.
 
         Raises :class:`ConfigError` naming the file and the key (``suite[i]
         (name).key``) for the first problem. A kind whose ``validate`` raises something
@@ -682,29 +443,3 @@ class PluginHost:
     def _trace_after(self, outcome: Any, hook_name: str, hook_impls: Any, kwargs: dict) -> None:
         status = "raised" if outcome.exception is not None else "ok"
         print(f"netra hooks: pm.hook.{hook_name} {status}", file=sys.stderr)
-
-
-def format_plugins_table(rows: list[dict[str, Any]]) -> str:
-    """Plain aligned text for ``netra-supervisor plugins`` (hooks without ``netra_``)."""
-    if not rows:
-        return "no plugins found"
-    header = ("NAME", "VERSION", "SOURCE", "HOOKS", "STATUS")
-    lines = [header]
-    for row in rows:
-        hooks = ", ".join(h.removeprefix("netra_") for h in row.get("hooks", ())) or "-"
-        lines.append(
-            (
-                str(row["name"]),
-                str(row.get("version") or "-"),
-                str(row["source"]),
-                hooks,
-                str(row["status"]),
-            )
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(
-            [*(c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)), line[-1]]
-        ).rstrip()
-        for line in lines
-    )

@@ -23,12 +23,12 @@ from supervisor.config import (
     SuiteConfig,
     common_keys,
     did_you_mean,
+    sink_label,
 )
 from supervisor.core.kinds import KEY_TYPES, DeployBackend, Key, LogSink, OwnsKeys, SuiteKind
-from supervisor.sinks import sink_label
 
 if TYPE_CHECKING:
-    from supervisor.plugins import PluginHost
+    from supervisor.plugins.host import PluginHost
 
 #: the table each kind of registration owns keys in
 _TABLES: dict[type, str] = {SuiteKind: "suite", DeployBackend: "deploy", LogSink: "sink"}
