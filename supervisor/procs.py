@@ -139,12 +139,14 @@ def stop_guard() -> None:
     them (a second run in the same process)."""
     global _guard, _guard_pipe, TOKEN
     with _lock:
-        pipe = _guard_pipe
+        guard, pipe = _guard, _guard_pipe
         _guard = _guard_pipe = None
         TOKEN = secrets.token_hex(6)
     if pipe is not None:
         with contextlib.suppress(OSError):
             os.close(pipe)
+    if guard is not None:  # reaped in the background: no zombie left, nobody waits
+        threading.Thread(target=guard.wait, name="netra-guard-reaper", daemon=True).start()
 
 
 def guard_pid() -> int | None:

@@ -178,7 +178,6 @@ class Messages:
         conn.worker = str(msg.get("w") or "")
         conn.track.other = self.stretch(wd.START)  # configuring, up to its session start
         attempt = self.state.attempt
-        attempt.hello = True
         if attempt.spawn_track is not None:  # it started: the start-up timer is done
             self.wd.drop(attempt.spawn_track)
             attempt.spawn_track = None

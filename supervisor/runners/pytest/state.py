@@ -39,7 +39,6 @@ class Attempt:
     hung: bool = False  # the process group was killed for a hang
     worker_losses: int = 0  # xdist workers killed (hung) or dead (crashed) mid-test
     collect_hang: bool = False  # a file hung while being imported: restart without it
-    hello: bool = False  # some process of this attempt connected
     stuck: tuple[str, str] | None = None  # (message, dump): hung before any file/test
     tail: str = ""  # the end of pytest's own output, read once it exited
 
