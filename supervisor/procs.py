@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -48,7 +47,7 @@ GUARD_SCRIPT = Path(__file__).resolve().with_name("guard.py")
 STOP_GRACE = 3.0
 
 #: this supervisor's token: unique per process, so runs never end each other's processes
-TOKEN = secrets.token_hex(6)
+TOKEN = os.urandom(6).hex()
 
 _lock = threading.Lock()
 _guard: subprocess.Popen | None = None
@@ -79,11 +78,15 @@ def tagged_env(env: Mapping[str, str], scope_tag: str) -> dict[str, str]:
 
 
 def popen(cmd: Sequence[str], *, env: Mapping[str, str], scope_tag: str, **kwargs: Any):
-    """``subprocess.Popen`` in a new session, tagged, with the guard running first."""
-    start_guard()
+    """``subprocess.Popen`` in a new session, tagged; the guard (and the subreaper
+    setting) follow at once, while the new process starts: a run's first pytest is
+    on the critical path, and nothing it starts is orphaned within those milliseconds
+    (its own watch covers the supervisor's death meanwhile)."""
     kwargs.setdefault("start_new_session", True)
     kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.Popen(list(cmd), env=tagged_env(env, scope_tag), **kwargs)
+    proc = subprocess.Popen(list(cmd), env=tagged_env(env, scope_tag), **kwargs)
+    start_guard()
+    return proc
 
 
 # --------------------------------------------------------------------------- set-up
@@ -141,7 +144,7 @@ def stop_guard() -> None:
     with _lock:
         guard, pipe = _guard, _guard_pipe
         _guard = _guard_pipe = None
-        TOKEN = secrets.token_hex(6)
+        TOKEN = os.urandom(6).hex()
     if pipe is not None:
         with contextlib.suppress(OSError):
             os.close(pipe)
