@@ -22,9 +22,11 @@ import time
 TAG_ENV = "NETRA_RUN_TAG"
 
 
-def tagged(token: str) -> list[int]:
-    """Pids whose environment carries this run's tag (not this process)."""
-    needle = f"{TAG_ENV}={token}/".encode()
+def tagged(scope_tag: str) -> list[int]:
+    """Pids (not this process) whose environment has a run tag starting with
+    ``scope_tag`` (``TOKEN/`` for a whole run). Also what :mod:`supervisor.procs`
+    sweeps with: one scan of ``/proc``, without psutil."""
+    needle = f"{TAG_ENV}={scope_tag}".encode()
     me = os.getpid()
     found = []
     for name in os.listdir("/proc"):
@@ -33,7 +35,7 @@ def tagged(token: str) -> list[int]:
         try:
             with open(f"/proc/{name}/environ", "rb") as fh:
                 data = fh.read()
-        except OSError:
+        except OSError:  # gone, or not ours to read
             continue
         if data.startswith(needle) or b"\0" + needle in data:
             found.append(int(name))
@@ -47,7 +49,7 @@ def end_all(token: str, grace: float = 0.5, within: float = 3.0) -> None:
     signals = (signal.SIGTERM, signal.SIGKILL)
     round_ = 0
     while time.monotonic() < deadline:
-        pids = tagged(token)
+        pids = tagged(f"{token}/")
         if not pids:
             return
         sig = signals[min(round_, 1)]

@@ -36,10 +36,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from supervisor import guard
+
 if TYPE_CHECKING:
     import psutil
 
-TAG_ENV = "NETRA_RUN_TAG"
+TAG_ENV = guard.TAG_ENV
 #: the supervisor's pid, so a child can watch it (pidfd) and end itself when it is gone
 SUPERVISOR_PID_ENV = "NETRA_SUPERVISOR_PID"
 GUARD_SCRIPT = Path(__file__).resolve().with_name("guard.py")
@@ -159,32 +161,17 @@ def guard_pid() -> int | None:
 # --------------------------------------------------------------------------- finding
 
 
-def _carries(pid: int, needle: bytes) -> bool:
-    """Whether ``/proc/PID/environ`` holds the variable ``needle`` starts with."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            data = fh.read()
-    except OSError:  # gone, or not ours to read
-        return False
-    return data.startswith(needle) or b"\0" + needle in data
-
-
 def tagged_pids(scope_tag: str) -> list[int]:
     """Pids of the live processes whose run tag starts with ``scope_tag`` (not ours).
 
-    Reads ``/proc`` directly: a sweep that finds nothing (the usual case) costs a few
-    milliseconds and no psutil import.
+    Reads ``/proc`` directly (the guard's scan): a sweep that finds nothing, the usual
+    case, costs a few milliseconds and no psutil import.
     """
-    me = os.getpid()
-    needle = f"{TAG_ENV}={scope_tag}".encode()
     if os.path.isdir("/proc/self"):
-        return [
-            int(name)
-            for name in os.listdir("/proc")
-            if name.isdigit() and int(name) != me and _carries(int(name), needle)
-        ]
+        return guard.tagged(scope_tag)
     import psutil
 
+    me = os.getpid()
     found = []
     for proc in psutil.process_iter():  # no /proc: slower, same answer where readable
         with contextlib.suppress(psutil.Error):
