@@ -55,6 +55,10 @@ class RunConfig:
     watch: tuple[str, ...] = (".",)
     db: str = ".netra/history.db"
     env: Mapping[str, str] = field(default_factory=dict)
+    #: failed-first: what did not pass in a suite's latest results runs first in it
+    order: str = "failed-first"  # failed-first | as-collected (also per [[suite]])
+    #: after an iteration that left tests failing, the next one re-runs those first
+    verify: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class PhaseConfig:
     gate_ratio: float = 1.0  # minimum pass ratio when gate == "ratio"
     test_timeout: float | None = None
     impact: str = ""
+    #: stop the phase once its gate can no longer hold (the rest is not run)
+    stop_on_gate: bool = False
 
 
 _T = TypeVar("_T")
@@ -116,6 +122,7 @@ class SuiteConfig:
     test_timeout: float | None = None
     tags: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    order: str = ""  # failed-first | as-collected; empty: [run] order
     #: the kind's own keys (``url``, ...): as written until the host parses them per
     #: the kind's declaration (before anything runs), then converted and complete
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -205,6 +212,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "watch": "strlist",
         "db": "str",
         "env": "strmap",
+        "order": "str",
+        "verify": "bool",
     },
     "deploy": {
         "backend": "str",
@@ -227,6 +236,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "gate": "gate",
         "test_timeout": "duration",
         "impact": "str",
+        "stop_on_gate": "bool",
     },
     "suite": {
         "name": "str",
@@ -238,6 +248,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "test_timeout": "duration",
         "tags": "strlist",
         "env": "strmap",
+        "order": "str",
     },
     "sink": {"kind": "str", "events": "strlist"},
     "plugins": {
@@ -259,8 +270,13 @@ _TOP_LEVEL = {
     "plugins": "table",
 }
 
+#: the orders a suite's tests can run in (``[run] order``, ``[[suite]] order``)
+ORDERS = ("failed-first", "as-collected")
+
 _CHOICES = {
     ("run", "until"): ("all-pass", "once", "target"),
+    ("run", "order"): ORDERS,
+    ("suite", "order"): ORDERS,
     ("deploy", "when"): ("every-iteration", "on-change", "first"),
     ("auth", "algorithm"): ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"),
 }

@@ -36,6 +36,7 @@ from supervisor.core.events import (
     TestHung,
     utc_now,
 )
+from supervisor.core.last_results import LastResults
 from supervisor.core.loop import Loop, LoopOutcome, LoopSettings, ResumePoint
 from supervisor.core.model import RunModel
 from supervisor.exitcodes import ExitCode
@@ -258,6 +259,8 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     bridge = HookBridge(host, config, stop, report=bus.emit)
     bus.subscribe(model.apply)
     bus.subscribe(store.put)
+    last = latest_results(db_path)  # failed-first: across runs, then this run's results
+    bus.subscribe(last)
     if ui is None:
         bus.subscribe(reporter)  # with a view, it joins when the view ends (or crashes)
     bus.subscribe(bridge)
@@ -319,6 +322,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             redactor=redactor,
             control=control,
             settle=bridge.settle,  # hooks of an iteration's edges finish before it goes on
+            last=last,
         )
         if ui is None:
             outcome = loop.run()
@@ -412,6 +416,25 @@ class _ViewRun:
             raise self.error
         assert self.outcome is not None
         return self.outcome
+
+
+def latest_results(db_path: Path) -> LastResults:
+    """Each recent test's latest outcome, read from the history (read-only). A history
+    that cannot be read only means no failed-first order until results come in."""
+    import sqlite3
+
+    from supervisor.store import queries
+
+    last = LastResults()
+    try:
+        conn = queries.connect_readonly(db_path)
+        try:
+            last.seed(queries.recent_outcomes(conn))
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        pass
+    return last
 
 
 def resume_point(db_path: Path, run_id: int) -> ResumePoint:

@@ -128,7 +128,9 @@ class SuiteFinished(Event):
     iteration: int
     phase: int
     suite: str
-    status: str  # ok | error (the suite could not run at all) | interrupted
+    #: ok | error (the suite could not run at all) | interrupted | cut (its phase's
+    #: gate could no longer hold: the rest was not run)
+    status: str
     message: str = ""
 
 

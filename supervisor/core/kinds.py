@@ -71,6 +71,14 @@ class RunContext:
     ``control.kills_for(suite)`` is treated as hung now (dump, kill, ``hung``).
     ``redact`` (when set) masks the run's secrets (the ``[auth]`` token): pass text
     through it before writing it to a file of your own, so no secret reaches the disk.
+
+    Fast feedback: ``run_first`` lists test ids to run before the others, in this
+    order (failed-first: what did not pass in the suite's latest results; ids the kind
+    does not collect are ignored). ``only``, when set, limits the run to those ids (the
+    verify pass re-runs an iteration's failures). ``cut`` is set when the phase's gate
+    can no longer hold (``stop_on_gate``): stop starting tests, end what runs without
+    recording it, report ``SuiteFinished(status="cut")`` and return; the tests not run
+    are not results.
     """
 
     config: Config
@@ -85,6 +93,9 @@ class RunContext:
     already_run: frozenset[str] = frozenset()
     control: RunControl | None = None
     redact: Callable[[str], str] | None = None
+    run_first: tuple[str, ...] = ()
+    only: frozenset[str] | None = None
+    cut: threading.Event = field(default_factory=threading.Event)
 
     def report(self, event_type: type[Event], suite: str, **fields: Any) -> None:
         """Emit a suite's event (``TestStarted``, ``TestResult``, ``SuiteFinished``, ...)

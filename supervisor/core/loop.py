@@ -35,6 +35,7 @@ from supervisor.core.events import (
 )
 from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
+from supervisor.core.last_results import LastResults
 from supervisor.exitcodes import ExitCode
 from supervisor.redact import Redactor, redact_file
 from supervisor.text import exception_line
@@ -126,6 +127,7 @@ class Loop:
         redactor: Redactor | None = None,
         control: RunControl | None = None,
         settle: Callable[[], None] | None = None,
+        last: LastResults | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -150,6 +152,8 @@ class Loop:
         #: waits until what was emitted has been handled (the session: plugin hooks);
         #: called after IterationStarted and IterationFinished, never during a suite
         self.settle = settle or (lambda: None)
+        #: the latest outcome of every test (failed-first reads it); None: keep order
+        self.last = last
         self._tally = _PhaseTally()
         self._deployed_head: str | None = None
         self._last_revision: str | None = None
@@ -376,6 +380,7 @@ class Loop:
             already_run=frozenset(self._recorded(iteration, seq, suite)),
             control=self.control,
             redact=self.redactor if self.redactor is not None and self.redactor.active else None,
+            run_first=self._run_first(suite),
         )
         t0 = time.time()
         try:
@@ -387,6 +392,12 @@ class Loop:
             )
         finally:
             self._redact_logs(t0)
+
+    def _run_first(self, suite: SuiteConfig) -> tuple[str, ...]:
+        """Failed-first: the suite's tests whose latest result did not pass."""
+        if self.last is None or (suite.order or self.config.run.order) != "failed-first":
+            return ()
+        return self.last.run_first(suite.name)
 
     def _redact_logs(self, since: float) -> None:
         """Mask secrets in what the suite wrote under ``log_dir`` (pytest's own output:

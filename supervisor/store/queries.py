@@ -457,3 +457,23 @@ def diff(conn: sqlite3.Connection, a: Iteration, b: Iteration) -> dict[str, Any]
 def _name_key(before: dict, after: dict, test_id: int) -> tuple[str, str]:
     row = after.get(test_id) or before[test_id]
     return row["suite"], row["nodeid"]
+
+
+def recent_outcomes(conn: sqlite3.Connection, iterations: int = 20) -> list[tuple[str, str, str]]:
+    """``(suite, nodeid, outcome)`` of every result of the last ``iterations``
+    iterations (of any run), oldest first: enough to know each recently run test's
+    latest outcome (failed-first) without reading a long history."""
+    row = conn.execute(
+        "SELECT min(id) FROM (SELECT id FROM iterations ORDER BY id DESC LIMIT ?)",
+        (iterations,),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return []
+    return [
+        (suite, nodeid, outcome)
+        for suite, nodeid, outcome in conn.execute(
+            "SELECT t.suite, t.nodeid, r.outcome FROM results r JOIN tests t ON t.id = r.test_id"
+            " WHERE r.iteration_id >= ? ORDER BY r.id",
+            (row[0],),
+        )
+    ]

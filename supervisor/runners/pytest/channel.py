@@ -74,7 +74,8 @@ class Channel:
         self.listener = self.listen(path, backlog=64)
         self.selector.register(self.listener, selectors.EVENT_READ, "listen")
         self.conns: dict[int, Conn] = {}
-        self._go: dict[int, list[str] | None] = {}  # standby listener fd -> its selection
+        #: standby listener fd -> what its "go" says: the selection, the tests first
+        self._go: dict[int, dict[str, list[str] | None]] = {}
         self._pidfd: int | None = None
 
     @staticmethod
@@ -90,9 +91,12 @@ class Channel:
         return listener
 
     # -- what to wait for --------------------------------------------------------------
-    def add_standby(self, listener: socket.socket, selection: list[str] | None) -> None:
-        """A standby's listener: its connection gets ``go`` with ``selection`` at once."""
-        self._go[listener.fileno()] = selection
+    def add_standby(
+        self, listener: socket.socket, selection: list[str] | None, first: list[str]
+    ) -> None:
+        """A standby's listener: its connection gets ``go`` at once, with the tests to
+        run (``selection``, ``None``: all) and those to run first."""
+        self._go[listener.fileno()] = {"sel": selection, "first": first}
         self.selector.register(listener, selectors.EVENT_READ, "go")
 
     def remove_standby(self, listener: socket.socket) -> None:
@@ -124,8 +128,7 @@ class Channel:
             if key.data == "listen":
                 self._accept(key.fileobj, None, arrived)
             elif key.data == "go":
-                selection = self._go.get(key.fd)
-                self._accept(key.fileobj, selection, arrived, go=True)
+                self._accept(key.fileobj, self._go.get(key.fd), arrived)
             elif key.data == "exit":
                 arrived.exited = True
             else:
@@ -141,7 +144,7 @@ class Channel:
             time.sleep(COALESCE)
 
     def _accept(
-        self, listener: Any, selection: list[str] | None, arrived: Arrived, go: bool = False
+        self, listener: Any, go: dict[str, list[str] | None] | None, arrived: Arrived
     ) -> None:
         while True:
             try:
@@ -149,8 +152,8 @@ class Channel:
             except (BlockingIOError, InterruptedError):
                 return
             conn = Conn(sock, self._new_track(), fd=sock.fileno())
-            if go:  # the selection rides in the message (it was not known at its start)
-                conn.ask("go", sel=selection)
+            if go is not None:  # what to run rides in the message (not known at its start)
+                conn.ask("go", **go)
             sock.setblocking(False)
             self.conns[conn.fd] = conn
             self.selector.register(sock, selectors.EVENT_READ, conn)

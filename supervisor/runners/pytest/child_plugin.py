@@ -34,8 +34,9 @@ Child → parent::
 Parent → child::
 
     {"cmd":"dump"}                       write all thread stacks and asyncio tasks
-    {"cmd":"go","sel":[...]}             a standby (NETRA_CHILD_STANDBY=1), which waits
-                                         after collection: run these tests now
+    {"cmd":"go","sel":[...],"first":[...]}   a standby (NETRA_CHILD_STANDBY=1), which
+                                         waits after collection: run these tests now,
+                                         those in "first" before the others
     {"cmd":"pause"} / {"cmd":"resume"}   start no new test until resumed (the TUI's p)
 """
 
@@ -55,6 +56,7 @@ SOCKET_ENV = "NETRA_CHILD_SOCKET"
 SELECT_ENV = "NETRA_CHILD_SELECT"
 IGNORE_ENV = "NETRA_CHILD_IGNORE"
 SKIP_ENV = "NETRA_CHILD_SKIP"
+FIRST_ENV = "NETRA_CHILD_FIRST"
 STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 #: this file's folder: it is run by the shim in ``childpath/``, its siblings are here
@@ -85,6 +87,7 @@ class _Channel:
         self.go.set()
         self.run_now = threading.Event()  # a standby's signal to run (with a selection)
         self.run_selection: list | None = None
+        self.run_first: list | None = None
         self.heartbeat = heartbeat
         self.pid = os.getpid()
         for target in (self._beat, self._read):
@@ -225,6 +228,8 @@ class _Channel:
         if cmd.get("cmd") == "go":
             selection = cmd.get("sel")
             self.run_selection = list(selection) if isinstance(selection, list) else None
+            first = cmd.get("first")
+            self.run_first = list(first) if isinstance(first, list) else None
             self.run_now.set()
         elif cmd.get("cmd") == "pause":
             self.go.clear()
@@ -330,6 +335,11 @@ class NetraChildPlugin:
         if ignore:
             with open(ignore, encoding="utf-8") as fh:
                 self.ignore = set(json.load(fh))
+        first = os.environ.get(FIRST_ENV)
+        self.first: list[str] = []
+        if first:  # failed-first: what did not pass last time, in the order it last ran
+            with open(first, encoding="utf-8") as fh:
+                self.first = list(json.load(fh))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -346,6 +356,10 @@ class NetraChildPlugin:
             self.ch.run_now.wait()
             if self.ch.run_selection is not None:
                 self.select = set(self.ch.run_selection)
+            if self.ch.run_first is not None:
+                self.first = self.ch.run_first
+        if self.first:
+            _run_first(items, self.first)
         if self.select is None and not self.skip:
             return
         keep = [
@@ -453,6 +467,16 @@ class NetraChildPlugin:
         # still be asked for a dump. The parent sees EOF when the process is gone.
         self.ch.flush()
         self.ch.answer_pending(timeout=2.0)
+
+
+def _run_first(items: list, first: list[str]) -> None:
+    """Move the items named in ``first`` to the front, in that order; the rest keep
+    theirs. Every xdist worker does the same, so the lists they compare agree, and the
+    scheduler hands the moved tests out first."""
+    rank = {nodeid: i for i, nodeid in enumerate(first)}
+    front = sorted((item for item in items if item.nodeid in rank), key=lambda i: rank[i.nodeid])
+    if front:
+        items[:] = front + [item for item in items if item.nodeid not in rank]
 
 
 def _shared_teardown(item: pytest.Item, nextitem: object) -> str:

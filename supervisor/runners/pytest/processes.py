@@ -87,6 +87,8 @@ class Processes:
             env[protocol.SKIP_ENV] = self._file("skip.json", sorted(self.ctx.already_run))
         if ignored:
             env[protocol.IGNORE_ENV] = self._file(f"ignore-{number}.json", ignored)
+        if self.ctx.run_first:
+            env[protocol.FIRST_ENV] = self._file("first.json", list(self.ctx.run_first))
         return env
 
     def _file(self, name: str, data: object) -> str:

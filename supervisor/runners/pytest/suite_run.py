@@ -69,6 +69,7 @@ class SuiteRun:
         )
         self.maxfail = maxfail_of(suite.args)
         self.stopped = False  # the user stopped the run
+        self.cut = False  # the phase's gate can no longer hold (stop_on_gate)
         self.ending = False  # we are ending the processes: a lost connection is expected
         self.paused = False  # what the child processes were last told (ctx.control)
         self.procs: Processes | None = None
@@ -105,7 +106,8 @@ class SuiteRun:
     def _attempts(self) -> None:
         assert self.procs is not None
         state = self.state
-        selection: list[str] | None = None
+        # a verify pass runs only the tests it re-checks (those not collected: not run)
+        selection: list[str] | None = None if self.ctx.only is None else sorted(self.ctx.only)
         number = 0
         while True:
             number += 1
@@ -122,6 +124,12 @@ class SuiteRun:
                         os.unlink(attempt.log_path)
             if self.stopped:
                 state.finished("interrupted", "stopped by the user")
+                return
+            if self.cut:
+                left = len(state.remaining())
+                state.finished(
+                    "cut", f"stopped: the phase's gate can no longer hold ({left} not run)"
+                )
                 return
             if state.startup_message is not None:
                 return
@@ -203,11 +211,11 @@ class SuiteRun:
         assert procs is not None and channel is not None
         self.ending = False
         standby = procs.take_standby(self.state.ignored)
-        if standby is None and attempt.number == 1 and selection is None:
-            standby = procs.take_early()
+        if standby is None and attempt.number == 1:
+            standby = procs.take_early()  # told what to run (a selection too) by "go"
         if standby is not None:
             attempt.log_path, proc = standby.log_path, standby.proc
-            channel.add_standby(standby.listener, selection)
+            channel.add_standby(standby.listener, selection, list(self.ctx.run_first))
         else:
             attempt.log_path = procs.log_path(attempt.number)
             env = procs.env(selection, attempt.number, self.state.ignored)
@@ -247,7 +255,7 @@ class SuiteRun:
         procs.forget_output(proc.pid)
         attempt.tail = read_tail(attempt.log_path)
         rc = proc.returncode
-        if self.stopped:
+        if self.stopped or self.cut:
             return
         if attempt.stuck is not None:
             self._startup_error(attempt.stuck[0], dump=attempt.stuck[1])
@@ -263,8 +271,10 @@ class SuiteRun:
         proc, channel = attempt.proc, self.channel
         assert proc is not None and channel is not None and self.procs is not None
         while True:
-            if self.ctx.stop.is_set():
-                self.stopped = self.ending = True
+            if self.ctx.stop.is_set() or self.ctx.cut.is_set():
+                self.stopped = self.ctx.stop.is_set()
+                self.cut = not self.stopped
+                self.ending = True
                 self.procs.end_attempt(proc, attempt.number, STOP_GRACE)
                 return
             arrived = channel.wait(self.wd.next_due(self._standby_wanted()))
@@ -512,7 +522,8 @@ class SuiteRun:
         attempt = self.state.attempt
         proc = attempt.proc
         main = proc is not None and conn.pid == proc.pid
-        loss = wd.loss(track, main=main, finished=conn.finished, ending=self.ending or self.stopped)
+        ending = self.ending or self.stopped or self.cut
+        loss = wd.loss(track, main=main, finished=conn.finished, ending=ending)
         test, other = track.test, track.other
         track.test = track.other = None
         if loss == wd.LOSS_COLLECT:
