@@ -24,6 +24,7 @@ between = "wait-for-change"   # between iterations: immediate | wait-for-change 
 watch = ["."]                 # what wait-for-change watches (git HEAD and files)
 db = ".netra/history.db"      # the SQLite history of every run
 env = {}                      # extra environment for every suite, e.g. { APP_ENV = "staging" }
+order = "failed-first"        # what did not pass last time runs first | as-collected
 
 [deploy]
 backend = "none"              # a registered deploy backend; "none" skips deploying
