@@ -367,6 +367,24 @@ def test_written_within_a_second_without_flush(tmp_path):
         store.close()
 
 
+def test_a_result_that_did_not_pass_is_written_before_the_interval(tmp_path):
+    """News first: a failure wakes the writer (a passing result waits for the interval)."""
+    path = tmp_path / "h.db"
+    store = open_store(path, flush_interval=60)
+    try:
+        start(store)
+        store.put(result(1))  # passed: waits
+        time.sleep(0.3)
+        assert count(path, "SELECT COUNT(*) FROM results") == 0
+        store.put(result(2, outcome="failed"))  # takes the queued one along
+        deadline = time.monotonic() + 5
+        while count(path, "SELECT COUNT(*) FROM results") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert count(path, "SELECT COUNT(*) FROM results") == 2
+    finally:
+        store.close()
+
+
 def test_a_full_batch_is_written_before_the_interval(tmp_path):
     path = tmp_path / "h.db"
     store = open_store(path, flush_interval=60, max_batch=100)

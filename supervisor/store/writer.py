@@ -5,6 +5,9 @@ queue (thread-safe, never blocks, never touches SQLite); a single writer thread 
 the events into rows and commits them in batches: whatever is queued is written at
 least every ``flush_interval`` (0.5 s by default) and as soon as ``WAKE_AT`` (256)
 events are waiting, one transaction per batch of at most ``max_batch`` (1000) events.
+News comes first: a result that did not pass wakes the writer at once (at most every
+``URGENT_GAP`` seconds), so a person or a script watching the database for a fix's
+verdict sees it within milliseconds, not at the next interval.
 A killed supervisor therefore loses at most the last second of events; committed rows
 survive a SIGKILL (WAL, ``synchronous=NORMAL``).
 
@@ -41,7 +44,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from supervisor.core.events import Event, utc_now
+from supervisor.core.events import FAILING_OUTCOMES, Event, TestResult, utc_now
 from supervisor.store import schema
 from supervisor.store.rows import Batch, Redactor, RowFolder, stored_text
 
@@ -54,6 +57,10 @@ _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 class StoreError(RuntimeError):
     """The history database cannot be opened (one line, shown to the user)."""
 
+
+#: Seconds between two wake-ups for a non-passing result (a run of failures is
+#: still written in batches).
+URGENT_GAP = 0.05
 
 #: Queued events that wake the writer before its interval is up: small batches keep
 #: the last one, written while the run ends, short.
@@ -128,6 +135,7 @@ class HistoryStore:
         self._interval = flush_interval
         self._max_batch = max_batch
         self._wake_at = min(max_batch, WAKE_AT)
+        self._woken = 0.0  # when a non-passing result last woke the writer
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
@@ -294,6 +302,11 @@ class HistoryStore:
         queue.append(event)
         if len(queue) >= self._wake_at:
             self._wake.set()
+        elif type(event) is TestResult and event.outcome in FAILING_OUTCOMES:
+            now = time.monotonic()
+            if now - self._woken >= URGENT_GAP:
+                self._woken = now
+                self._wake.set()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Write everything queued so far now; True once it is committed.
