@@ -136,6 +136,7 @@ class HistoryStore:
         self._max_batch = max_batch
         self._wake_at = min(max_batch, WAKE_AT)
         self._woken = 0.0  # when a non-passing result last woke the writer
+        self._urgent = False  # such a result is queued: the writer waits URGENT_GAP at most
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
@@ -303,6 +304,7 @@ class HistoryStore:
         if len(queue) >= self._wake_at:
             self._wake.set()
         elif type(event) is TestResult and event.outcome in FAILING_OUTCOMES:
+            self._urgent = True
             now = time.monotonic()
             if now - self._woken >= URGENT_GAP:
                 self._woken = now
@@ -365,6 +367,8 @@ class HistoryStore:
                 now = time.monotonic()
                 if self._failures:
                     wait = max(0.0, next_attempt - now)
+                elif self._urgent:  # news that came within URGENT_GAP of the last wake
+                    wait = URGENT_GAP
                 else:
                     wait = self._interval
                 if not self._closing:
@@ -373,6 +377,7 @@ class HistoryStore:
                     # closing while SQLite refuses writes: keep trying until the deadline
                     time.sleep(min(wait, max(0.0, self._close_deadline - now)))
                 self._wake.clear()
+                self._urgent = False
                 closing = self._closing
                 while True:
                     try:
