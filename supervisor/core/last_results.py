@@ -32,8 +32,9 @@ class LastResults:
         self._position = 0
 
     def seed(self, rows: Iterable[tuple[str, str, str]]) -> None:
-        """``(suite, nodeid, outcome)`` rows, oldest first (the history's latest
-        result per test)."""
+        """``(suite, nodeid, outcome)`` rows, oldest first: the history's latest result
+        per test (the session passes only those that did not pass: the rest would
+        not come first anyway)."""
         for suite, nodeid, outcome in rows:
             self._add(suite, nodeid, outcome)
 
