@@ -50,7 +50,7 @@ def median(values: Iterable[float]) -> float | None:
 
 def format_eta(seconds: float) -> str:
     """Whole seconds under a minute (a ticking tenth is noise), then ``1m20s``, ``2h05m``."""
-    whole = math.ceil(max(0.0, seconds))
+    whole = math.ceil(round(max(0.0, seconds), 3))  # 80.00000000000006 is 80
     if whole < 60:
         return f"{whole}s"
     minutes, secs = divmod(whole, 60)
