@@ -182,6 +182,7 @@ def test_a_phase_outside_the_plan_does_not_change_a_suites_size():
     est = Estimator(times(*HISTORY), plan=[("P1", ("p1",))], clock=Clock())
     start(est)
     phase(est, 1, "verify", ("p1",))
+    assert est.phase(1) == PhaseEstimate(expected=0, eta=None)  # its size: what it collects
     est(TestsCollected(1, 1, "p1", ("a",)))
     assert est.phase(1).eta == 3.0
     assert est.iteration_eta() == 3.0 + 8.0  # P1 is still to come, at its full size

@@ -300,7 +300,9 @@ class Estimator:
         left: dict[str, _SuiteLeft] = {}
         for name in suites:
             suite = left[name] = _SuiteLeft(self.workers.get(name, 1))
-            expected = times.expected(name)
+            # a phase outside the plan (a verify pass) runs only some of its suites'
+            # tests: its size is what it collects, not what they had last time
+            expected = times.expected(name) if learns else ()
             if not expected:
                 suite.unknown = 1  # its size is unknown until it collects
                 continue
