@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from supervisor.cli import build_parser  # noqa: E402
-from supervisor.history_cli import history_command  # noqa: E402
 from supervisor.core.eta import Estimator, TestTimes  # noqa: E402
+from supervisor.history_cli import history_command  # noqa: E402
 from supervisor.store import queries, schema  # noqa: E402
 
 RUNS, ITERS_PER_RUN = 10, 10
