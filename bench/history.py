@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from supervisor.cli import build_parser  # noqa: E402
+from supervisor.core.eta import Estimator, TestTimes  # noqa: E402
 from supervisor.history_cli import history_command  # noqa: E402
-from supervisor.store import schema  # noqa: E402
+from supervisor.store import queries, schema  # noqa: E402
 
 RUNS, ITERS_PER_RUN = 10, 10
 
@@ -202,6 +203,26 @@ def time_in_process(db: Path, argv: list[str], rounds: int) -> tuple[float, floa
     return min(times), statistics.median(times), size
 
 
+def time_eta_reads(db: Path, rounds: int) -> tuple[float, float, int, float]:
+    """What ``run`` reads for expected counts and ETAs as it starts (every suite), and
+    the first estimate: (best, median seconds, tests read, the estimate)."""
+    times, rows, estimate = [], 0, 0.0
+    for _ in range(rounds):
+        t = time.perf_counter()
+        conn = queries.connect_readonly(db)
+        suites = [row[0] for row in conn.execute("SELECT DISTINCT suite FROM tests")]
+        history = queries.recent_test_times(conn, suites)
+        deploy = queries.deploy_time(conn)
+        conn.close()
+        seeded = TestTimes()
+        seeded.seed(history)
+        plan = [(suite, (suite,)) for suite in suites]
+        estimate = Estimator(seeded, plan, deploy=deploy).iteration_estimate() or 0.0
+        times.append(time.perf_counter() - t)
+        rows = len(history)
+    return min(times), statistics.median(times), rows, estimate
+
+
 def time_cli(db: Path, argv: list[str]) -> float:
     t = time.perf_counter()
     proc = subprocess.run(
@@ -246,6 +267,9 @@ def main() -> int:
             print(f"{label:<34} {best:>7.3f}s {median:>7.3f}s {wall:>8.3f}s {size:>8,}B")
             if argv == ["flaky"]:
                 flaky_best = median
+        best, median, rows, estimate = time_eta_reads(db, opts.rounds)
+        label = f"run start: ETA data ({rows:,} tests)"
+        print(f"{label:<34} {best:>7.3f}s {median:>7.3f}s {'-':>9} {'-':>9}")
     finally:
         if opts.keep:
             print(f"\nkept {db}")

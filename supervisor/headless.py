@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from supervisor.config import format_duration
+from supervisor.core.eta import Estimator, format_eta
 from supervisor.core.events import (
     GREEN_OUTCOMES,
     DeployFinished,
@@ -89,8 +90,11 @@ class HeadlessReporter:
         progress_every: float = 5.0,
         verbose: bool = False,
         redact: Callable[[str], str] | None = None,
+        estimator: Estimator | None = None,
     ) -> None:
         self.out = out or sys.stdout
+        #: expected counts and ETAs (subscribed to the bus before this reporter)
+        self.estimator = estimator
         self.redact = redact  # masks secrets: the screen never shows one
         self.progress_every = progress_every
         self.verbose = verbose
@@ -102,6 +106,8 @@ class HeadlessReporter:
         self._phase_failing = 0
         self._phase_started = 0.0
         self._iteration_started = 0.0
+        self._iteration_estimate: float | None = None
+        self._phase_seq = 0
         self._last_progress = 0.0
 
     def __call__(self, event: Event) -> None:
@@ -132,7 +138,9 @@ class HeadlessReporter:
 
     def _on_iteration_started(self, e: IterationStarted) -> None:
         self._iteration_started = time.monotonic()
-        self.line(f"── iteration {e.iteration} ──")
+        self._iteration_estimate = e.eta_s
+        eta = "" if e.eta_s is None else f" · ETA {format_eta(e.eta_s)}"
+        self.line(f"── iteration {e.iteration}{eta} ──")
 
     def _on_deploy_finished(self, e: DeployFinished) -> None:
         if e.status == "skipped":
@@ -142,11 +150,18 @@ class HeadlessReporter:
         self.line(f"deploy {e.backend}: {e.status}{rev} ({e.duration:.1f}s){msg}")
 
     def _on_phase_started(self, e: PhaseStarted) -> None:
-        self._phase_name = e.name
+        self._phase_name, self._phase_seq = e.name, e.phase
         self._phase_total = self._phase_done = self._phase_failing = 0
         self._phase_started = self._last_progress = time.monotonic()
         impact = f" · {e.impact}" if e.impact else ""
-        self.line(f"▶ {e.name}: suites {', '.join(e.suites)} · gate {e.gate}{impact}")
+        expected = ""
+        if self.estimator is not None:
+            estimate = self.estimator.phase(e.phase)
+            if estimate.expected:
+                expected += f" · {estimate.expected} expected"
+            if estimate.eta is not None:
+                expected += f" · ETA {format_eta(estimate.eta)}"
+        self.line(f"▶ {e.name}: suites {', '.join(e.suites)} · gate {e.gate}{impact}{expected}")
 
     def _on_tests_collected(self, e: TestsCollected) -> None:
         self._phase_total += len(e.nodeids)
@@ -162,11 +177,27 @@ class HeadlessReporter:
         now = time.monotonic()
         if now - self._last_progress >= self.progress_every:
             self._last_progress = now
-            total = f"/{self._phase_total}" if self._phase_total else ""
-            self.line(
-                f"  … {self._phase_name}: {self._phase_done}{total} done · "
-                f"{self._phase_failing} not passing · {format_duration(now - self._phase_started)}"
-            )
+            self.line(self._progress(now))
+
+    def _progress(self, now: float) -> str:
+        """``… P1: 4/200 done · 0 not passing · 12.0s · ETA 1m20s (iteration 5m02s)``;
+        ``4/200 expected`` while a suite has not collected (its count of last time)."""
+        total, done, eta = self._phase_total, "done", ""
+        if self.estimator is not None:
+            estimates, iteration = self.estimator.phases(now)
+            estimate = estimates.get(self._phase_seq)
+            if estimate is not None and estimate.expected:
+                total, done = total + estimate.expected, "expected"
+            if estimate is not None and estimate.eta is not None:
+                eta = f" · ETA {format_eta(estimate.eta)}"
+                if iteration is not None and iteration > estimate.eta:
+                    eta += f" (iteration {format_eta(iteration)})"
+        shown = f"/{total}" if total else ""
+        return (
+            f"  … {self._phase_name}: {self._phase_done}{shown} {done} · "
+            f"{self._phase_failing} not passing · "
+            f"{format_duration(now - self._phase_started)}{eta}"
+        )
 
     def _on_test_hung(self, e: TestHung) -> None:
         why = {"silence": "silent (no heartbeat)", "killed": "killed by the user"}.get(
@@ -213,9 +244,11 @@ class HeadlessReporter:
         self.iterations.append(IterationSummary(e.iteration, e.status, dict(e.counts), duration))
         passing = e.counts.get("passed", 0)
         target = f" / target {self.target}" if self.target else ""
+        estimate = self._iteration_estimate
+        estimated = "" if estimate is None else f", estimated {format_duration(estimate)}"
         self.line(
             f"iteration {e.iteration}: {e.status} · passing {passing}{target} · "
-            f"{format_counts(e.counts)} ({format_duration(duration)})"
+            f"{format_counts(e.counts)} ({format_duration(duration)}{estimated})"
         )
 
     def _on_log(self, e: LogLine) -> None:

@@ -129,6 +129,7 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
         ("iteration", "iter", "text"),
         ("started_at", "started", "time"),
         ("duration", "took", "secs"),
+        ("eta_s", "estimated", "secs"),
         ("revision", "revision", "rev"),
         ("status", "status", "text"),
         ("passed", "passed", "num"),

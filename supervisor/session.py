@@ -23,6 +23,7 @@ from supervisor.config import Config, ConfigError, add_suites, load_config, sele
 from supervisor.core.between import Between, git_head
 from supervisor.core.bus import EventBus, ResultBatcher
 from supervisor.core.control import RunControl
+from supervisor.core.eta import Estimator, TestTimes, estimating
 from supervisor.core.events import (
     DeployFinished,
     Event,
@@ -248,15 +249,20 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     log_dir.mkdir(parents=True, exist_ok=True)
     prestart.remember(log_dir.parent, host.suite_kinds())
 
+    estimator = history_estimator(db_path, config, settings)
     model = RunModel(
         until=settings.until,
         max_iterations=settings.max_iterations,
         max_duration=settings.max_duration,
+        estimator=estimator,
     )
-    reporter = HeadlessReporter(out=out, verbose=options.verbose, redact=redactor)
+    reporter = HeadlessReporter(
+        out=out, verbose=options.verbose, redact=redactor, estimator=estimator
+    )
     stop = threading.Event()
     bus = EventBus()
     bridge = HookBridge(host, config, stop, report=bus.emit)
+    bus.subscribe(estimator)  # first: the model and the reporter read what it folded
     bus.subscribe(model.apply)
     bus.subscribe(store.put)
     last = latest_results(db_path)  # failed-first: across runs, then this run's results
@@ -311,7 +317,8 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             settings,
             host.suite_kinds(),
             backend,
-            redacting(bus.emit, redactor),  # runner text is masked before anyone sees it
+            # runner text is masked before anyone sees it; each iteration gets its estimate
+            estimating(redacting(bus.emit, redactor), estimator),
             run_id,
             stop,
             between,
@@ -435,6 +442,32 @@ def latest_results(db_path: Path) -> LastResults:
     except (OSError, sqlite3.Error):
         pass
     return last
+
+
+def history_estimator(db_path: Path, config: Config, settings: LoopSettings) -> Estimator:
+    """Expected counts and ETAs, from the history (read-only, once: a few index seeks
+    per test). A history that cannot be read only means no ETA until this run's own
+    results tell."""
+    import sqlite3
+
+    from supervisor.store import queries
+
+    plan = [
+        (p.name, tuple(s.name for s in config.select_suites(p.suites))) for p in settings.phases
+    ]
+    suites = sorted({name for _, names in plan for name in names})
+    times, deploy = TestTimes(), None
+    try:
+        conn = queries.connect_readonly(db_path)
+        try:
+            times.seed(queries.recent_test_times(conn, suites))
+            deploy = queries.deploy_time(conn)
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        pass
+    workers = {s.name: s.workers for s in config.suites}
+    return Estimator(times, plan, workers, deploy)
 
 
 def resume_point(db_path: Path, run_id: int) -> ResumePoint:

@@ -60,6 +60,9 @@ class IterationStarted(Event):
     run_id: int
     iteration: int
     started_at: str
+    #: seconds the iteration should take, estimated from the history as it starts
+    #: (``iterations.eta_s``; None: no history to tell). The session fills it in.
+    eta_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

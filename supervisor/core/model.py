@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
+from supervisor.core.eta import Estimator
 from supervisor.core.events import (
     FAILING_OUTCOMES,
     OUTCOMES,
@@ -49,6 +50,9 @@ class PhaseState:
     gate_held: bool | None = None
     discovered: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    #: tests of suites that have not collected yet, as many as they had last time
+    expected: int = 0
+    eta: float | None = None  # seconds left while it runs (None: no history to tell)
 
     @property
     def done(self) -> int:
@@ -104,6 +108,7 @@ class ModelView:
     stop_reason: str
     exit_code: int | None
     finished: float | None = None  # monotonic time the loop stopped
+    eta: float | None = None  # seconds the running iteration has left (None: unknown)
 
 
 @dataclass
@@ -136,6 +141,8 @@ class RunModel:
     plugin_errors: int = 0
     version: int = 0  # bumped on every change, so views can skip identical frames
     started: float = field(default_factory=time.monotonic)
+    #: expected counts and ETAs (the session's, fed by the bus); None: none shown
+    estimator: Estimator | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @contextmanager
@@ -143,8 +150,11 @@ class RunModel:
         with self._lock:
             yield self
 
-    def snapshot(self, log_seq: int = 0, failures_seq: int = 0, epoch: int = -1) -> ModelView:
-        """Copy what changed since the view's last ``log_seq``/``failures_seq``."""
+    def snapshot(
+        self, log_seq: int = 0, failures_seq: int = 0, epoch: int = -1, now: float | None = None
+    ) -> ModelView:
+        """Copy what changed since the view's last ``log_seq``/``failures_seq``; ETAs
+        as of ``now`` (monotonic; default: the estimator's clock)."""
         with self._lock:
             reset = epoch != self.failures_epoch
             new_logs = min(self.log_seq - log_seq, len(self.log))
@@ -154,6 +164,14 @@ class RunModel:
                 tuple(reversed(tuple(islice(reversed(self.log), new_logs)))) if new_logs > 0 else ()
             )
             fails = tuple(islice(self.failures, new_fail)) if new_fail else ()
+            phases = tuple(_copy_phase(p) for p in self.phases)
+            eta = None
+            if self.estimator is not None:
+                estimates, eta = self.estimator.phases(now)
+                for phase in phases:
+                    estimate = estimates.get(phase.seq)
+                    if estimate is not None and phase.status == "running":
+                        phase.expected, phase.eta = estimate.expected, estimate.eta
             return ModelView(
                 version=self.version,
                 run_id=self.run_id,
@@ -161,7 +179,7 @@ class RunModel:
                 iteration=self.iteration,
                 deploy_state=self.deploy_state,
                 deploy_revision=self.deploy_revision,
-                phases=tuple(_copy_phase(p) for p in self.phases),
+                phases=phases,
                 running=tuple(self.running.values()),
                 iterations=tuple(self.iterations),
                 log=log,
@@ -178,6 +196,7 @@ class RunModel:
                 stop_reason=self.stop_reason,
                 exit_code=self.exit_code,
                 finished=self.finished,
+                eta=eta,
             )
 
     def finish(self, stop_reason: str, exit_code: int) -> None:

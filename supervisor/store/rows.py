@@ -54,8 +54,8 @@ _INSERT_TEST = (
     " ON CONFLICT (suite, nodeid) DO NOTHING"
 )
 _INSERT_ITERATION = (
-    "INSERT INTO iterations (run_id, seq, started_at, status) VALUES (?, ?, ?, 'running')"
-    " ON CONFLICT (run_id, seq) DO NOTHING"
+    "INSERT INTO iterations (run_id, seq, started_at, status, eta_s)"
+    " VALUES (?, ?, ?, 'running', ?) ON CONFLICT (run_id, seq) DO NOTHING"
 )
 _INSERT_PHASE = (
     "INSERT INTO phases (iteration_id, name, seq, status, gate, started_at, impact)"
@@ -154,12 +154,16 @@ class RowFolder:
         (top,) = self._conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
         return int(top) + 1 + pending
 
-    def _iteration_id(self, seq: int, batch: Batch, started_at: str | None = None) -> int:
+    def _iteration_id(
+        self, seq: int, batch: Batch, started_at: str | None = None, eta_s: float | None = None
+    ) -> int:
         row_id = self._iteration_ids.get(seq)
         if row_id is not None:
             return row_id
         conn = self._conn
-        cur = conn.execute(_INSERT_ITERATION, (self.run_id, seq, self._r(started_at or utc_now())))
+        cur = conn.execute(
+            _INSERT_ITERATION, (self.run_id, seq, self._r(started_at or utc_now()), eta_s)
+        )
         if cur.rowcount == 1:
             row_id = int(cur.lastrowid)
         else:  # the row exists (another writer, or a resume that did not load it)
@@ -264,11 +268,11 @@ class RowFolder:
     def _on_iteration_started(self, ev: IterationStarted, batch: Batch) -> None:
         row_id = self._iteration_ids.get(ev.iteration)
         if row_id is None:
-            self._iteration_id(ev.iteration, batch, ev.started_at)
+            self._iteration_id(ev.iteration, batch, ev.started_at, ev.eta_s)
         else:  # resumed run repeating an iteration number: reuse its row
             self._conn.execute(
-                "UPDATE iterations SET status = ?, finished_at = NULL WHERE id = ?",
-                (self._r("running"), row_id),
+                "UPDATE iterations SET status = ?, finished_at = NULL, eta_s = ? WHERE id = ?",
+                (self._r("running"), ev.eta_s, row_id),
             )
 
     def _on_iteration_finished(self, ev: IterationFinished, batch: Batch) -> None:

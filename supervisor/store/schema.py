@@ -12,7 +12,7 @@ imported only when a migration is actually pending: opening an up-to-date databa
 costs one query. With a sqlite-utils that has no ``Migrations`` helper (3.x) a minimal
 equivalent records applied migrations in ``_netra_migrations``.
 
-Every migration is idempotent (``IF NOT EXISTS``) so a database migrated by either
+Every migration is idempotent (``IF NOT EXISTS``, or a look at the columns first) so a database migrated by either
 bookkeeping table can be opened by the other.
 """
 
@@ -191,10 +191,20 @@ def m0002_history_indexes(db: Any) -> None:
         db.execute(statement)
 
 
+def m0003_iteration_eta(db: Any) -> None:
+    """``iterations.eta_s``: the estimate made as the iteration started (nullable), so
+    ``history iterations`` shows it beside the time taken. SQLite has no ``ADD COLUMN
+    IF NOT EXISTS``: the column is looked for first, to stay idempotent."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(iterations)").fetchall()}
+    if "eta_s" not in columns:
+        db.execute("ALTER TABLE iterations ADD COLUMN eta_s REAL")
+
+
 #: Every migration, in order: (name, function taking a db with ``execute``).
 MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_history_indexes", m0002_history_indexes),
+    ("0003_iteration_eta", m0003_iteration_eta),
 )
 
 

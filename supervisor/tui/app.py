@@ -121,11 +121,11 @@ class SupervisorApp(App[str]):
 
     def refresh_view(self) -> None:
         """Take the delta from the model and apply it to every pane in one batch."""
-        view = self.model.snapshot(self._log_seq, self._fail_seq, self._epoch)
+        now = self.clock()
+        view = self.model.snapshot(self._log_seq, self._fail_seq, self._epoch, now=now)
         reset = view.failures_reset
         self._ticks += 1
         lists = reset or self._ticks % LIST_EVERY == 1
-        now = self.clock()
         finished = self.loop_done.is_set()
         changed = view.version != self._version
         self._version = view.version
@@ -144,9 +144,9 @@ class SupervisorApp(App[str]):
             self.running_pane.show(
                 view.running, now, lambda t: control.kill_requested(t.suite, t.nodeid)
             )
+            self.phases_pane.show(view.phases)  # repaints only when a row's text changed
             if changed:
                 self.count_pane.show(view)
-                self.phases_pane.show(view.phases)
             if lists:
                 self.trend_pane.show(view)
                 self.failures_pane.show(view.failures, reset)

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from supervisor.config import format_duration
+from supervisor.core.eta import format_eta
 from supervisor.core.model import ModelView
 
 _DEPLOY_STYLE = {
@@ -74,6 +75,8 @@ class RunHeader(Static):
         end = view.finished if view.finished is not None else now
         elapsed = max(0.0, end - view.started)
         line2 = Text(f" elapsed {format_duration(elapsed)}")
+        if view.eta is not None and not finished:
+            line2.append(f" · iteration ETA {format_eta(view.eta)}", style="bold")
         if view.max_duration is not None:
             left = max(0.0, view.max_duration - elapsed)
             line2.append(f" · budget left {format_duration(left)}")

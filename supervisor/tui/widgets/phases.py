@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from supervisor.core.eta import format_eta
 from supervisor.core.model import PhaseState
 
 BAR = 12
@@ -25,6 +26,13 @@ def gate_text(phase: PhaseState) -> Text:
     return Text(f"{phase.gate} FAILED", style="bold red")
 
 
+def count_text(phase: PhaseState) -> str:
+    """``done/total``; before its suites collected, ``0/200 expected``: the count they
+    had last time stands in for the one they will collect."""
+    total = max(phase.discovered + phase.expected, phase.done)
+    return f"{phase.done}/{total} expected" if phase.expected else f"{phase.done}/{total}"
+
+
 def _cell(text: str, width: int, style: str = "", right: bool = False) -> Text:
     text = text[:width]
     return Text(text.rjust(width) if right else text.ljust(width), style=style)
@@ -40,9 +48,11 @@ class PhasesPane(Static):
     _last: tuple = ()
 
     def show(self, phases: tuple[PhaseState, ...]) -> None:
+        etas = [f"ETA {format_eta(p.eta)}" if p.eta is not None else "" for p in phases]
         key = tuple(
-            (p.seq, p.name, p.status, p.gate_held, p.discovered, tuple(p.counts.values()))
-            for p in phases
+            (p.seq, p.name, p.status, p.gate_held, p.discovered, p.expected, eta)
+            + tuple(p.counts.values())
+            for p, eta in zip(phases, etas)
         )
         if key == self._last:
             return  # unchanged: no repaint
@@ -51,10 +61,11 @@ class PhasesPane(Static):
             self.update(Text("no phase started yet", style="dim"))
             return
         name_width = min(24, max(len(p.name) for p in phases))
-        totals = [max(p.discovered, p.done) for p in phases]
-        count_width = max(len(f"{p.done}/{t}") for p, t in zip(phases, totals))
+        counts = [count_text(p) for p in phases]
+        count_width = max(len(text) for text in counts)
+        eta_width = max(len(eta) for eta in etas)
         lines = []
-        for phase, total in zip(phases, totals):
+        for phase, count, eta in zip(phases, counts, etas):
             c = phase.counts
             active = phase.status == "running"
             failed = c.get("failed", 0) + c.get("error", 0)
@@ -64,10 +75,11 @@ class PhasesPane(Static):
                 f"{mark} ",
                 _cell(phase.name, name_width),
                 " ",
-                progress_bar(phase.done, total),
+                progress_bar(phase.done, max(phase.discovered + phase.expected, phase.done)),
                 " ",
-                _cell(f"{phase.done}/{total}", count_width, right=True),
+                _cell(count, count_width, right=True),
                 " ",
+                *((_cell(eta, eta_width, style="cyan"), " ") if eta_width else ()),
                 Text(f"✔{c.get('passed', 0)}", style="green"),
                 " ",
                 Text(f"✖{failed}", style="red" if failed else "dim"),
