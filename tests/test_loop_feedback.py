@@ -264,12 +264,10 @@ def test_all_pass_with_stop_on_gate_stops_at_the_first_failure(tmp_path):
     assert [c[3] for c in kind.calls] == ["a"]  # b (same phase) and P2 never start
     p1 = of(events, PhaseFinished)[0]
     assert (p1.status, p1.gate_held, p1.not_run) == ("gate-failed", False, 24)
-    assert p1.note == "stopped early: the gate can no longer hold; not started: b"
+    assert p1.note == "the gate can no longer hold; not started: b"
     assert sum(p1.counts.values()) == 26  # the tests not run are not results
     log = [e.text for e in of(events, LogLine) if e.source == "gate"]
-    assert log == [
-        "P1: 24 tests not run (stopped early: the gate can no longer hold; not started: b)"
-    ]
+    assert log == ["P1: 24 tests not run (the gate can no longer hold; not started: b)"]
 
 
 def test_a_ratio_gate_stops_only_once_the_rest_cannot_reach_it(tmp_path):

@@ -379,7 +379,7 @@ class Loop:
     def _cut_short(self, phase: PhaseConfig) -> tuple[int, str]:
         """What ``stop_on_gate`` left out of the phase (not results: not run), logged."""
         count, unstarted = self._tally.not_run()
-        note = "stopped early: the gate can no longer hold"
+        note = "the gate can no longer hold"
         if unstarted:
             note += f"; not started: {', '.join(unstarted)}"
         self.emit(LogLine("info", "gate", f"{phase.name}: {count} tests not run ({note})"))
