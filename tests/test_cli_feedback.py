@@ -298,3 +298,34 @@ def test_stop_on_gate_with_a_ratio_stops_once_the_rest_cannot_reach_it(tmp_path)
     line = next(ln for ln in out.splitlines() if ln.startswith("✖ P1 critical:"))
     assert "gate 0.9 FAILED" in line
     assert line.endswith(f" · {20 - ran} not run (the gate can no longer hold)")
+
+
+def test_a_resumed_run_verifies_the_failures_of_its_last_iteration_from_the_history(tmp_path):
+    db = two_phase_project(
+        tmp_path,
+        """
+        from helpers_p1 import first_time
+        def test_a(): pass
+        def test_b(): assert not first_time("b"), "not fixed yet"
+        """,
+        """
+        from helpers_p2 import first_time
+        def test_d(): pass
+        def test_e(): assert not first_time("e"), "not fixed yet"
+        """,
+    )
+    first = run_cli(["run", "--headless", "--once"], tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr
+    resumed = run_cli(["run", "--headless", "--resume", "1"], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert query(db, "SELECT seq, status FROM iterations ORDER BY seq") == [
+        (1, "gate-failed"),
+        (2, "passed"),
+    ]
+    assert [row[:3] for row in phases_of(db, 2)] == [
+        ("verify", 0, "passed"),
+        ("P1", 1, "passed"),
+        ("P2", 2, "passed"),
+    ]
+    assert set(results_in(db, 2, "verify")) == {"test_b", "test_e"}
+    assert "re-runs 2 tests not passing in iteration 1" in resumed.stdout
