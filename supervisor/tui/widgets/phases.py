@@ -31,7 +31,7 @@ def gate_text(phase: PhaseState) -> Text:
 
 
 def not_run_text(phase: PhaseState) -> Text:
-    """``24 not run: stopped early, …``, or nothing."""
+    """``24 not run: the gate can no longer hold``, or nothing."""
     if not phase.not_run and not phase.note:
         return Text("")
     return Text(f"{phase.not_run} not run: {phase.note} ", style="yellow")
