@@ -419,6 +419,9 @@ def parse_config(
     _no_duplicates(r, "suite", [s.name for s in suites])
     phases = tuple(_parse_phase(r, i, p) for i, p in enumerate(data.get("phase", [])))
     _no_duplicates(r, "phase", [p.name for p in phases])
+    for index, phase in enumerate(phases):
+        if run.verify and phase.name == "verify":  # the verify pass's phase is named so
+            raise r.fail(f"phase[{index}].name", "'verify' names the verify pass; rename it")
     if not plugin_suites_later:
         _check_phase_suites(r, phases, suites)
         if not phases and suites:

@@ -22,6 +22,7 @@ from supervisor.config import format_duration
 from supervisor.core.eta import Estimator, format_eta
 from supervisor.core.events import (
     GREEN_OUTCOMES,
+    VERIFY_SEQ,
     DeployFinished,
     Event,
     IterationFinished,
@@ -170,6 +171,11 @@ class HeadlessReporter:
         self._phase_done += 1
         if e.outcome not in GREEN_OUTCOMES:
             self._phase_failing += 1
+        if e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
+            green = e.outcome in GREEN_OUTCOMES
+            why = f": {self._shown(e.message)}" if e.message and not green else ""
+            self.line(f"  {'✔' if green else '✖'} {e.outcome} {e.nodeid}{why}")
+        elif e.outcome not in GREEN_OUTCOMES:
             if e.outcome in ("error", "crashed") and e.nodeid.endswith(("(startup)", "(suite)")):
                 self.line(f"  ✖ {e.suite}: {self._shown(e.message)}")
             elif self.verbose:
@@ -234,9 +240,10 @@ class HeadlessReporter:
         held = "held" if e.gate_held else "FAILED"
         mark = "✔" if e.status == "passed" else "✖"
         total = sum(e.counts.values())
+        not_run = f" · {e.not_run} not run ({e.note})" if e.not_run or e.note else ""
         self.line(
             f"{mark} {e.name}: {total} tests · {format_counts(e.counts)} · "
-            f"gate {e.gate} {held} ({format_duration(e.duration)})"
+            f"gate {e.gate} {held} ({format_duration(e.duration)}){not_run}"
         )
 
     def _on_iteration_finished(self, e: IterationFinished) -> None:

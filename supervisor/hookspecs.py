@@ -212,7 +212,8 @@ def netra_phase_finished(
 
     :param run_id: The run's id in the history database.
     :param iteration: The iteration's 1-based sequence number within the run.
-    :param phase: The phase's name (``[[phase]] name``).
+    :param phase: The phase's name (``[[phase]] name``), or ``verify`` for the verify
+        pass (``[run] verify``: the re-run of what did not pass last time).
     :param status: ``passed``, ``failed``, ``gate-failed`` or ``interrupted``.
     :param counts: Results per outcome, every outcome of
         :data:`supervisor.core.events.OUTCOMES` present (zero when none).
@@ -269,8 +270,9 @@ def netra_iteration_finished(
 
     :param run_id: The run's id in the history database.
     :param iteration: The iteration's 1-based sequence number within the run.
-    :param status: ``passed``, ``failed``, ``gate-failed``, ``deploy-failed`` or
-        ``interrupted``.
+    :param status: ``passed``, ``failed``, ``gate-failed``, ``verify-failed`` (the
+        verify pass found a test still not passing; no full phase ran),
+        ``deploy-failed`` or ``interrupted``.
     :param counts: Results per outcome for the whole iteration, every outcome of
         :data:`supervisor.core.events.OUTCOMES` present.
     :return: Nothing; a return value is ignored.

@@ -18,6 +18,7 @@ STARTER_CONFIG = """\
 [run]
 target = 0                    # the test count the dashboard grows toward (0: no target)
 until = "all-pass"            # stop when: all-pass | once | target (needs target > 0)
+verify = false                # true: after a failing iteration, first re-run what failed
 max_iterations = 50           # never run more iterations than this
 max_duration = "20h"          # never run longer than this
 between = "wait-for-change"   # between iterations: immediate | wait-for-change | manual | "10m"
@@ -52,6 +53,7 @@ suites = ["tests"]            # suite names below, or "tag:TAG" for every suite 
 gate = "all-pass"             # all-pass | none | 0.95 ; a failed gate ends the iteration
 # test_timeout = "90s"        # overrides [watchdog] test_timeout for this phase
 # impact = "$120K MRR"        # free label shown on the dashboard
+# stop_on_gate = true         # stop the phase once its gate can no longer hold
 
 # A second phase could run only the critical suites first, e.g.:
 # [[phase]]

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supervisor import __version__
 from supervisor.config import Config, ConfigError, add_suites, load_config, select_phases
@@ -46,6 +47,9 @@ from supervisor.hook_delivery import HookDelivery
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
 from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
 from supervisor.sinks import open_sinks
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True)
@@ -472,7 +476,9 @@ def history_estimator(db_path: Path, config: Config, settings: LoopSettings) -> 
 
 def resume_point(db_path: Path, run_id: int) -> ResumePoint:
     """Where ``--resume`` continues: the last iteration if it never finished, with the
-    outcomes already recorded in it, else the iteration after it (read-only queries)."""
+    outcomes already recorded in it, else the iteration after it; and the outcomes of
+    the last iteration before that which ran tests (a verify pass re-runs what did not
+    pass there). Read-only queries."""
     import sqlite3
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
@@ -485,19 +491,36 @@ def resume_point(db_path: Path, run_id: int) -> ResumePoint:
         if row is None:
             return ResumePoint(1, {})
         iteration_id, seq, status, finished_at = row
-        if finished_at is not None and status not in ("running", "interrupted"):
-            return ResumePoint(seq + 1, {})
-        recorded: dict[tuple[int, str], dict[str, str]] = {}
-        for phase_seq, suite, nodeid, outcome in conn.execute(
-            "SELECT coalesce(p.seq, 0), t.suite, t.nodeid, r.outcome FROM results r"
-            " JOIN tests t ON t.id = r.test_id LEFT JOIN phases p ON p.id = r.phase_id"
-            " WHERE r.iteration_id = ? ORDER BY r.id",
-            (iteration_id,),
-        ):
-            recorded.setdefault((phase_seq, suite), {})[nodeid] = outcome
+        if finished_at is None or status in ("running", "interrupted"):
+            recorded = _outcomes_of(conn, iteration_id)
+        else:
+            seq, recorded = seq + 1, {}
+        before = conn.execute(
+            "SELECT i.id, i.seq FROM iterations i WHERE i.run_id = ? AND i.seq < ?"
+            " AND EXISTS (SELECT 1 FROM results r WHERE r.iteration_id = i.id)"
+            " ORDER BY i.seq DESC LIMIT 1",
+            (run_id, seq),
+        ).fetchone()
+        previous = _outcomes_of(conn, before[0]) if before else {}
     finally:
         conn.close()
-    return ResumePoint(seq, recorded)
+    return ResumePoint(seq, recorded, previous, before[1] if before else 0)
+
+
+def _outcomes_of(
+    conn: sqlite3.Connection, iteration_id: int
+) -> dict[tuple[int, str], dict[str, str]]:
+    """(phase seq, suite) -> nodeid -> latest outcome of one iteration; phase 0 is its
+    verify pass (and results outside any phase)."""
+    outcomes: dict[tuple[int, str], dict[str, str]] = {}
+    for phase_seq, suite, nodeid, outcome in conn.execute(
+        "SELECT coalesce(p.seq, 0), t.suite, t.nodeid, r.outcome FROM results r"
+        " JOIN tests t ON t.id = r.test_id LEFT JOIN phases p ON p.id = r.phase_id"
+        " WHERE r.iteration_id = ? ORDER BY r.id",
+        (iteration_id,),
+    ):
+        outcomes.setdefault((phase_seq, suite), {})[nodeid] = outcome
+    return outcomes
 
 
 def _install_signals(

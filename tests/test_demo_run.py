@@ -59,6 +59,25 @@ def test_the_demo_converges_headless(tmp_path):
     assert "recv" in dump  # the dump shows where the test waited
     assert "⏱ HUNG tests/test_p1_critical.py::test_the_agent_stream_completes" in out
 
+    # Iteration 2 first re-ran those five (the verify pass, phase 0), then everything.
+    second = iterations[1]
+    assert query(db, f"select name, seq, status from phases where iteration_id = {second[0]} "
+                 "order by seq limit 2") == [("verify", 0, "passed"), ("P1 critical", 1, "passed")]  # fmt: skip
+    rerun = query(
+        db,
+        "select t.nodeid, r.outcome from results r join tests t on t.id = r.test_id "
+        f"join phases p on p.id = r.phase_id where r.iteration_id = {second[0]} "
+        "and p.name = 'verify'",
+    )
+    assert {nodeid.split("::")[1]: outcome for nodeid, outcome in rerun} == dict.fromkeys(
+        outcomes, "passed"
+    )
+    shown = out[out.index("── iteration 2 ──") :]
+    assert shown.index("▶ verify: suites p1 · gate all-pass · re-runs 5 tests") < shown.index(
+        "▶ P1 critical"
+    )
+    assert "  ✔ passed tests/test_p1_critical.py::test_the_agent_stream_completes" in shown
+
     # Every deploy is the local backend; the fix is a new commit, so a new revision.
     deploys = query(db, "select backend, status, revision from deploys order by id")
     assert [(b, s) for b, s, _ in deploys] == [("local", "ok")] * len(iterations)
@@ -102,6 +121,7 @@ def test_the_template_is_a_valid_config_with_and_without_websocket_events(tmp_pa
         ]
         assert ("WebSocket events" in names) is with_ws
         assert config.run.target == 1000 and config.deploy.backend == "local"
+        assert config.run.verify is True  # iteration 2 first re-runs iteration 1's failures
         assert config.deploy.health_url == "http://127.0.0.1:41001/health"
         assert config.auth is not None and config.auth.export_as == "NETRA_E2E_TOKEN"
         assert config.auth.secret_env == "NETRA_DEMO_JWT_SECRET"

@@ -127,3 +127,36 @@ def test_reporter_masks_secrets_in_every_line():
     reporter.verbose = True
     reporter(TestResult(1, 1, "s", "t2", "failed", message="token hunter2-secret leaked"))
     assert "hunter2-secret" not in out.getvalue() and "token *** leaked" in out.getvalue()
+
+
+def test_the_verify_pass_shows_each_re_run_test_and_a_cut_phase_says_what_was_not_run():
+    out = io.StringIO()
+    verify = [
+        TestResult(2, 0, "p1", "tests/t.py::test_fixed", "passed"),
+        TestResult(2, 0, "p1", "tests/t.py::test_still", "failed", message="AssertionError: 200"),
+        TestResult(2, 0, "p1", "tests/t.py::test_stuck", "hung", message="past its deadline"),
+    ]
+    counts = count_outcomes([r.outcome for r in verify])
+    text = feed(
+        HeadlessReporter(out=out, progress_every=3600.0),
+        [
+            IterationStarted(7, 2, "now"),
+            PhaseStarted(7, 2, 0, "verify", "all-pass", ("p1",), "now", "re-runs 3 tests …"),
+            *verify,
+            PhaseFinished(7, 2, 0, "verify", "all-pass", "gate-failed", False, counts, 0.5),
+            IterationFinished(7, 2, "later", "verify-failed", counts),
+            PhaseFinished(
+                7, 3, 1, "P1", "all-pass", "gate-failed", False, counts, 0.5,
+                not_run=24, note="the gate can no longer hold",
+            ),
+        ],
+    )  # fmt: skip
+    assert "▶ verify: suites p1 · gate all-pass · re-runs 3 tests …" in text
+    assert "  ✔ passed tests/t.py::test_fixed\n" in text
+    assert "  ✖ failed tests/t.py::test_still: AssertionError: 200" in text
+    assert "  ✖ hung tests/t.py::test_stuck: past its deadline" in text
+    assert "✖ verify: 3 tests · 1 passed · 1 failed · 1 hung · gate all-pass FAILED" in text
+    assert "iteration 2: verify-failed" in text
+    assert "FAILED (0.5s) · 24 not run (the gate can no longer hold)" in text
+    # outside the verify pass, results are not listed one by one (without -v)
+    assert text.count("tests/t.py::") == 3

@@ -293,3 +293,52 @@ def test_the_tui_opens_only_in_a_terminal_without_headless():
 
     assert not wants_tui(RunOptions(headless=True))
     assert not wants_tui(RunOptions(headless=False), out=io.StringIO())  # a pipe, a test
+
+
+def test_the_verify_pass_is_a_phase_row_with_each_re_run_tests_verdict():
+    """Phase 0 (``verify``) is shown above the configured phases, with a line of what
+    still fails and what passes now; it does not count twice toward passing; a cut
+    phase says how many tests it did not run and why."""
+
+    async def scenario():
+        model = RunModel(until="all-pass", max_iterations=5)
+        e = model.apply
+        e(IterationStarted(7, 2, AT))
+        e(PhaseStarted(7, 2, 0, "verify", "all-pass", ("p1",), AT, "re-runs 3 tests not passing in iteration 1"))  # fmt: skip
+        e(TestsCollected(2, 0, "p1", ("t.py::test_a", "t.py::test_b[x]", "t.py::test_c")))
+        e(TestResult(2, 0, "p1", "t.py::test_a", "passed", 0.1, AT))
+        e(TestResult(2, 0, "p1", "t.py::test_b[x]", "hung", 5.0, AT))
+        e(TestResult(2, 0, "p1", "t.py::test_c", "passed", 0.1, AT))
+        counts = {**count_outcomes([]), "passed": 2, "hung": 1}
+        e(PhaseFinished(7, 2, 0, "verify", "all-pass", "gate-failed", False, counts, 5.2))
+        app = make_app(model)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot)
+            text = screen_text(app)
+            row = next(line for line in text.splitlines() if "verify" in line)
+            assert "✖ verify" in row and "3/3" in row and "all-pass FAILED" in row
+            assert "re-runs 3 tests not passing in iteration 1" in row
+            assert "✖ 1 still failing: test_b[x] (hung) · ✔ 2 now pass: test_a, test_c" in text
+            assert digits(app, "passing") == "2"  # all that ran: the verify pass counts
+            e(PhaseStarted(7, 2, 1, "P1 critical", "all-pass", ("p1",), AT))
+            e(TestsCollected(2, 1, "p1", tuple(f"t{i}" for i in range(50))))
+            for i in range(26):
+                e(TestResult(2, 1, "p1", f"t{i}", "failed" if i == 25 else "passed", 0.1, AT))
+            counts = {**count_outcomes([]), "passed": 25, "failed": 1}
+            e(
+                PhaseFinished(
+                    7, 2, 1, "P1 critical", "all-pass", "gate-failed", False, counts, 3.0,
+                    not_run=24, note="the gate can no longer hold",
+                )
+            )  # fmt: skip
+            await settle(app, pilot)
+            text = screen_text(app)
+            lines = text.splitlines()
+            verify_at = next(i for i, line in enumerate(lines) if "✖ verify" in line)
+            p1 = next(i for i, line in enumerate(lines) if "P1 critical" in line)
+            assert verify_at < p1  # the verify pass comes first, as it ran
+            assert "26/50" in lines[p1]
+            assert "24 not run: the gate can no longer hold" in lines[p1]
+            assert digits(app, "passing") == "25"  # the full phases' count, not 27
+
+    run(scenario())

@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 
 import psutil
+from test_cli_feedback import two_phase_project
+from tui_helpers import screen_text
 
 from supervisor.session import RunOptions, run_supervisor
 from supervisor.tui.app import SupervisorApp, run_tui
@@ -129,3 +131,52 @@ def test_quit_stops_the_run_keeps_every_result_and_exits_130(tmp_path):
         if p.status() != psutil.STATUS_ZOMBIE and "pytest" in " ".join(p.cmdline())
     ]
     assert leftovers == []  # child processes stopped
+
+
+class CapturesWhenDone(SupervisorApp):
+    """Keeps what the screen shows once the loop is done (after one more refresh, so
+    the last state is painted), then leaves."""
+
+    screens: list[str] = []
+    _after = 0
+
+    def refresh_view(self) -> None:
+        super().refresh_view()
+        if self.loop_done.is_set():
+            self._after += 1
+            if self._after == 3:
+                type(self).screens.append(screen_text(self))
+                self.exit("finished")
+
+
+def test_the_tui_shows_the_verify_pass_as_a_phase_row_before_the_full_run(tmp_path):
+    two_phase_project(
+        tmp_path,
+        """
+        from helpers_p1 import first_time
+        def test_a(): pass
+        def test_b(): assert not first_time("b"), "not fixed yet"
+        """,
+        """
+        from helpers_p2 import first_time
+        def test_d(): pass
+        def test_e(): assert not first_time("e"), "not fixed yet"
+        """,
+    )
+    CapturesWhenDone.screens = []
+    out = io.StringIO()
+    code = run_supervisor(
+        RunOptions(config=str(tmp_path / "netra-supervisor.toml"), headless=False),
+        out=out,
+        ui=lambda **kw: run_tui(**kw, app_class=CapturesWhenDone, headless=True),
+    )
+    assert code == 0, out.getvalue()
+    (screen,) = CapturesWhenDone.screens
+    lines = screen.splitlines()
+    verify = next(i for i, line in enumerate(lines) if "✔ verify" in line)
+    assert "2/2" in lines[verify] and "all-pass held" in lines[verify]
+    assert "re-runs 2 tests" in lines[verify]  # (cut at 80 columns)
+    assert "✔ 2 now pass: test_b, test_e" in lines[verify + 1]
+    p1 = next(i for i, line in enumerate(lines) if "✔ P1" in line)
+    p2 = next(i for i, line in enumerate(lines) if "✔ P2" in line)
+    assert verify < p1 < p2

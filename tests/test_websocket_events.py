@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 from supervisor.config import ConfigError, parse_config
@@ -39,6 +40,7 @@ class AgentServer:
     def __init__(self) -> None:
         self.received: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.closed_early = threading.Event()  # /first-then-wait: the client hung up first
         self.server: Server = serve(self._handler, "127.0.0.1", 0, process_request=self._check_auth)
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -85,6 +87,15 @@ class AgentServer:
             for kind in ["agent_started", "agent_thinking", "tool_completed", "tool_executing"]:
                 send(kind)
             send("agent_completed")
+        elif path == "/first-then-wait":  # agent_started, then waits for the client
+            send("agent_started")
+            try:
+                ws.recv(timeout=30)  # the client has nothing to say: only its close ends it
+            except ConnectionClosed:
+                self.closed_early.set()
+            except TimeoutError:
+                pass
+            return
         elif path == "/crash":
             send("agent_started")
             send("agent_thinking")
@@ -359,3 +370,75 @@ def test_headless_run_records_ws_results_in_sqlite(server, tmp_path):
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="staging")
     assert claims["sub"] == "e2e-bot"
     assert token not in proc.stdout + proc.stderr
+
+
+def run_only(config, only: set[str], cut_after: int | None = None) -> list:
+    """Run the kind as a verify pass would (``ctx.only``); ``cut_after`` results, set
+    ``ctx.cut`` as the loop does when the phase's gate can no longer hold."""
+    events: list = []
+    cut = threading.Event()
+
+    def emit(event) -> None:
+        events.append(event)
+        if cut_after is not None and len(results(events)) >= cut_after:
+            cut.set()
+
+    ctx = RunContext(
+        config=config,
+        phase=config.phases[0],
+        run_id=1,
+        iteration=2,
+        phase_seq=0,
+        emit=emit,
+        only=frozenset(only),
+        cut=cut,
+    )
+    WebSocketEventsKind().run(config.suites[0], ctx)
+    return events
+
+
+def test_a_verify_pass_reports_only_the_ids_it_asks_for(server, tmp_path):
+    config = make_config(tmp_path, server.url("/missing"), timeout="1s")
+    events = run_only(config, {"ws-events::agent_thinking", "ws-events::tool_completed"})
+    collected = [e for e in events if isinstance(e, TestsCollected)]
+    assert [c.nodeids for c in collected] == [
+        ("ws-events::agent_thinking", "ws-events::tool_completed")
+    ]
+    starts = [e.nodeid for e in events if isinstance(e, TestStarted)]
+    assert starts == ["ws-events::agent_thinking", "ws-events::tool_completed"]
+    got = {k.split("::")[1]: r.outcome for k, r in results(events).items()}
+    assert got == {"agent_thinking": "passed", "tool_completed": "failed"}
+    assert events[-1].status == "ok"
+
+
+def test_a_verify_pass_stops_listening_after_its_last_id(server, tmp_path):
+    # the server sends agent_started, then waits 30 s for the client: asking only for
+    # agent_started, the kind hangs up at once (waiting for the rest, it would keep
+    # the connection open for its 60 s timeout, and the server's wait would end first)
+    config = make_config(tmp_path, server.url("/first-then-wait"), timeout="60s")
+    events = run_only(config, {"ws-events::agent_started"})
+    got = results(events)
+    assert list(got) == ["ws-events::agent_started"]
+    assert got["ws-events::agent_started"].outcome == "passed"
+    assert events[-1].status == "ok"
+    assert server.closed_early.wait(30)
+
+
+def test_ids_no_longer_expected_are_not_run_and_nothing_connects(server, tmp_path):
+    config = make_config(tmp_path, server.url("/ok"))
+    events = run_only(config, {"ws-events::agent_renamed", "other::x"})
+    assert results(events) == {}
+    assert [type(e).__name__ for e in events] == ["SuiteFinished"]
+    assert server.received == []  # no connection made
+
+
+def test_a_cut_stops_the_suite_without_results_for_the_rest(server, tmp_path):
+    config = make_config(tmp_path, server.url("/missing"), timeout="10s")
+    all_ids = {f"ws-events::{k}" for k in AGENT_EVENTS}
+    events = run_only(config, all_ids, cut_after=3)
+    # the first three arrive; tool_completed never does: the cut, not the 10 s timeout,
+    # ends the wait
+    assert len(results(events)) == 3
+    last = events[-1]
+    assert isinstance(last, SuiteFinished) and last.status == "cut"
+    assert last.message == "stopped: the phase's gate can no longer hold (2 not run)"

@@ -21,6 +21,11 @@ GREEN_OUTCOMES = frozenset({"passed", "skipped", "xfailed", "xpassed"})
 #: The rest: what fails a gate, shows in the failures pane and counts toward -x.
 FAILING_OUTCOMES = frozenset(OUTCOMES) - GREEN_OUTCOMES
 
+#: The verify pass (``[run] verify``) is the phase with this seq and name; the
+#: configured phases are 1, 2 … whether or not an iteration has one.
+VERIFY_SEQ = 0
+VERIFY_NAME = "verify"
+
 
 def utc_now() -> str:
     """UTC ISO-8601 text, the timestamp format of every table."""
@@ -71,7 +76,8 @@ class IterationFinished(Event):
     run_id: int
     iteration: int
     finished_at: str
-    status: str  # passed | failed | gate-failed | deploy-failed | interrupted
+    #: passed | failed | gate-failed | verify-failed | deploy-failed | interrupted
+    status: str
     counts: dict[str, int]
     deploy_revision: str | None = None
 
@@ -94,7 +100,8 @@ class PhaseStarted(Event):
     kind = "phase_started"
     run_id: int
     iteration: int
-    phase: int  # 1-based position of the phase in this iteration
+    #: 1-based position of the configured phase; 0 is the verify pass (``verify``)
+    phase: int
     name: str
     gate: str
     suites: tuple[str, ...]
@@ -114,6 +121,10 @@ class PhaseFinished(Event):
     gate_held: bool
     counts: dict[str, int]
     duration: float
+    #: tests the phase had but did not run, and why (``note``): ``stop_on_gate`` cut
+    #: the phase, or a verify pass found them no longer collected
+    not_run: int = 0
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from supervisor.config import Config, PhaseConfig, SuiteConfig, format_duration
+from supervisor.core import verify
 from supervisor.core.between import Between, git_head
 from supervisor.core.control import RunControl
 from supervisor.core.events import (
@@ -30,9 +31,11 @@ from supervisor.core.events import (
     SuiteFinished,
     SuiteStarted,
     TestResult,
+    TestsCollected,
     count_outcomes,
     utc_now,
 )
+from supervisor.core.gates import PhaseTally, gate_holds, gate_lost
 from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
 from supervisor.core.last_results import LastResults
@@ -70,40 +73,14 @@ class ResumePoint:
 
     iteration: int
     recorded: Mapping[tuple[int, str], Mapping[str, str]]
+    #: the outcomes, keyed the same way, of the run's last iteration before it that
+    #: ran tests, and its seq: what a verify pass re-runs first (``[run] verify``)
+    previous: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=dict)
+    previous_iteration: int = 0
 
     @property
     def count(self) -> int:
         return sum(len(tests) for tests in self.recorded.values())
-
-
-class _PhaseTally:
-    """Latest outcome per test of the running phase (a re-run replaces the first)."""
-
-    def __init__(self) -> None:
-        self.outcomes: dict[tuple[str, str], str] = {}
-
-    def add(self, event: TestResult) -> None:
-        self.outcomes[(event.suite, event.nodeid)] = event.outcome
-
-    def seed(self, suite: str, outcomes: Mapping[str, str]) -> None:
-        for nodeid, outcome in outcomes.items():
-            self.outcomes[(suite, nodeid)] = outcome
-
-    def counts(self) -> dict[str, int]:
-        return count_outcomes(list(self.outcomes.values()))
-
-
-def gate_holds(phase: PhaseConfig, counts: Mapping[str, int]) -> bool:
-    """Whether the phase's gate lets the iteration go on."""
-    if phase.gate == "none":
-        return True
-    failing = sum(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
-    if phase.gate == "all-pass":
-        return failing == 0
-    ran = sum(v for k, v in counts.items() if k != "skipped")
-    if ran == 0:
-        return True
-    return (ran - failing) / ran >= phase.gate_ratio
 
 
 class Loop:
@@ -154,7 +131,16 @@ class Loop:
         self.settle = settle or (lambda: None)
         #: the latest outcome of every test (failed-first reads it); None: keep order
         self.last = last
-        self._tally = _PhaseTally()
+        self._tally = PhaseTally()
+        #: the running phase's: set once its gate can no longer hold (``stop_on_gate``)
+        self._cut = threading.Event()
+        self._watch_gate: PhaseConfig | None = None  # the running phase, if stop_on_gate
+        self._filed_under = 0  # the configured phase (seq) results are filed under
+        self._phase_t0 = 0.0
+        #: this iteration's outcomes, and the last iteration's that ran tests (verify)
+        self._outcomes = verify.IterationOutcomes()
+        self._previous: verify.Outcomes = resume.previous if resume else {}
+        self._previous_iteration = resume.previous_iteration if resume else 0
         self._deployed_head: str | None = None
         self._last_revision: str | None = None
 
@@ -175,6 +161,7 @@ class Loop:
                 self.control.wait_while_paused()
                 self.control.forget_kills()
             self.between.iteration_started()
+            self._outcomes = verify.IterationOutcomes()
             self.emit(IterationStarted(self.run_id, iteration, utc_now()))
             self.settle()
             revision, deploy_ok = self._deploy(iteration, deployed_once)
@@ -191,6 +178,8 @@ class Loop:
                 )
             )
             self.settle()
+            if self._outcomes:  # a deploy-failed iteration ran nothing: keep the last
+                self._previous, self._previous_iteration = self._outcomes.outcomes, iteration
             reason = self._stop_reason(iteration, started, last_status, last_counts)
             if reason:
                 break
@@ -292,6 +281,11 @@ class Loop:
     # ------------------------------------------------------------------ phases
 
     def _run_phases(self, iteration: int, started: float) -> tuple[str, dict[str, int]]:
+        parts = self._verify_plan()
+        if parts:
+            counts, status = self._run_verify(iteration, parts)
+            if status != "passed":
+                return ("interrupted" if status == "interrupted" else "verify-failed"), counts
         totals = count_outcomes([])
         status = "passed"
         for seq, phase in enumerate(self.settings.phases, start=1):
@@ -312,60 +306,156 @@ class Loop:
         self, iteration: int, seq: int, phase: PhaseConfig
     ) -> tuple[dict[str, int], bool, str]:
         suites = self.config.select_suites(phase.suites)
-        self.emit(
-            PhaseStarted(
-                self.run_id,
-                iteration,
-                seq,
-                phase.name,
-                self._gate_text(phase),
-                tuple(s.name for s in suites),
-                utc_now(),
-                phase.impact,
-            )
-        )
-        t0 = time.monotonic()
-        self._tally = _PhaseTally()
+        started = PhaseStarted(
+            self.run_id, iteration, seq, phase.name, self._gate_text(phase),
+            tuple(s.name for s in suites), utc_now(), phase.impact,
+        )  # fmt: skip
+        self._begin_phase(started, phase if phase.stop_on_gate else None)
         for suite in suites:
-            self._tally.seed(suite.name, self._recorded(iteration, seq, suite))
-        interrupted = False
-        for suite in suites:
-            if self.control is not None:
-                self.control.wait_while_paused()
-            if self.stop.is_set():
-                interrupted = True
-                break
-            self._run_suite(iteration, seq, phase, suite)
-        interrupted = interrupted or self.stop.is_set()
+            self._seed(iteration, seq, seq, suite)
+        interrupted = self._run_suites(iteration, seq, [(seq, phase, s, None) for s in suites])
         counts = self._tally.counts()
         held = gate_holds(phase, counts)
         failing = sum(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+        not_run, note = 0, ""
         if interrupted:
             status = "interrupted"
         elif not held:
             status = "gate-failed"
+            if self._cut.is_set():
+                not_run, note = self._cut_short(phase)
         else:
             status = "failed" if failing else "passed"
-        self.emit(
-            PhaseFinished(
-                self.run_id,
-                iteration,
-                seq,
-                phase.name,
-                self._gate_text(phase),
-                status,
-                held,
-                counts,
-                time.monotonic() - t0,
-            )
-        )
+        self._end_phase(started, status, held, counts, not_run, note)
         return counts, held, status
 
-    def _run_suite(self, iteration: int, seq: int, phase: PhaseConfig, suite: SuiteConfig) -> None:
+    def _begin_phase(self, started: PhaseStarted, watch: PhaseConfig | None) -> None:
+        """Announce the phase; fresh per-phase state (the tally, the cut, the gate to
+        watch for ``stop_on_gate``)."""
+        self.emit(started)
+        self._tally = PhaseTally(started.suites)
+        self._cut = threading.Event()
+        self._watch_gate = watch
+        self._filed_under = started.phase
+        self._phase_t0 = time.monotonic()
+
+    def _end_phase(
+        self,
+        started: PhaseStarted,
+        status: str,
+        held: bool,
+        counts: dict[str, int],
+        not_run: int = 0,
+        note: str = "",
+    ) -> None:
+        self._watch_gate = None
+        s = started
+        self.emit(
+            PhaseFinished(
+                s.run_id, s.iteration, s.phase, s.name, s.gate, status, held, counts,
+                time.monotonic() - self._phase_t0, not_run, note,
+            )
+        )  # fmt: skip
+
+    def _run_suites(
+        self,
+        iteration: int,
+        seq: int,
+        runs: list[tuple[int, PhaseConfig, SuiteConfig, frozenset[str] | None]],
+    ) -> bool:
+        """Run ``(filed under, phase, suite, only)`` in order, until the run is stopped
+        (True: interrupted) or the phase is cut (its later suites don't start)."""
+        for filed_under, phase, suite, only in runs:
+            if self.control is not None:
+                self.control.wait_while_paused()
+            if self.stop.is_set():
+                return True
+            if self._cut.is_set():
+                break
+            self._filed_under = filed_under
+            self._run_suite(iteration, seq, phase, suite, only)
+        return self.stop.is_set()
+
+    def _cut_short(self, phase: PhaseConfig) -> tuple[int, str]:
+        """What ``stop_on_gate`` left out of the phase (not results: not run), logged."""
+        count, unstarted = self._tally.not_run()
+        note = "the gate can no longer hold"
+        if unstarted:
+            note += f"; not started: {', '.join(unstarted)}"
+        self.emit(LogLine("info", "gate", f"{phase.name}: {count} tests not run ({note})"))
+        return count, note
+
+    # ------------------------------------------------------------------ verify pass
+
+    def _verify_plan(self) -> list[verify.VerifyPart]:
+        if not self.config.run.verify or not self._previous:
+            return []
+        return verify.plan(self._previous, self.settings.phases, self.config.select_suites)
+
+    def _run_verify(
+        self, iteration: int, parts: list[verify.VerifyPart]
+    ) -> tuple[dict[str, int], str]:
+        """The verify pass (phase seq 0): each suite on only its tests that did not pass
+        last time, under the deadlines of the phase they belong to. Every one runs (no
+        early stop: each verdict is worth seeing). Status passed, gate-failed (one still
+        does not pass) or interrupted."""
+        seq = verify.VERIFY_SEQ
+        names = tuple(dict.fromkeys(part.suite.name for part in parts))
+        started = PhaseStarted(
+            self.run_id, iteration, seq, verify.VERIFY_NAME, verify.VERIFY_GATE, names,
+            utc_now(), verify.describe(parts, self._previous_iteration),
+        )  # fmt: skip
+        self._begin_phase(started, None)
+        for part in {part.suite.name: part for part in reversed(parts)}.values():
+            self._seed(iteration, seq, part.seq, part.suite)  # a suite in two phases: once
+        runs = [(p.seq, p.phase, p.suite, frozenset(p.tests)) for p in parts]
+        interrupted = self._run_suites(iteration, seq, runs)
+        counts = self._tally.counts()
+        held = not any(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+        status = "interrupted" if interrupted else ("passed" if held else "gate-failed")
+        not_run, note = (0, "") if interrupted else self._not_collected(parts)
+        self._end_phase(started, status, held, counts, not_run, note)
+        return counts, status
+
+    def _not_collected(self, parts: list[verify.VerifyPart]) -> tuple[int, str]:
+        """Tests the verify pass asked for that got no result: their suite no longer
+        collects them (renamed, deleted). Not run, not failures; logged."""
+        missing = [
+            nodeid
+            for part in parts
+            for nodeid in part.tests
+            if (part.suite.name, nodeid) not in self._tally.outcomes
+        ]
+        if not missing:
+            return 0, ""
+        more = f" … ({len(missing) - 5} more)" if len(missing) > 5 else ""
+        text = f"{len(missing)} no longer collected, not run: {', '.join(missing[:5])}{more}"
+        self.emit(LogLine("info", "verify", text))
+        return len(missing), "no longer collected"
+
+    # ------------------------------------------------------------------ suites
+
+    def _seed(self, iteration: int, seq: int, filed_under: int, suite: SuiteConfig) -> None:
+        """A resumed iteration's recorded outcomes count as if they had just come in."""
+        recorded = self._recorded(iteration, seq, suite)
+        if recorded:
+            self._tally.seed(suite.name, recorded)
+            self._outcomes.seed(filed_under, suite.name, recorded)
+
+    def _run_suite(
+        self,
+        iteration: int,
+        seq: int,
+        phase: PhaseConfig,
+        suite: SuiteConfig,
+        only: frozenset[str] | None = None,
+    ) -> None:
         kind = self.kinds.get(suite.kind)
         self.emit(SuiteStarted(iteration, seq, suite.name, suite.kind))
+        self._tally.started(suite.name)
         if kind is None:  # validated at start; a quarantined plugin can still remove it
             self._suite_error(iteration, seq, suite, f"no suite kind {suite.kind!r} is loaded")
+            self._tally.done(suite.name)
             return
         ctx = RunContext(
             config=self.config,
@@ -381,6 +471,8 @@ class Loop:
             control=self.control,
             redact=self.redactor if self.redactor is not None and self.redactor.active else None,
             run_first=self._run_first(suite),
+            only=only,
+            cut=self._cut,
         )
         t0 = time.time()
         try:
@@ -391,6 +483,7 @@ class Loop:
                 iteration, seq, suite, f"suite kind {suite.kind!r} raised: {exception_line(exc)}"
             )
         finally:
+            self._tally.done(suite.name)
             self._redact_logs(t0)
 
     def _run_first(self, suite: SuiteConfig) -> tuple[str, ...]:
@@ -437,7 +530,20 @@ class Loop:
     def _emit_from_runner(self, event: Event) -> None:
         if isinstance(event, TestResult):
             self._tally.add(event)
+            self._outcomes.add(self._filed_under, event.suite, event.nodeid, event.outcome)
+        elif isinstance(event, TestsCollected):
+            self._tally.collected(event.suite, event.nodeids)
         self.emit(event)
+        if self._watch_gate is not None and isinstance(event, (TestResult, TestsCollected)):
+            self._check_gate(self._watch_gate)
+
+    def _check_gate(self, phase: PhaseConfig) -> None:
+        """``stop_on_gate``: cut the phase once no outcome of the tests still to run
+        can make its gate hold (the kind stops; the phase's later suites don't start)."""
+        if not self._cut.is_set() and gate_lost(
+            phase, self._tally.counts(), self._tally.remaining()
+        ):
+            self._cut.set()
 
     @staticmethod
     def _gate_text(phase: PhaseConfig) -> str:

@@ -19,6 +19,7 @@ from supervisor.core.eta import Estimator
 from supervisor.core.events import (
     FAILING_OUTCOMES,
     OUTCOMES,
+    VERIFY_SEQ,
     DeployFinished,
     Event,
     IterationFinished,
@@ -38,6 +39,7 @@ from supervisor.core.events import (
 
 MAX_FAILURES = 500
 MAX_LOG_LINES = 1000
+MAX_RERUN = 200  # tests of a verify pass whose outcome the model keeps for the views
 
 
 @dataclass
@@ -53,10 +55,21 @@ class PhaseState:
     #: tests of suites that have not collected yet, as many as they had last time
     expected: int = 0
     eta: float | None = None  # seconds left while it runs (None: no history to tell)
+    not_run: int = 0  # tests the phase had but did not run, and why (``note``)
+    note: str = ""
+    #: the verify pass (seq 0): each re-run test's latest outcome, in first-result order
+    rerun: dict[str, str] = field(default_factory=dict)
 
     @property
     def done(self) -> int:
         return sum(self.counts.values())
+
+
+def counted_phases(phases: tuple[PhaseState, ...]) -> tuple[PhaseState, ...]:
+    """The phases whose results are the iteration's counts: the verify pass's tests run
+    again in the full phases, so it counts only when it is all that ran."""
+    full = tuple(p for p in phases if p.seq != VERIFY_SEQ)
+    return full or phases
 
 
 @dataclass
@@ -239,6 +252,7 @@ class RunModel:
         for phase in self.phases:
             if phase.seq == e.phase:
                 phase.status, phase.gate_held = e.status, e.gate_held
+                phase.not_run, phase.note = e.not_run, e.note
 
     def _collected(self, e: TestsCollected) -> None:
         phase = self._phase(e.phase)
@@ -256,6 +270,10 @@ class RunModel:
         phase = self._phase(e.phase)
         if phase is not None:
             phase.counts[e.outcome] = phase.counts.get(e.outcome, 0) + 1
+            if phase.seq == VERIFY_SEQ and (
+                len(phase.rerun) < MAX_RERUN or e.nodeid in phase.rerun
+            ):
+                phase.rerun[e.nodeid] = e.outcome
         if e.outcome in FAILING_OUTCOMES:
             self.failures.appendleft(e)
             self.failures_seq += 1
@@ -314,6 +332,9 @@ def _copy_phase(phase: PhaseState) -> PhaseState:
         gate_held=phase.gate_held,
         discovered=phase.discovered,
         counts=dict(phase.counts),
+        not_run=phase.not_run,
+        note=phase.note,
+        rerun=dict(phase.rerun),
     )
 
 

@@ -10,7 +10,9 @@ did not arrive, arrived out of order, or the connection was refused or closed fi
 with a message that says which and what arrived instead.
 
 It emits the same events as the pytest kind (TestsCollected, TestStarted, TestResult,
-SuiteFinished), so the model, the store and the reporter need nothing new.
+SuiteFinished), so the model, the store and the reporter need nothing new. A verify
+pass (``ctx.only``) reports only the ids it asks for, still checking the order from the
+first event, and stops listening after the last of them; ``ctx.cut`` stops it early.
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ class _EventsRun:
         self.timeout: float = suite.options["timeout"]
         self.ids = test_ids(suite)
         self.expect = list(suite.options["expect"])
+        #: the indexes reported (a verify pass: ``ctx.only``), and the last to wait for
+        self.selected = {i for i, t in enumerate(self.ids) if ctx.only is None or t in ctx.only}
+        self.last = max(self.selected, default=-1)
         self.arrived = _Arrived()
         self.next = 0  # index of the expected event being waited for
         self.t_wait = 0.0  # when waiting for it began
@@ -150,6 +155,8 @@ class _EventsRun:
 
     def _start(self, index: int) -> None:
         self.t_wait, self.started_at = time.monotonic(), utc_now()
+        if index not in self.selected:
+            return
         self.ctx.report(
             TestStarted,
             self.suite.name,
@@ -158,6 +165,8 @@ class _EventsRun:
         )
 
     def _result(self, index: int, outcome: str, message: str = "", longrepr: str = "") -> None:
+        if index not in self.selected:
+            return
         self.ctx.report(
             TestResult,
             self.suite.name,
@@ -179,10 +188,13 @@ class _EventsRun:
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> None:
+        if not self.selected:  # a verify pass with none of this suite's ids
+            self._finished("ok")
+            return
         self.ctx.report(
             TestsCollected,
             self.suite.name,
-            nodeids=tuple(self.ids),
+            nodeids=tuple(t for i, t in enumerate(self.ids) if i in self.selected),
         )
         self.deadline = time.monotonic() + self.timeout
         self._start(0)
@@ -229,9 +241,14 @@ class _EventsRun:
         try:
             if text is not None:
                 ws.send(text)
-            while self.next < len(self.expect):
+            while self.next <= self.last:
                 if self.ctx.stop.is_set():
                     self._finished("interrupted", "stopped by the user")
+                    return
+                if self.ctx.cut.is_set():
+                    left = sum(1 for i in self.selected if i >= self.next)
+                    why = f"stopped: the phase's gate can no longer hold ({left} not run)"
+                    self._finished("cut", why)
                     return
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -252,7 +269,7 @@ class _EventsRun:
         if kind == self.expect[self.next]:
             self._result(self.next, "passed")
             self.next += 1
-            if self.next < len(self.expect):
+            if self.next <= self.last:
                 self._start(self.next)
             return
         for later in range(self.next + 1, len(self.expect)):
@@ -264,7 +281,7 @@ class _EventsRun:
         """Every expected event not yet arrived in order fails, saying why."""
         longrepr = self.arrived.longrepr(self.url)
         summary = self.arrived.summary()
-        for index in range(self.next, len(self.expect)):
+        for index in range(self.next, self.last + 1):
             if index != self.next:
                 self._start(index)
             position, before = self.early.get(index, (0, self.next))

@@ -185,8 +185,8 @@ class RowFolder:
         started_at: str | None = None,
         impact: str = "",
     ) -> int | None:
-        if not phase:
-            return None
+        if not phase and not name:  # seq 0 is the verify pass, once it started;
+            return None  # before that, a result of phase 0 belongs to no phase
         key = (iteration, phase)
         row_id = self._phase_ids.get(key)
         if row_id is not None:

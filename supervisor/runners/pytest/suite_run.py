@@ -106,8 +106,10 @@ class SuiteRun:
     def _attempts(self) -> None:
         assert self.procs is not None
         state = self.state
-        # a verify pass runs only the tests it re-checks (those not collected: not run)
-        selection: list[str] | None = None if self.ctx.only is None else sorted(self.ctx.only)
+        # a verify pass runs only the tests it re-checks (those not collected: not run),
+        # less those a --resume already recorded (a selection replaces the skip list)
+        only = self.ctx.only
+        selection: list[str] | None = None if only is None else sorted(only - self.ctx.already_run)
         number = 0
         while True:
             number += 1

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, Static
 
-from supervisor.core.model import ModelView
+from supervisor.core.model import ModelView, counted_phases
 
 _SLASH = "  ╱\n ╱ \n╱  "
 
@@ -14,7 +14,7 @@ _SLASH = "  ╱\n ╱ \n╱  "
 def totals(view: ModelView) -> tuple[int, int, int]:
     """(passing, discovered, executed) of the current iteration."""
     passing = discovered = executed = 0
-    for phase in view.phases:
+    for phase in counted_phases(view.phases):
         passing += phase.counts.get("passed", 0)
         discovered += phase.discovered
         executed += phase.done

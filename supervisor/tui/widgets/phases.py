@@ -1,4 +1,8 @@
-"""One row per phase: progress bar, counts, gate and whether it held, impact label."""
+"""One row per phase: progress bar, counts, gate and whether it held, impact label.
+
+A phase that did not run some of its tests says how many and why; the verify pass
+(phase 0) gets a second line with the verdict of each test it re-ran.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from supervisor.core.eta import format_eta
+from supervisor.core.events import FAILING_OUTCOMES, VERIFY_SEQ
 from supervisor.core.model import PhaseState
 
 BAR = 12
@@ -33,6 +38,35 @@ def count_text(phase: PhaseState) -> str:
     return f"{phase.done}/{total} expected" if phase.expected else f"{phase.done}/{total}"
 
 
+def not_run_text(phase: PhaseState) -> Text:
+    """``24 not run: the gate can no longer hold``, or nothing."""
+    if not phase.not_run and not phase.note:
+        return Text("")
+    return Text(f"{phase.not_run} not run: {phase.note} ", style="yellow")
+
+
+def _short(nodeid: str) -> str:
+    """The test's name without its file (``test_x[a]``, ``Class::test_y``)."""
+    return nodeid.split("::", 1)[-1]
+
+
+def rerun_line(phase: PhaseState) -> Text:
+    """The verify pass's verdicts: what still fails (with how, when not ``failed``),
+    then what passes now; one line, cut at the pane's edge."""
+    failing = [(n, o) for n, o in phase.rerun.items() if o in FAILING_OUTCOMES]
+    passing = [n for n, o in phase.rerun.items() if o not in FAILING_OUTCOMES]
+    line = Text("    ", no_wrap=True, overflow="ellipsis")
+    if failing:
+        names = ", ".join(_short(n) + ("" if o == "failed" else f" ({o})") for n, o in failing)
+        line.append(f"✖ {len(failing)} still failing: {names}", style="red")
+    if passing:
+        line.append(" · " if failing else "")
+        line.append(f"✔ {len(passing)} now pass: {', '.join(map(_short, passing))}", style="green")
+    if not failing and not passing:
+        line.append("no result yet", style="dim")
+    return line
+
+
 def _cell(text: str, width: int, style: str = "", right: bool = False) -> Text:
     text = text[:width]
     return Text(text.rjust(width) if right else text.ljust(width), style=style)
@@ -52,6 +86,7 @@ class PhasesPane(Static):
         key = tuple(
             (p.seq, p.name, p.status, p.gate_held, p.discovered, p.expected, eta)
             + tuple(p.counts.values())
+            + (p.not_run, p.note, tuple(p.rerun.items()))
             for p, eta in zip(phases, etas)
         )
         if key == self._last:
@@ -92,6 +127,7 @@ class PhasesPane(Static):
                 " ",
                 gate_text(phase),
                 " ",
+                not_run_text(phase),
                 Text(phase.impact, style="italic"),
                 no_wrap=True,
                 overflow="ellipsis",
@@ -99,4 +135,6 @@ class PhasesPane(Static):
             if active:
                 line.stylize("bold")
             lines.append(line)
+            if phase.seq == VERIFY_SEQ:
+                lines.append(rerun_line(phase))
         self.update(Text("\n", no_wrap=True, overflow="ellipsis").join(lines))

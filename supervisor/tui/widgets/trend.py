@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from supervisor.core.model import ModelView
+from supervisor.core.model import ModelView, counted_phases
 
 MAX_POINTS = 120
 
@@ -55,7 +55,7 @@ class TrendPane(Vertical):
             if (view.run_id, it.seq) not in seen:
                 points.append(it.counts.get("passed", 0))
         if view.phases and (not view.iterations or view.iterations[-1].seq != view.iteration):
-            points.append(sum(p.counts.get("passed", 0) for p in view.phases))
+            points.append(sum(p.counts.get("passed", 0) for p in counted_phases(view.phases)))
         return points[-MAX_POINTS:]
 
     def show(self, view: ModelView) -> None:

@@ -1,0 +1,121 @@
+"""A phase's gate: whether it holds, and whether it still can (``stop_on_gate``).
+
+Plain logic over counts and test ids, no threads and no processes, so every verdict
+is unit-tested. :class:`PhaseTally` folds what a phase's suites report (collected
+ids, results, which suites are done); :func:`gate_lost` decides from it, while the
+phase runs, that no outcome of the tests still to run can make the gate hold.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+
+from supervisor.config import PhaseConfig
+from supervisor.core.events import GREEN_OUTCOMES, OUTCOMES, TestResult
+
+
+def gate_holds(phase: PhaseConfig, counts: Mapping[str, int]) -> bool:
+    """Whether the phase's gate lets the iteration go on."""
+    if phase.gate == "none":
+        return True
+    failing = sum(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+    if phase.gate == "all-pass":
+        return failing == 0
+    ran = sum(v for k, v in counts.items() if k != "skipped")
+    if ran == 0:
+        return True
+    return (ran - failing) / ran >= phase.gate_ratio
+
+
+def gate_lost(phase: PhaseConfig, counts: Mapping[str, int], remaining: int | None) -> bool:
+    """Whether the gate can no longer hold, whatever the ``remaining`` tests do.
+
+    The best case is every remaining test passing; if the gate fails even then, it is
+    lost. ``remaining`` is ``None`` while some suite's count is unknown (not started,
+    or not collected yet): a ratio could still be reached by enough passing tests, so
+    only a failure under ``all-pass`` decides then.
+    """
+    if phase.gate == "none":
+        return False
+    if remaining is None:
+        return phase.gate == "all-pass" and not gate_holds(phase, counts)
+    best = dict(counts)
+    best["passed"] = best.get("passed", 0) + remaining
+    return not gate_holds(phase, best)
+
+
+class PhaseTally:
+    """What a running phase's suites reported: the latest outcome per test (a re-run
+    replaces the first), the ids each suite collected, and which suites are done.
+
+    ``emit`` may be called from a kind's own threads, so every method takes the lock.
+    """
+
+    def __init__(self, suites: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self.suites = tuple(suites)
+        self.outcomes: dict[tuple[str, str], str] = {}
+        self._counts = dict.fromkeys(OUTCOMES, 0)
+        self._resulted: dict[str, set[str]] = {}
+        #: per suite that reported what it collected: those ids without a result yet
+        self._left: dict[str, set[str]] = {}
+        self._started: set[str] = set()
+        self._done: set[str] = set()
+
+    def add(self, event: TestResult) -> None:
+        with self._lock:
+            self._set(event.suite, event.nodeid, event.outcome)
+
+    def seed(self, suite: str, outcomes: Mapping[str, str]) -> None:
+        """Outcomes recorded before a ``--resume``: they count as if reported now."""
+        with self._lock:
+            for nodeid, outcome in outcomes.items():
+                self._set(suite, nodeid, outcome)
+
+    def _set(self, suite: str, nodeid: str, outcome: str) -> None:
+        before = self.outcomes.get((suite, nodeid))
+        if before is not None:
+            self._counts[before] -= 1
+        self.outcomes[(suite, nodeid)] = outcome
+        self._counts[outcome] = self._counts.get(outcome, 0) + 1
+        self._resulted.setdefault(suite, set()).add(nodeid)
+        self._left.get(suite, set()).discard(nodeid)
+
+    def collected(self, suite: str, nodeids: Iterable[str]) -> None:
+        with self._lock:
+            done = self._resulted.get(suite, set())
+            self._left.setdefault(suite, set()).update(n for n in nodeids if n not in done)
+
+    def started(self, suite: str) -> None:
+        with self._lock:
+            self._started.add(suite)
+
+    def done(self, suite: str) -> None:
+        """The suite's ``run`` returned: whatever it did not run, it will not run."""
+        with self._lock:
+            self._done.add(suite)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def remaining(self) -> int | None:
+        """Tests collected but without a result in the suites not done; ``None`` while
+        a suite not done has not reported what it collected (its count is unknown)."""
+        with self._lock:
+            left = 0
+            for suite in self.suites:
+                if suite in self._done:
+                    continue
+                if suite not in self._left:
+                    return None
+                left += len(self._left[suite])
+            return left
+
+    def not_run(self) -> tuple[int, tuple[str, ...]]:
+        """After a cut: (collected tests of the started suites without a result, the
+        suites never started)."""
+        with self._lock:
+            count = sum(len(self._left.get(s, ())) for s in self.suites if s in self._started)
+            return count, tuple(s for s in self.suites if s not in self._started)
