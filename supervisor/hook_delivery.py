@@ -36,8 +36,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from supervisor.core.events import Event, LogLine
-from supervisor.plugins import ImplCall, PluginError
+from supervisor.config import Config
+from supervisor.core.bus import ResultBatcher
+from supervisor.core.events import (
+    DeployFinished,
+    Event,
+    IterationFinished,
+    IterationStarted,
+    LogLine,
+    PhaseFinished,
+    RunFinished,
+    RunStarted,
+    TestHung,
+)
+from supervisor.plugins import ImplCall, PluginError, PluginHost
 
 QUEUE_SIZE = 1000  # hook calls waiting before the oldest netra_results batch is dropped
 SOURCE = "plugins"  # the log source of what the delivery reports
@@ -307,3 +319,94 @@ def _stuck_at(thread: int, file: str) -> str:
     if frame is None:
         return ""
     return f" ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
+
+
+class HookBridge:
+    """Turns events into lifecycle hook calls, delivered off the emitting thread.
+
+    Called by the bus under its lock, often from a runner's thread where deadlines
+    are checked: it only queues the calls (:class:`HookDelivery`, one thread, in event
+    order, ``[plugins] hook_timeout`` per implementation). Results go to plugins in
+    batches. The loop waits for :meth:`settle` at iteration boundaries.
+    """
+
+    def __init__(
+        self,
+        host: PluginHost,
+        config: Config,
+        stop: threading.Event,
+        report: Callable[[Event], None] = lambda event: None,
+    ) -> None:
+        self.host = host
+        self.config = config
+        self.stop = stop
+        #: a strict-mode plugin error: the run stops, and the CLI exits 2 with it
+        self.fatal: PluginError | None = None
+        self.delivery = HookDelivery(
+            config.plugins.hook_timeout,
+            quarantine=host.quarantine,
+            report=report,
+            on_fatal=self._fatal,
+        )
+        self.batcher = ResultBatcher(
+            lambda batch: self._call("netra_results", len(batch), batch=batch)
+        )
+        self.settle = self.delivery.settle
+        self.close = self.delivery.close
+
+    def _fatal(self, exc: PluginError) -> None:
+        # NETRA_STRICT_PLUGINS=1: remember the first error, stop the run cleanly; the
+        # session re-raises it at the end (exit 2).
+        if self.fatal is None:
+            self.fatal = exc
+        self.stop.set()
+
+    def _call(self, hook: str, results: int = 0, **kwargs: object) -> None:
+        self.delivery.submit(self.host.lifecycle_calls(hook, kwargs), results)
+
+    def __call__(self, event: Event) -> None:
+        self.batcher(event)
+        call = self._call
+        if isinstance(event, RunStarted):
+            call("netra_run_started", run_id=event.run_id, config=self.config)
+        elif isinstance(event, IterationStarted):
+            call("netra_iteration_started", run_id=event.run_id, iteration=event.iteration)
+        elif isinstance(event, DeployFinished):
+            call(
+                "netra_deploy_finished",
+                run_id=event.run_id,
+                iteration=event.iteration,
+                backend=event.backend,
+                revision=event.revision,
+                ok=event.status != "failed",
+                message=event.message,
+            )
+        elif isinstance(event, PhaseFinished):
+            self.batcher.flush()
+            call(
+                "netra_phase_finished",
+                run_id=event.run_id,
+                iteration=event.iteration,
+                phase=event.name,
+                status=event.status,
+                counts=dict(event.counts),
+            )
+        elif isinstance(event, TestHung):
+            call("netra_test_hung", event=event)
+        elif isinstance(event, IterationFinished):
+            self.batcher.flush()
+            call(
+                "netra_iteration_finished",
+                run_id=event.run_id,
+                iteration=event.iteration,
+                status=event.status,
+                counts=dict(event.counts),
+            )
+        elif isinstance(event, RunFinished):
+            self.batcher.flush()
+            call(
+                "netra_run_finished",
+                run_id=event.run_id,
+                status=event.status,
+                exit_code=event.exit_code,
+            )

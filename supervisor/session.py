@@ -17,39 +17,29 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from supervisor import __version__
 from supervisor.config import Config, ConfigError, add_suites, load_config, select_phases
 from supervisor.core.between import Between, git_head
-from supervisor.core.bus import EventBus, ResultBatcher
+from supervisor.core.bus import EventBus
 from supervisor.core.control import RunControl
-from supervisor.core.eta import Estimator, TestTimes, estimating
+from supervisor.core.eta import estimating
 from supervisor.core.events import (
-    DeployFinished,
-    Event,
-    IterationFinished,
-    IterationStarted,
     LogLine,
-    PhaseFinished,
     PluginFailed,
     RunFinished,
     RunStarted,
-    TestHung,
     utc_now,
 )
-from supervisor.core.last_results import LastResults
-from supervisor.core.loop import Loop, LoopOutcome, LoopSettings, ResumePoint
+from supervisor.core.loop import Loop, LoopOutcome, LoopSettings
 from supervisor.core.model import RunModel
 from supervisor.exitcodes import ExitCode
 from supervisor.headless import HeadlessReporter
-from supervisor.hook_delivery import HookDelivery
+from supervisor.hook_delivery import HookBridge
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
 from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
+from supervisor.run_history import history_estimator, latest_results, resume_point
 from supervisor.sinks import open_sinks
-
-if TYPE_CHECKING:
-    import sqlite3
 
 
 @dataclass(frozen=True)
@@ -64,97 +54,6 @@ class RunOptions:
     resume: int | None = None
     verbose: bool = False
     no_mouse: bool = False  # the TUI leaves the mouse alone (tmux copy-mode works)
-
-
-class HookBridge:
-    """Turns events into lifecycle hook calls, delivered off the emitting thread.
-
-    Called by the bus under its lock, often from a runner's thread where deadlines
-    are checked: it only queues the calls (:class:`HookDelivery`, one thread, in event
-    order, ``[plugins] hook_timeout`` per implementation). Results go to plugins in
-    batches. The loop waits for :meth:`settle` at iteration boundaries.
-    """
-
-    def __init__(
-        self,
-        host: PluginHost,
-        config: Config,
-        stop: threading.Event,
-        report: Callable[[Event], None] = lambda event: None,
-    ) -> None:
-        self.host = host
-        self.config = config
-        self.stop = stop
-        #: a strict-mode plugin error: the run stops, and the CLI exits 2 with it
-        self.fatal: PluginError | None = None
-        self.delivery = HookDelivery(
-            config.plugins.hook_timeout,
-            quarantine=host.quarantine,
-            report=report,
-            on_fatal=self._fatal,
-        )
-        self.batcher = ResultBatcher(
-            lambda batch: self._call("netra_results", len(batch), batch=batch)
-        )
-        self.settle = self.delivery.settle
-        self.close = self.delivery.close
-
-    def _fatal(self, exc: PluginError) -> None:
-        # NETRA_STRICT_PLUGINS=1: remember the first error, stop the run cleanly; the
-        # session re-raises it at the end (exit 2).
-        if self.fatal is None:
-            self.fatal = exc
-        self.stop.set()
-
-    def _call(self, hook: str, results: int = 0, **kwargs: object) -> None:
-        self.delivery.submit(self.host.lifecycle_calls(hook, kwargs), results)
-
-    def __call__(self, event: Event) -> None:
-        self.batcher(event)
-        call = self._call
-        if isinstance(event, RunStarted):
-            call("netra_run_started", run_id=event.run_id, config=self.config)
-        elif isinstance(event, IterationStarted):
-            call("netra_iteration_started", run_id=event.run_id, iteration=event.iteration)
-        elif isinstance(event, DeployFinished):
-            call(
-                "netra_deploy_finished",
-                run_id=event.run_id,
-                iteration=event.iteration,
-                backend=event.backend,
-                revision=event.revision,
-                ok=event.status != "failed",
-                message=event.message,
-            )
-        elif isinstance(event, PhaseFinished):
-            self.batcher.flush()
-            call(
-                "netra_phase_finished",
-                run_id=event.run_id,
-                iteration=event.iteration,
-                phase=event.name,
-                status=event.status,
-                counts=dict(event.counts),
-            )
-        elif isinstance(event, TestHung):
-            call("netra_test_hung", event=event)
-        elif isinstance(event, IterationFinished):
-            self.batcher.flush()
-            call(
-                "netra_iteration_finished",
-                run_id=event.run_id,
-                iteration=event.iteration,
-                status=event.status,
-                counts=dict(event.counts),
-            )
-        elif isinstance(event, RunFinished):
-            self.batcher.flush()
-            call(
-                "netra_run_finished",
-                run_id=event.run_id,
-                status=event.status,
-                exit_code=event.exit_code,
-            )
 
 
 def load_host(config: Config | None, on_error: Callable[[PluginFailed], None]) -> PluginHost:
@@ -427,100 +326,6 @@ class _ViewRun:
             raise self.error
         assert self.outcome is not None
         return self.outcome
-
-
-def latest_results(db_path: Path) -> LastResults:
-    """Each recent test's latest outcome, read from the history (read-only). A history
-    that cannot be read only means no failed-first order until results come in."""
-    import sqlite3
-
-    from supervisor.store import queries
-
-    last = LastResults()
-    try:
-        conn = queries.connect_readonly(db_path)
-        try:
-            last.seed(queries.recent_outcomes(conn))
-        finally:
-            conn.close()
-    except (OSError, sqlite3.Error):
-        pass
-    return last
-
-
-def history_estimator(db_path: Path, config: Config, settings: LoopSettings) -> Estimator:
-    """Expected counts and ETAs, from the history (read-only, once: a few index seeks
-    per test). A history that cannot be read only means no ETA until this run's own
-    results tell."""
-    import sqlite3
-
-    from supervisor.store import queries
-
-    plan = [
-        (p.name, tuple(s.name for s in config.select_suites(p.suites))) for p in settings.phases
-    ]
-    suites = sorted({name for _, names in plan for name in names})
-    times, deploy = TestTimes(), None
-    try:
-        conn = queries.connect_readonly(db_path)
-        try:
-            times.seed(queries.recent_test_times(conn, suites))
-            deploy = queries.deploy_time(conn)
-        finally:
-            conn.close()
-    except (OSError, sqlite3.Error):
-        pass
-    workers = {s.name: s.workers for s in config.suites}
-    return Estimator(times, plan, workers, deploy)
-
-
-def resume_point(db_path: Path, run_id: int) -> ResumePoint:
-    """Where ``--resume`` continues: the last iteration if it never finished, with the
-    outcomes already recorded in it, else the iteration after it; and the outcomes of
-    the last iteration before that which ran tests (a verify pass re-runs what did not
-    pass there). Read-only queries."""
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        row = conn.execute(
-            "SELECT id, seq, status, finished_at FROM iterations WHERE run_id = ?"
-            " ORDER BY seq DESC LIMIT 1",
-            (run_id,),
-        ).fetchone()
-        if row is None:
-            return ResumePoint(1, {})
-        iteration_id, seq, status, finished_at = row
-        if finished_at is None or status in ("running", "interrupted"):
-            recorded = _outcomes_of(conn, iteration_id)
-        else:
-            seq, recorded = seq + 1, {}
-        before = conn.execute(
-            "SELECT i.id, i.seq FROM iterations i WHERE i.run_id = ? AND i.seq < ?"
-            " AND EXISTS (SELECT 1 FROM results r WHERE r.iteration_id = i.id)"
-            " ORDER BY i.seq DESC LIMIT 1",
-            (run_id, seq),
-        ).fetchone()
-        previous = _outcomes_of(conn, before[0]) if before else {}
-    finally:
-        conn.close()
-    return ResumePoint(seq, recorded, previous, before[1] if before else 0)
-
-
-def _outcomes_of(
-    conn: sqlite3.Connection, iteration_id: int
-) -> dict[tuple[int, str], dict[str, str]]:
-    """(phase seq, suite) -> nodeid -> latest outcome of one iteration; phase 0 is its
-    verify pass (and results outside any phase)."""
-    outcomes: dict[tuple[int, str], dict[str, str]] = {}
-    for phase_seq, suite, nodeid, outcome in conn.execute(
-        "SELECT coalesce(p.seq, 0), t.suite, t.nodeid, r.outcome FROM results r"
-        " JOIN tests t ON t.id = r.test_id LEFT JOIN phases p ON p.id = r.phase_id"
-        " WHERE r.iteration_id = ? ORDER BY r.id",
-        (iteration_id,),
-    ):
-        outcomes.setdefault((phase_seq, suite), {})[nodeid] = outcome
-    return outcomes
 
 
 def _install_signals(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cli_helpers import query, run_cli, write
@@ -87,8 +88,8 @@ def results_in(db: Path, iteration: int, phase: str) -> dict[str, tuple[str, str
 
 
 def section(out: str, iteration: int) -> str:
-    """The headless output of one iteration."""
-    start = out.index(f"── iteration {iteration} ──")
+    """The headless output of one iteration (its header may carry an ETA)."""
+    start = re.search(rf"── iteration {iteration}( ·[^\n]*)? ──", out).start()
     end = out.find("── iteration", start + 1)
     return out[start : end if end > 0 else len(out)]
 
