@@ -106,21 +106,50 @@ def redact_event(event: E, redact: Redactor) -> E:
     """The event with every text field (and tuple of texts) masked, then made storable
     (lone surrogates escaped, ``bytes`` decoded); the same object when nothing changed.
     Applied once where runner events enter the bus, so the model, plugin hooks, sinks,
-    store and screen all see only masked text that any of them can encode."""
-    if not dataclasses.is_dataclass(event):
-        return event
+    store and screen all see only masked text that any of them can encode.
+
+    Called for every event of a run: without secrets, plain ASCII text (nearly all of
+    it) is passed over after one C-speed check, and field names are looked up once per
+    event type."""
+    names = _TEXT_FIELDS.get(type(event))
+    if names is None:
+        names = _field_names(event)
+    active = redact.active
     changes: dict[str, Any] = {}
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if isinstance(value, (str, bytes, bytearray)):
+    for name in names:
+        value = getattr(event, name)
+        if type(value) is str:
+            if not active and value.isascii():
+                continue
             clean: Any = _clean(value, redact)
-        elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+        elif isinstance(value, (bytes, bytearray)):
+            clean = _clean(value, redact)
+        elif type(value) is tuple and value and all(type(v) is str for v in value):
+            if not active and all(v.isascii() for v in value):
+                continue
             clean = tuple(_clean(v, redact) for v in value)
         else:
             continue
         if clean is not value and clean != value:
-            changes[f.name] = clean
+            changes[name] = clean
     return dataclasses.replace(event, **changes) if changes else event  # type: ignore[type-var]
+
+
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(event: object) -> tuple[str, ...]:
+    """The fields of an event type that can hold text (declared ``str``, ``bytes`` or a
+    tuple of them, optional or not); numbers and flags are never looked at."""
+    names: tuple[str, ...] = ()
+    if dataclasses.is_dataclass(event):
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(event)  # type: ignore[arg-type]
+            if not isinstance(f.type, str) or any(t in f.type for t in ("str", "bytes", "Any"))
+        )
+    _TEXT_FIELDS[type(event)] = names
+    return names
 
 
 def _clean(value: str | bytes | bytearray, redact: Redactor) -> str:

@@ -74,6 +74,9 @@ class TestTimes:
         self._recent: dict[str, dict[str, tuple[float, ...]]] = {}
         #: suite -> the nodeids of its latest run (the count it had last time)
         self._expected: dict[str, tuple[str, ...]] = {}
+        #: suite -> nodeid -> the median of its recent durations, kept as they change
+        #: (a phase start asks for thousands of them: one lookup each, no sorting)
+        self._estimate: dict[str, dict[str, float]] = {}
 
     def seed(self, rows: Iterable[HistoryRow]) -> None:
         """What the history holds (:data:`HistoryRow`). A suite's expected tests are
@@ -83,7 +86,9 @@ class TestTimes:
         for suite, nodeid, last, durations in rows:
             if last is None and not durations:
                 continue
-            self._recent.setdefault(suite, {})[nodeid] = tuple(reversed(durations[:RECENT]))
+            recent = tuple(reversed(durations[:RECENT]))
+            self._recent.setdefault(suite, {})[nodeid] = recent
+            self._estimate.setdefault(suite, {})[nodeid] = median(recent) or 0.0
             if last is not None:
                 last_of.append((suite, nodeid, last))
                 latest[suite] = max(last, latest.get(suite, last))
@@ -101,19 +106,20 @@ class TestTimes:
             tests[nodeid] = old
         else:
             tests[nodeid] = (*old[1 - RECENT :], duration)
+        self._estimate.setdefault(suite, {})[nodeid] = median(tests[nodeid]) or 0.0
 
     def estimate(self, suite: str, nodeid: str) -> float | None:
         """The median of the test's recent durations; 0 when it only ever skipped;
         None when it has no history."""
-        recent = self._recent.get(suite, {}).get(nodeid)
-        if recent is None:
-            return None
-        return median(recent) if recent else 0.0
+        return self._estimate.get(suite, {}).get(nodeid)
 
     def phase_median(self, suites: Iterable[str]) -> float | None:
         """The median of the estimates of every test of ``suites`` that ran."""
-        values = [m for suite in suites for m in map(median, self._recent.get(suite, {}).values())]
-        return median(m for m in values if m is not None)
+        values: list[float] = []
+        for suite in suites:
+            recent = self._recent.get(suite, {})  # a test that only ever skipped: left out
+            values.extend(v for n, v in self._estimate.get(suite, {}).items() if recent.get(n))
+        return median(values)
 
     def expected(self, suite: str) -> tuple[str, ...]:
         return self._expected.get(suite, ())
