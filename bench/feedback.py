@@ -105,6 +105,12 @@ def query(db: Path, sql: str, *params: object) -> list[tuple]:
         conn.close()
 
 
+def count(db: Path, sql: str, *params: object) -> int:
+    """A ``count(*)`` query's answer, 0 while the database or its tables do not exist."""
+    rows = query(db, sql, *params)
+    return int(rows[0][0]) if rows else 0
+
+
 def wait_for(proc: subprocess.Popen, done, t0: float) -> float | None:
     """Poll until ``done()`` or the run ends; seconds since ``t0`` (None: never)."""
     while True:
@@ -139,13 +145,13 @@ def measure_order(root: Path, order: str, round_: int) -> tuple[float, float]:
     )
     t0 = time.perf_counter()
     second = cli(folder, "--once")
-    verdict = wait_for(second, lambda: query(db, sql, *failing)[0][0] == FAILING, t0)
+    verdict = wait_for(second, lambda: count(db, sql, *failing) == FAILING, t0)
     second.communicate(timeout=RUN_TIMEOUT)
     full = time.perf_counter() - t0
     if verdict is None or second.returncode != 1:
         raise BenchError(f"{order}: the second run did not record the {FAILING} failures")
-    total = query(db, "SELECT count(*) FROM results r JOIN iterations i ON i.id ="
-                  " r.iteration_id WHERE i.run_id = 2")[0][0]  # fmt: skip
+    total = count(db, "SELECT count(*) FROM results r JOIN iterations i ON i.id ="
+                  " r.iteration_id WHERE i.run_id = 2")  # fmt: skip
     if total != TESTS:
         raise BenchError(f"{order}: the second run recorded {total} results, not {TESTS}")
     return verdict, full
@@ -159,7 +165,7 @@ def measure_verify(root: Path, round_: int) -> float | None:
     db = folder / ".netra" / "history.db"
     t0 = time.perf_counter()
     proc = cli(folder)
-    started = wait_for(proc, lambda: query(db, "SELECT count(*) FROM iterations")[0][0] >= 2, t0)
+    started = wait_for(proc, lambda: count(db, "SELECT count(*) FROM iterations") >= 2, t0)
     if started is None:
         proc.communicate(timeout=RUN_TIMEOUT)
         return None
