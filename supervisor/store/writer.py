@@ -5,8 +5,8 @@ queue (thread-safe, never blocks, never touches SQLite); a single writer thread 
 the events into rows and commits them in batches: whatever is queued is written at
 least every ``flush_interval`` (0.5 s by default) and as soon as ``WAKE_AT`` (256)
 events are waiting, one transaction per batch of at most ``max_batch`` (1000) events.
-News comes first: a result that did not pass wakes the writer at once (at most every
-``URGENT_GAP`` seconds), so a person or a script watching the database for a fix's
+News comes first: a result that did not pass wakes the writer at once (writes at
+most every ``URGENT_GAP`` seconds then, so a run of failures is still batched), so a person or a script watching the database for a fix's
 verdict sees it within milliseconds, not at the next interval.
 A killed supervisor therefore loses at most the last second of events; committed rows
 survive a SIGKILL (WAL, ``synchronous=NORMAL``).
@@ -135,8 +135,8 @@ class HistoryStore:
         self._interval = flush_interval
         self._max_batch = max_batch
         self._wake_at = min(max_batch, WAKE_AT)
-        self._woken = 0.0  # when a non-passing result last woke the writer
-        self._urgent = False  # such a result is queued: the writer waits URGENT_GAP at most
+        self._urgent = False  # a result that did not pass is queued
+        self._last_write = 0.0  # monotonic time of the last write
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
@@ -304,11 +304,8 @@ class HistoryStore:
         if len(queue) >= self._wake_at:
             self._wake.set()
         elif type(event) is TestResult and event.outcome in FAILING_OUTCOMES:
-            self._urgent = True
-            now = time.monotonic()
-            if now - self._woken >= URGENT_GAP:
-                self._woken = now
-                self._wake.set()
+            self._urgent = True  # news: the writer comes at once (at most every URGENT_GAP)
+            self._wake.set()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Write everything queued so far now; True once it is committed.
@@ -367,8 +364,6 @@ class HistoryStore:
                 now = time.monotonic()
                 if self._failures:
                     wait = max(0.0, next_attempt - now)
-                elif self._urgent:  # news that came within URGENT_GAP of the last wake
-                    wait = URGENT_GAP
                 else:
                     wait = self._interval
                 if not self._closing:
@@ -376,6 +371,11 @@ class HistoryStore:
                 elif pending and self._failures:
                     # closing while SQLite refuses writes: keep trying until the deadline
                     time.sleep(min(wait, max(0.0, self._close_deadline - now)))
+                if self._urgent and not self._closing:
+                    # news is written now, but a run of failures still in batches
+                    gap = self._last_write + URGENT_GAP - time.monotonic()
+                    if gap > 0:
+                        time.sleep(gap)
                 self._wake.clear()
                 self._urgent = False
                 closing = self._closing
@@ -392,6 +392,7 @@ class HistoryStore:
                     not self._failures or waiters or closing or time.monotonic() >= next_attempt
                 ):
                     self._write(pending)
+                    self._last_write = time.monotonic()
                     if not closing and not self._failures:
                         self._checkpoint()
                     if self._failures:
