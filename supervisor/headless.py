@@ -2,7 +2,7 @@
 
 One line per phase start and finish, a progress line at most every few seconds in a
 long phase, the count toward the target after each iteration, hung tests with the top
-of their dump, and a summary table at the end. Lines only, no cursor tricks, so the
+of their dump, and a line per iteration at the end. Lines only, no cursor tricks, so the
 output reads the same in CI logs, ``tee`` and ``tmux`` scrollback.
 
 Whatever a test produced is printable: free text (messages, errors, log text) is shown
@@ -266,36 +266,19 @@ class HeadlessReporter:
         self.line(f"  [plugin error] {e.plugin} in {e.hook}: {self._shown(e.error)} (quarantined)")
 
     def _on_run_finished(self, e: RunFinished) -> None:
-        self.line(self.summary_table())
+        for line in self.summary_lines():
+            self.line(line)
         self.line(
             f"run {e.run_id} {e.status} after {e.iterations} iteration(s) → exit {e.exit_code}"
         )
 
-    def summary_table(self) -> str:
-        headers = (
-            "iter",
-            "status",
-            "passed",
-            "failed",
-            "error",
-            "hung",
-            "crashed",
-            "skipped",
-            "time",
-        )
-        rows = [
-            (
-                str(it.seq),
-                it.status,
-                *(str(it.counts.get(k, 0)) for k in headers[2:8]),
-                format_duration(it.duration),
-            )
+    def summary_lines(self) -> list[str]:
+        """The run's iterations, one line each. Lines, not a table: a headless run loads
+        no table library (rich), and a line reads the same in any width of log."""
+        if not self.iterations:
+            return []
+        return ["── summary ──"] + [
+            f"iteration {it.seq}: {it.status} · "
+            f"{format_counts(it.counts)} ({format_duration(it.duration)})"
             for it in self.iterations
         ]
-        widths = [
-            max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-            for i, h in enumerate(headers)
-        ]
-        lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-        return "\n".join(lines)

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from supervisor.argtypes import positive_int
 from supervisor.exitcodes import ExitCode
@@ -23,10 +23,13 @@ from supervisor.exitcodes import ExitCode
 if TYPE_CHECKING:
     import sqlite3
 
+    from supervisor.tables import TablePrinter
+
 # supervisor.config and supervisor.store.queries are imported inside the functions:
 # ``supervisor.cli`` builds this parser for every command, and --help stays instant.
 
-# A column: (key, header, format). Formats: text, num, secs, time, rate, msg, sha, rev.
+# A column: (key, header, format). Formats: text, lines (one value a line), num, secs,
+# time, rate, msg (its first line), sha, rev.
 Column = tuple[str, str, str]
 
 
@@ -100,6 +103,9 @@ def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
     from supervisor.store import queries
 
     rows = queries.runs(conn, args.limit)
+    if not o.as_json:
+        for row in rows:
+            row["results"] = _results(row)
     columns: list[Column] = [
         ("run", "run", "num"),
         ("started_at", "started", "time"),
@@ -108,15 +114,11 @@ def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         ("iterations", "iters", "num"),
         ("revision", "last revision", "rev"),
         ("phases", "phases", "text"),
-        ("passed", "passed", "num"),
-        ("failed", "failed", "num"),
-        ("errors", "errors", "num"),
-        ("hung", "hung", "num"),
-        ("crashed", "crashed", "num"),
+        ("results", "results", "text"),
         ("git_sha", "git", "sha"),
     ]
     return o.table(
-        rows, columns, "runs, newest first; counts are those of each run's last iteration"
+        rows, columns, "runs, newest first; results are those of each run's last iteration"
     )
 
 
@@ -125,6 +127,9 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
 
     run = queries.resolve_run(conn, args.run)
     rows = queries.iterations(conn, run)
+    if not o.as_json:
+        for row in rows:
+            row["results"] = _results(row)
     columns: list[Column] = [
         ("iteration", "iter", "text"),
         ("started_at", "started", "time"),
@@ -132,15 +137,22 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
         ("eta_s", "estimated", "secs"),
         ("revision", "revision", "rev"),
         ("status", "status", "text"),
-        ("passed", "passed", "num"),
-        ("failed", "failed", "num"),
-        ("errors", "errors", "num"),
-        ("hung", "hung", "num"),
-        ("crashed", "crashed", "num"),
-        ("skipped", "skipped", "num"),
+        ("results", "results", "text"),
         ("phases", "phases", "text"),
     ]
     return o.table(rows, columns, f"iterations of run {run}")
+
+
+def _results(row: dict[str, Any]) -> str:
+    """An iteration's counts in one cell (``5 passed, 2 failed, 1 hung``): one column
+    that wraps instead of six that cannot, so the table fits 80 columns."""
+    if row.get("passed") is None:  # a run without an iteration
+        return ""
+    return ", ".join(
+        f"{row[key]} {key}"
+        for key in ("passed", "failed", "errors", "hung", "crashed", "skipped")
+        if row.get(key) or key in ("passed", "failed")
+    )
 
 
 def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
@@ -219,23 +231,16 @@ def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) ->
         }
         for g in groups
     ]
-    if o.rich:
-        return o.table(
-            rows,
-            [
-                ("count", "n", "num"),
-                ("outcomes", "outcomes", "text"),
-                ("signature", "signature", "msg"),
-                ("tests", "tests", "text"),
-            ],
-            "",
-        )
-    for row in rows:  # plain text: one block per group, easy to grep and to read top-down
-        o.line("")
-        o.line(f"{row['count']:>4} x {row['signature']}   [{row['outcomes']}]")
-        for name in row["tests"].splitlines():
-            o.line(f"       {name}")
-    return ExitCode.OK
+    return o.table(
+        rows,
+        [
+            ("count", "n", "num"),
+            ("outcomes", "outcomes", "text"),
+            ("signature", "signature", "text"),
+            ("tests", "tests", "lines"),
+        ],
+        "",
+    )
 
 
 def _tests_list(results: list[dict[str, Any]], most: int = 8) -> list[str]:
@@ -332,84 +337,70 @@ _COMMANDS: dict[str, Callable[[sqlite3.Connection, argparse.Namespace, _Output],
 
 
 class _Output:
-    """JSON, a rich table (terminal) or aligned plain text (pipes, files)."""
+    """JSON, or tables and lines through :class:`supervisor.tables.TablePrinter` (styled
+    in a terminal; plain when piped or with ``NO_COLOR``; both fit the width)."""
 
     def __init__(self, out: TextIO, as_json: bool) -> None:
+        from supervisor.tables import is_styled
+
         self.out = out
         self.as_json = as_json
-        isatty = getattr(out, "isatty", None)
-        self.rich = not as_json and bool(isatty and isatty())
-        self._console: Any = None
+        self.rich = not as_json and is_styled(out)
+        self._printer: TablePrinter | None = None
 
     def json(self, data: Any) -> int:
         self.out.write(json.dumps(data, indent=2, default=str) + "\n")
         return ExitCode.OK
 
     def line(self, text: str) -> None:
-        if self.rich:
-            self.console.print(text, markup=False, highlight=False)
-        else:
-            self.out.write(text + "\n")
+        self.printer.text(text)
 
     @property
-    def console(self) -> Any:
-        if self._console is None:
-            from rich.console import Console
+    def printer(self) -> TablePrinter:
+        if self._printer is None:
+            from supervisor.tables import TablePrinter
 
-            self._console = Console(file=self.out, highlight=False)
-        return self._console
+            self._printer = TablePrinter(self.out)
+        return self._printer
 
     def table(
         self, rows: list[dict[str, Any]], columns: list[Column], title: str, heading: bool = False
     ) -> int:
+        """``title`` heads the table in a terminal; plain text shows it with ``heading``."""
+        from supervisor.tables import Column as TableColumn
+
         if self.as_json:
             return self.json(rows)
-        if self.rich:
-            self._rich_table(rows, columns, title)
-            return ExitCode.OK
-        if heading and title:
-            self.out.write(title + "\n")
+        shown = title if self.rich or heading else ""
         if not rows:
-            self.out.write("(nothing recorded)\n")
+            self.line(f"{shown}: (nothing recorded)" if shown else "(nothing recorded)")
             return ExitCode.OK
-        cells = [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]
-        headers = [header for _, header, _ in columns]
-        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-        right = [fmt in ("num", "secs", "rate") for _, _, fmt in columns]
-
-        def fmt_line(values: list[str]) -> str:
-            parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)]
-            return "  ".join(parts).rstrip()
-
-        self.out.write(fmt_line(headers) + "\n")
-        for row in cells:
-            self.out.write(fmt_line(row) + "\n")
+        self.printer.table(
+            [
+                TableColumn(
+                    header,
+                    right=fmt in ("num", "secs", "rate"),
+                    long=_LONG.get(fmt, "wrap"),
+                    max_width=80 if fmt == "msg" else None,
+                )
+                for _, header, fmt in columns
+            ],
+            [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows],
+            shown,
+        )
         return ExitCode.OK
 
-    def _rich_table(self, rows: list[dict[str, Any]], columns: list[Column], title: str) -> None:
-        from rich import box
-        from rich.table import Table
 
-        table = Table(title=title or None, box=box.SIMPLE_HEAD, title_justify="left")
-        for _, header, fmt in columns:
-            table.add_column(
-                header,
-                justify="right" if fmt in ("num", "secs", "rate") else "left",
-                overflow="fold" if fmt != "msg" else "ellipsis",
-                no_wrap=fmt == "msg",
-                max_width=80 if fmt == "msg" else None,
-            )
-        for row in rows:
-            table.add_row(
-                *(_cell(row.get(key), fmt, keep_lines=fmt == "text") for key, _, fmt in columns)
-            )
-        if not rows:
-            self.console.print(f"{title}: (nothing recorded)" if title else "(nothing recorded)")
-            return
-        self.console.print(table, markup=False)
+#: What a column does when the table is too wide (see supervisor.tables.Column).
+_LONG: dict[str, Literal["wrap", "cut", "keep"]] = {
+    "num": "keep",
+    "secs": "keep",
+    "rate": "keep",
+    "msg": "cut",
+}
 
 
-def _cell(value: Any, fmt: str, keep_lines: bool = False) -> str:
+def _cell(value: Any, fmt: str) -> str:
     if value is None or value == "":
         return ""
     if fmt == "secs":
@@ -426,7 +417,7 @@ def _cell(value: Any, fmt: str, keep_lines: bool = False) -> str:
     if fmt == "msg":
         text = text.strip().splitlines()[0] if text.strip() else ""
         return text if len(text) <= 100 else text[:99] + "…"
-    return text if keep_lines else text.replace("\n", " ")
+    return text if fmt == "lines" else text.replace("\n", " ")
 
 
 def _secs(value: Any) -> str:

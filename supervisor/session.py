@@ -36,10 +36,11 @@ from supervisor.core.model import RunModel
 from supervisor.exitcodes import ExitCode
 from supervisor.headless import HeadlessReporter
 from supervisor.hook_delivery import HookBridge
-from supervisor.plugins import PluginError, PluginHost, format_plugins_table
+from supervisor.plugins import PluginError, PluginHost, plugins_table
 from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
 from supervisor.run_history import history_estimator, latest_results, resume_point
 from supervisor.sinks import open_sinks
+from supervisor.tables import Column, TablePrinter
 
 
 @dataclass(frozen=True)
@@ -391,23 +392,20 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
         if minter is not None:
             redactor.add(minter.secret)
             env.update(minter.iteration_env(redactor))
-    rows = [("suite", "kind", "tags", "phases", "tests" if collect else "")]
+    rows: list[list[str]] = []
     failed = False
     for suite in config.suites:
         phases = [p.name for p in config.phases if suite in config.select_suites(p.suites)]
-        count = ""
+        row = [suite.name, suite.kind, ",".join(suite.tags) or "-", ", ".join(phases) or "-"]
         if collect:
             try:
-                count = str(len(kinds[suite.kind].collect(suite, config, {**env, **suite.env})))
+                row.append(str(len(kinds[suite.kind].collect(suite, config, {**env, **suite.env}))))
             except Exception as exc:  # noqa: BLE001 - show it per suite, keep listing
-                count, failed = f"error: {redactor(str(exc))}", True
-        rows.append(
-            (suite.name, suite.kind, ",".join(suite.tags) or "-", ", ".join(phases) or "-", count)
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        line = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4]
-        out.write(line.rstrip() + "\n")
+                row.append(f"error: {redactor(str(exc))}")
+                failed = True
+        rows.append(row)
+    columns = [Column("suite"), Column("kind"), Column("tags"), Column("phases")]
+    TablePrinter(out).table(columns + [Column("tests")] if collect else columns, rows)
     return ExitCode.FAILED if failed else ExitCode.OK
 
 
@@ -418,5 +416,9 @@ def list_plugins(config_path: str | None, out=None) -> int:
     if config_path or Path("netra-supervisor.toml").exists():
         config = load_config(config_path)
     host = load_host(config, on_error=lambda e: None)
-    out.write(format_plugins_table(host.describe()) + "\n")
+    rows = host.describe()
+    if rows:
+        TablePrinter(out).table(*plugins_table(rows))
+    else:
+        out.write("no plugins found\n")
     return ExitCode.OK

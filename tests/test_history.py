@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +26,11 @@ from cli_helpers import CLI, query, write
 
 
 def cli(args: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    # wide: the plain tables below are read line by line (tests/test_tables_cli.py: 80)
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +250,8 @@ def test_failures_groups_messages_differing_in_numbers_and_addresses(project, db
     assert {"hung", "crashed", "AssertionError", "ValueError"} <= kinds
 
     text = history(project, "failures").stdout
-    assert "2 x ValueError: session <addr> lost user <n>" in text
+    (row,) = [ln for ln in text.splitlines() if "ValueError: session <addr> lost user <n>" in ln]
+    assert row.split()[:3] == ["2", "2", "failed"]  # n, outcomes, signature, first test
     # an older iteration by RUN.SEQ: only test_addr and the alternating test failed
     older = history_json(project, "failures", "1.2")
     assert sum(g["count"] for g in older["groups"]) == 3
@@ -402,7 +408,7 @@ def test_missing_or_foreign_database_exits_2(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_terminal_output_is_a_rich_table(db):
+def test_terminal_output_is_a_rich_table(db, monkeypatch):
     from supervisor.cli import build_parser
     from supervisor.history_cli import history_command
 
@@ -410,6 +416,7 @@ def test_terminal_output_is_a_rich_table(db):
         def isatty(self) -> bool:
             return True
 
+    monkeypatch.delenv("NO_COLOR", raising=False)
     out = Tty()
     args = build_parser().parse_args(["history", "iterations", "1", "--db", str(db)])
     assert history_command(args, out=out) == 0

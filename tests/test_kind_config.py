@@ -290,7 +290,8 @@ def test_a_bad_declaration_quarantines_its_plugin_at_load(tmp_path):
         """,
     )
     root = project(tmp_path, '[plugins]\ndirs = ["team"]\n[[suite]]\nname = "b"\nkind = "bad"\n')
-    listing = run_cli(["plugins"], root)
+    # wide enough for the whole status on the plugin's line
+    listing = run_cli(["plugins"], root, env={"COLUMNS": "200", "NETRA_STRICT_PLUGINS": ""})
     row = next(line for line in listing.stdout.splitlines() if line.startswith("bad "))
     assert "quarantined: TypeError: the suite kind 'bad' declares keys: 'wait'" in row
     assert "unknown type 'seconds'" in row

@@ -49,7 +49,7 @@ from supervisor.plugins.records import (
     PluginError,
     PluginRecord,
     Registration,
-    format_plugins_table,
+    plugins_table,
 )
 
 __all__ = [
@@ -66,5 +66,5 @@ __all__ = [
     "PluginHost",
     "PluginRecord",
     "Registration",
-    "format_plugins_table",
+    "plugins_table",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
+from supervisor.tables import Column
 
 STRICT_ENV = "NETRA_STRICT_PLUGINS"
 TRACE_ENV = "NETRA_TRACE_HOOKS"
@@ -85,27 +86,17 @@ class Registration:
     overrides: tuple[str, ...] = field(default=())  # plugins whose same-name entry it replaced
 
 
-def format_plugins_table(rows: list[dict[str, Any]]) -> str:
-    """Plain aligned text for ``netra-supervisor plugins`` (hooks without ``netra_``)."""
-    if not rows:
-        return "no plugins found"
-    header = ("NAME", "VERSION", "SOURCE", "HOOKS", "STATUS")
-    lines = [header]
-    for row in rows:
-        hooks = ", ".join(h.removeprefix("netra_") for h in row.get("hooks", ())) or "-"
-        lines.append(
-            (
-                str(row["name"]),
-                str(row.get("version") or "-"),
-                str(row["source"]),
-                hooks,
-                str(row["status"]),
-            )
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(
-            [*(c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)), line[-1]]
-        ).rstrip()
-        for line in lines
-    )
+def plugins_table(rows: list[dict[str, Any]]) -> tuple[list[Column], list[list[str]]]:
+    """The columns and rows of ``netra-supervisor plugins`` (hooks without ``netra_``)."""
+    columns = [Column("NAME"), Column("VERSION"), Column("SOURCE"), Column("HOOKS")]
+    cells = [
+        [
+            str(row["name"]),
+            str(row.get("version") or "-"),
+            str(row["source"]),
+            ", ".join(h.removeprefix("netra_") for h in row.get("hooks", ())) or "-",
+            str(row["status"]),
+        ]
+        for row in rows
+    ]
+    return [*columns, Column("STATUS")], cells
