@@ -226,8 +226,8 @@ def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) ->
         {
             "count": g["count"],
             "outcomes": ", ".join(f"{n} {k}" for k, n in g["outcomes"].items()),
-            "signature": g["signature"],
-            "tests": "\n".join(_tests_list(g["results"])),
+            # the group's tests under its signature: one wide column, not two narrow ones
+            "group": "\n".join([g["signature"], *(f"  {t}" for t in _tests_list(g["results"]))]),
         }
         for g in groups
     ]
@@ -236,8 +236,7 @@ def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) ->
         [
             ("count", "n", "num"),
             ("outcomes", "outcomes", "text"),
-            ("signature", "signature", "text"),
-            ("tests", "tests", "lines"),
+            ("group", "signature, then its tests", "lines"),
         ],
         "",
     )
