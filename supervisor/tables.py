@@ -60,7 +60,7 @@ class TablePrinter:
         self, columns: Sequence[Column], rows: Sequence[Sequence[str]], title: str = ""
     ) -> None:
         if self.styled:
-            self.console.print(_build(columns, rows, title, True, self.console.width))
+            self.console.print(_build(columns, rows, title, self.console.width))
         else:
             self.out.write(format_table(columns, rows, title, self._width) + "\n")
 
@@ -94,10 +94,52 @@ def format_table(
     width: int | None = None,
 ) -> str:
     """The plain text of a table (no final newline), ``width`` defaulting to the terminal's
-    (``COLUMNS``, else the size of stdin, stdout or stderr, else 80)."""
+    (``COLUMNS``, else the size of stdin, stdout or stderr, else 80).
+
+    The same widths and wrapping as the styled table, put together line by line: rich's
+    Table renders a cell in about a millisecond, and ``history flaky`` on a big history
+    prints thousands of rows into a pipe (bench/history.py).
+    """
+    from rich.cells import cell_len
+    from rich.text import Text
+
     console = _plain_console(width)
-    console.print(_build(columns, rows, title, False, console.width))
-    return _plain_text(console)
+    widths = column_widths(columns, rows, _room(console.width, len(columns)))
+
+    def cell(text: str, column: Column, width: int) -> list[str]:
+        if "\n" not in text and (len(text) if text.isascii() else cell_len(text)) <= width:
+            return [text]  # the common case, without rich's machinery
+        one_line = column.long != "wrap"
+        lines = Text(text).wrap(
+            console, width, overflow="ellipsis" if one_line else "fold", no_wrap=one_line
+        )
+        return [line.plain.rstrip() for line in lines]
+
+    def block(cells: list[list[str]], bottom: bool) -> list[str]:
+        height = max(len(c) for c in cells)
+        out = []
+        for k in range(height):
+            parts = []
+            for lines, column, w in zip(cells, columns, widths):
+                at = k - (height - len(lines)) if bottom else k  # headers sit on the rule
+                text = lines[at] if 0 <= at < len(lines) else ""
+                pad = " " * (w - cell_len(text))
+                parts.append(pad + text if column.right else text + pad)
+            out.append("  ".join(parts).rstrip())
+        return out
+
+    lines = (
+        [line.plain.rstrip() for line in Text(title).wrap(console, console.width)] if title else []
+    )
+    lines += block([cell(c.header, c, w) for c, w in zip(columns, widths)], bottom=True)
+    for row in rows:
+        lines += block([cell(text, c, w) for text, c, w in zip(row, columns, widths)], False)
+    return "\n".join(lines)
+
+
+def _room(width: int, n_columns: int) -> int:
+    """The width left for the columns' text: they stand two spaces apart."""
+    return max(width - 2 * (n_columns - 1), n_columns)
 
 
 def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room: int) -> list[int]:
@@ -139,27 +181,42 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room
             return width
         return max(_wrapped_width(cell, width) for cell in shapes[i])
 
+    def same(i: int, width: int) -> int:
+        return width
+
     widths = _narrow(natural, words, room, rewrap)
-    folded = [nat if column.long == "keep" else 1 for column, nat in zip(columns, natural)]
-    widths = _narrow(widths, folded, room, lambda i, width: width)
-    return _narrow(widths, [1] * len(columns), room, lambda i, width: width)
+    # then fold long words, each column in proportion to its width (rows as short as
+    # can be), none below FOLD_FLOOR: a date, a status, a short name stay whole
+    wide = list(widths)
+    folded = [
+        w if column.long == "keep" else min(w, FOLD_FLOOR) for column, w in zip(columns, wide)
+    ]
+    widths = _narrow(widths, folded, room, same, key=lambda i, width: (width / wide[i], width))
+    return _narrow(widths, [1] * len(columns), room, same)
 
 
 #: A cut column (a message) gives up width down to this before names start to fold.
 CUT_FLOOR = 30
+#: Folding words takes no column below this while a wider one can give.
+FOLD_FLOOR = 10
 
 
 def _narrow(
-    widths: list[int], floors: list[int], room: int, rewrap: Callable[[int, int], int]
+    widths: list[int],
+    floors: list[int],
+    room: int,
+    rewrap: Callable[[int, int], int],
+    key: Callable[[int, int], tuple[float, int]] = lambda i, width: (width, 0),
 ) -> list[int]:
-    """Narrow the widest column above its floor, one step at a time, until all fit."""
+    """Narrow the column that ``key`` ranks first (the widest) above its floor, one
+    step at a time, until all fit."""
     widths = list(widths)
     while sum(widths) > room:
         movable = [i for i, width in enumerate(widths) if width > floors[i]]
         if not movable:
             break
-        widest = max(movable, key=lambda i: widths[i])
-        widths[widest] = max(floors[widest], rewrap(widest, widths[widest] - 1))
+        first = max(movable, key=lambda i: key(i, widths[i]))
+        widths[first] = max(floors[first], rewrap(first, widths[first] - 1))
     return widths
 
 
@@ -181,44 +238,34 @@ def _wrapped_width(lines: list[list[int]], width: int) -> int:
 
 
 def _build(
-    columns: Sequence[Column],
-    rows: Sequence[Sequence[str]],
-    title: str,
-    styled: bool,
-    width: int,
+    columns: Sequence[Column], rows: Sequence[Sequence[str]], title: str, width: int
 ) -> Table:
+    """The styled table: a bold header over a rule, no edges."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    # columns two spaces apart (styled: padding and a blank separator, three), no edges
-    gap = 3 if styled else 2
-    room = max(width - gap * (len(columns) - 1), len(columns))
     table = Table(
         title=title or None,
         title_justify="left",
-        box=box.SIMPLE_HEAD if styled else None,
+        title_style="italic",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        header_style="bold" if styled else "",
-        title_style="italic" if styled else "",
+        padding=(0, 1, 0, 0),  # with the rule's blank column: two spaces, as in plain text
     )
+    room = _room(width, len(columns))
     for column, column_width in zip(columns, column_widths(columns, rows, room)):
         table.add_column(
             column.header,
             justify="right" if column.right else "left",
             width=column_width,
-            no_wrap=column.long == "keep",
-            overflow="ellipsis" if column.long == "keep" else "fold",
+            no_wrap=column.long != "wrap",
+            overflow="fold" if column.long == "wrap" else "ellipsis",
         )
-    cut = [column.long == "cut" for column in columns]
     for row in rows:  # Text, not str: no markup, no emoji codes in test names
-        table.add_row(
-            *(
-                Text(cell, no_wrap=True, overflow="ellipsis") if one_line else Text(cell)
-                for cell, one_line in zip(row, cut)
-            )
-        )
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 
