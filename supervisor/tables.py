@@ -148,7 +148,9 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room
     Natural widths when they fit. Else the widest column narrows first: down to its
     longest word (a date, a name), each step to the width its values then wrap to, so
     ``2026-11-30 23:12:11`` goes straight to two lines of 10 (a cut column, a message,
-    narrows to :data:`CUT_FLOOR`); then words fold; ``keep`` columns narrow last.
+    narrows to :data:`CUT_FLOOR`); then words fold, the columns narrowing in proportion
+    (rows as short as can be) and none below :data:`FOLD_FLOOR` while another can give;
+    ``keep`` columns narrow last.
     rich's own fitting narrows every wide column alike and folds dates and headers
     sooner than needed, so the widths are decided here and handed to rich.
     """
@@ -165,10 +167,11 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room
     ]
     natural = [
         min(
-            max((sum(w) + len(w) - 1 for c in cells for w in c if w), default=1),
+            max((cell_len(line.rstrip()) for t in set(ts) for line in t.splitlines()), default=1)
+            or 1,
             column.max_width or room,
         )
-        for column, cells in zip(columns, shapes)
+        for column, ts in zip(columns, texts)
     ]
     longest_word = [max((n for c in cells for w in c for n in w), default=1) for cells in shapes]
     words = [

@@ -156,8 +156,9 @@ def in_terminal(root: Path, args: list[str], columns: int, env: dict[str, str]) 
             break
         chunks.append(chunk)
     os.close(master)
-    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
-    proc.stderr.close()
+    assert proc.stderr is not None
+    with proc.stderr:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
     return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
