@@ -107,9 +107,14 @@ def format_table(
     widths = column_widths(columns, rows, _room(console.width, len(columns)))
 
     def cell(text: str, column: Column, width: int) -> list[str]:
-        if "\n" not in text and (len(text) if text.isascii() else cell_len(text)) <= width:
-            return [text]  # the common case, without rich's machinery
         one_line = column.long != "wrap"
+        if "\n" not in text and text.isascii() and text.isprintable():  # without rich:
+            if len(text) <= width:  # the common case
+                return [text]
+            if one_line:
+                return [text[: width - 1] + "…"]
+            if " " not in text:  # a long name folds
+                return [text[i : i + width] for i in range(0, len(text), width)]
         lines = Text(text).wrap(
             console, width, overflow="ellipsis" if one_line else "fold", no_wrap=one_line
         )
