@@ -128,7 +128,7 @@ def format_table(
             for lines, column, w in zip(cells, columns, widths):
                 at = k - (height - len(lines)) if bottom else k  # headers sit on the rule
                 text = lines[at] if 0 <= at < len(lines) else ""
-                pad = " " * (w - cell_len(text))
+                pad = " " * (w - (len(text) if text.isascii() else cell_len(text)))
                 parts.append(pad + text if column.right else text + pad)
             out.append("  ".join(parts).rstrip())
         return out
