@@ -106,6 +106,7 @@ def example_venv() -> Path:
 
 def run(python: Path | str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("NETRA_STRICT_PLUGINS",)}
+    env["COLUMNS"] = "200"  # the plugins table is read line by line: no wrapped rows
     return subprocess.run(
         [str(python), "-m", "supervisor.cli", *args],
         cwd=cwd,
