@@ -9,30 +9,7 @@ user's pytest, process handling, TOML parsing) is exercised on both within CI's 
 from __future__ import annotations
 
 import pytest
-
-#: Test modules whose tests run real supervisors, real pytest children or real servers.
-E2E_MODULES = frozenset(
-    {
-        "test_child_messages",
-        "test_child_output",
-        "test_cli_feedback",
-        "test_cli_run",
-        "test_demo_run",
-        "test_deploy",
-        "test_escapes",
-        "test_failed_first",
-        "test_hang_zoo",
-        "test_loop_feedback",
-        "test_prestart",
-        "test_pytest_only_cut",
-        "test_pytest_runner",
-        "test_resume",
-        "test_supervisor_killed",
-        "test_third_party_suites",
-        "test_tui_terminal",
-        "test_websocket_events",
-    }
-)
+from e2e_modules import E2E_MODULES
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

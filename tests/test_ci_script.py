@@ -13,7 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import E2E_MODULES
+from e2e_modules import E2E_MODULES
 
 ROOT = Path(__file__).resolve().parent.parent
 
