@@ -19,13 +19,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from supervisor.core.changes import PASSING, label
 from supervisor.core.events import FAILING_OUTCOMES
 from supervisor.store import canned
 from supervisor.store.quarantined import matches
-from supervisor.store.queries import wilson
+from supervisor.store.queries import connect_readonly, wilson
 
 _GIT_SHA = re.compile(r"^(?:git:)?([0-9a-f]{7,40})$")
 
@@ -158,6 +159,30 @@ def streak_of(conn: sqlite3.Connection, suite: str, nodeid: str) -> dict[str, An
         "SELECT id FROM tests WHERE suite = ? AND nodeid = ?", (suite, nodeid)
     ).fetchone()
     return None if row is None else streak(conn, int(row[0]))
+
+
+def describe_streaks(
+    db_path: str | Path | None, tests: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """:func:`describe_streak` of each ``(suite, nodeid)``, read-only from the history
+    at ``db_path`` (the TUI's failure report). A history that cannot be read, or a test
+    not written yet, gives no line: the report shows the rest."""
+    lines: dict[tuple[str, str], str] = {}
+    if not db_path:
+        return lines
+    try:
+        conn = connect_readonly(db_path, timeout=1.0)
+    except (OSError, sqlite3.Error):
+        return lines
+    try:
+        for suite, nodeid in tests:
+            if (suite, nodeid) not in lines:
+                lines[(suite, nodeid)] = describe_streak(streak_of(conn, suite, nodeid))
+    except sqlite3.Error:
+        pass
+    finally:
+        conn.close()
+    return lines
 
 
 def describe_streak(info: dict[str, Any] | None) -> str:
