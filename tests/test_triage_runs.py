@@ -64,10 +64,35 @@ command = ["./deploy.sh"]
 name = "s"
 args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "tests"]
 
+[plugins]
+dirs = ["plugins"]
+
 [[sink]]
 kind = "jsonl"
 path = "events.jsonl"
 events = ["test_result", "iteration_finished"]
+"""
+
+# a team's plugin: what the hooks get
+PLUGIN = """
+import json, pathlib
+
+OUT = pathlib.Path(__file__).parent.parent / "hooks.jsonl"
+
+
+def _write(record):
+    with OUT.open("a") as fh:
+        fh.write(json.dumps(record) + "\\n")
+
+
+def netra_results(batch):
+    for r in batch:
+        _write({"hook": "results", "iteration": r.iteration, "nodeid": r.nodeid,
+                "change": r.change})
+
+
+def netra_iteration_finished(iteration, changes):
+    _write({"hook": "iteration_finished", "iteration": iteration, "changes": changes})
 """
 
 # iteration N checks out the Nth commit listed in revs.txt and says so
@@ -101,6 +126,7 @@ def project(tmp_path_factory) -> tuple[Path, list[str], subprocess.CompletedProc
     write(root / "tests" / "test_it.py", TESTS)
     write(root / "netra-supervisor.toml", CONFIG)
     write(root / "deploy.sh", DEPLOY, 0o755)
+    write(root / "plugins" / "record_changes.py", PLUGIN)
     (root / "revs.txt").write_text("\n".join(shas) + "\n")
     proc = run_cli(["run", "--headless"], root, timeout=180)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -258,3 +284,26 @@ def test_tui_report_names_change_and_first_bad_revision(project):
             assert f"git log {c1}..{c2}" in report
 
     asyncio.run(scenario())
+
+
+def test_hooks_get_the_change(project):
+    root, _shas, _proc = project
+    records = [json.loads(line) for line in (root / "hooks.jsonl").read_text().splitlines()]
+    second = {
+        r["nodeid"].split("::")[1]: r["change"]
+        for r in records
+        if r["hook"] == "results" and r["iteration"] == 2
+    }
+    assert second == {
+        "test_a": "new",
+        "test_b": "still",
+        "test_c": None,
+        "test_d": "still",
+        "test_e": None,
+    }
+    assert [r["changes"] for r in records if r["hook"] == "iteration_finished"][-1] == {
+        "new": 1,
+        "still": 2,
+        "fixed": 1,
+        "flaky": 0,
+    }
