@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from supervisor.config import format_duration
+from supervisor.core.changes import format_changes
 from supervisor.core.eta import Estimator, format_eta
 from supervisor.core.events import (
     GREEN_OUTCOMES,
@@ -80,6 +81,11 @@ def dump_digest(dump: str, max_lines: int = _DUMP_LINES) -> list[str]:
         out.extend(block[1:][-4:])  # innermost frames: file line + source line pairs
     out.extend(tasks[:6])
     return out[:max_lines] if len(out) <= max_lines else out[: max_lines - 6] + out[-6:]
+
+
+def _change(result: TestResult) -> str:
+    """`` (new)``, `` (still)``, `` (fixed)`` after the outcome; empty without one."""
+    return f" ({result.change})" if result.change else ""
 
 
 class HeadlessReporter:
@@ -179,7 +185,7 @@ class HeadlessReporter:
             if e.outcome in ("error", "crashed") and e.nodeid.endswith(("(startup)", "(suite)")):
                 self.line(f"  ✖ {e.suite}: {self._shown(e.message)}")
             elif self.verbose:
-                self.line(f"  ✖ {e.outcome} {e.nodeid}: {self._shown(e.message)}")
+                self.line(f"  ✖ {e.outcome}{_change(e)} {e.nodeid}: {self._shown(e.message)}")
         now = time.monotonic()
         if now - self._last_progress >= self.progress_every:
             self._last_progress = now
@@ -257,6 +263,9 @@ class HeadlessReporter:
             f"iteration {e.iteration}: {e.status} · passing {passing}{target} · "
             f"{format_counts(e.counts)} ({format_duration(duration)}{estimated})"
         )
+        changes = format_changes(e.changes)
+        if changes:  # iteration 3: 2 new · 1 still failing · 3 fixed · 1 flaky
+            self.line(f"iteration {e.iteration}: {changes}")
 
     def _on_log(self, e: LogLine) -> None:
         if e.level in ("warning", "error") or e.source in _ALWAYS_SHOWN or self.verbose:

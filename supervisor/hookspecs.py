@@ -258,7 +258,7 @@ def netra_test_hung(event: TestHung) -> None:
 
 @hookspec
 def netra_iteration_finished(
-    run_id: int, iteration: int, status: str, counts: dict[str, int]
+    run_id: int, iteration: int, status: str, counts: dict[str, int], changes: dict[str, int]
 ) -> None:
     """An iteration has finished (all its phases ran, a gate held, or it was stopped).
 
@@ -275,6 +275,9 @@ def netra_iteration_finished(
         ``deploy-failed`` or ``interrupted``.
     :param counts: Results per outcome for the whole iteration, every outcome of
         :data:`supervisor.core.events.OUTCOMES` present.
+    :param changes: Tests ``new``, ``still`` (failing), ``fixed`` and ``flaky`` in this
+        iteration against each test's previous result, each test counted once by its
+        last result (every key present; see ``TestResult.change``).
     :return: Nothing; a return value is ignored.
     """
 

@@ -11,25 +11,40 @@ import sqlite3
 from pathlib import Path
 
 from supervisor.config import Config
+from supervisor.core.changes import ChangeLabeller
 from supervisor.core.eta import Estimator, TestTimes
 from supervisor.core.last_results import LastResults
 from supervisor.core.loop import LoopSettings, ResumePoint
 from supervisor.store import queries
 
 
-def latest_results(db_path: Path) -> LastResults:
-    """Each recent test's latest outcome, read from the history (read-only). A history
-    that cannot be read only means no failed-first order until results come in."""
-    last = LastResults()
+def recent_outcomes(db_path: Path) -> list[tuple[str, str, str]]:
+    """``(suite, nodeid, outcome)`` of each recent test whose latest result did not
+    pass, oldest first (read-only). A history that cannot be read gives none: no
+    failed-first order, and every failure is new, until results come in."""
     try:
         conn = queries.connect_readonly(db_path)
         try:
-            last.seed(queries.recent_outcomes(conn))
+            return queries.recent_outcomes(conn)
         finally:
             conn.close()
     except (OSError, sqlite3.Error):
-        pass
+        return []
+
+
+def latest_results(db_path: Path, rows: list[tuple[str, str, str]] | None = None) -> LastResults:
+    """Each recent test's latest outcome (failed-first), from ``rows`` or the history."""
+    last = LastResults()
+    last.seed(recent_outcomes(db_path) if rows is None else rows)
     return last
+
+
+def change_labeller(rows: list[tuple[str, str, str]]) -> ChangeLabeller:
+    """New / still / fixed against the same rows: a test not among them passed last
+    time or has no history, and either way a failure of it is new."""
+    labeller = ChangeLabeller()
+    labeller.seed(rows)
+    return labeller
 
 
 def history_estimator(db_path: Path, config: Config, settings: LoopSettings) -> Estimator:

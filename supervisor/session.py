@@ -22,6 +22,7 @@ from supervisor import __version__
 from supervisor.config import Config, ConfigError, add_suites, load_config, select_phases
 from supervisor.core.between import Between, git_head
 from supervisor.core.bus import EventBus
+from supervisor.core.changes import labelling
 from supervisor.core.control import RunControl
 from supervisor.core.eta import estimating
 from supervisor.core.events import (
@@ -38,7 +39,13 @@ from supervisor.headless import HeadlessReporter
 from supervisor.hook_delivery import HookBridge
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
 from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
-from supervisor.run_history import history_estimator, latest_results, resume_point
+from supervisor.run_history import (
+    change_labeller,
+    history_estimator,
+    latest_results,
+    recent_outcomes,
+    resume_point,
+)
 from supervisor.sinks import open_sinks
 
 
@@ -168,7 +175,9 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     bus.subscribe(estimator)  # first: the model and the reporter read what it folded
     bus.subscribe(model.apply)
     bus.subscribe(store.put)
-    last = latest_results(db_path)  # failed-first: across runs, then this run's results
+    outcomes = recent_outcomes(db_path)  # each test's latest non-pass, across runs
+    last = latest_results(db_path, outcomes)  # failed-first, then this run's results
+    labeller = change_labeller(outcomes)  # new / still / fixed against the same rows
     bus.subscribe(last)
     if ui is None:
         bus.subscribe(reporter)  # with a view, it joins when the view ends (or crashes)
@@ -220,8 +229,9 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             settings,
             host.suite_kinds(),
             backend,
-            # runner text is masked before anyone sees it; each iteration gets its estimate
-            estimating(redacting(bus.emit, redactor), estimator),
+            # runner text is masked before anyone sees it; each iteration gets its
+            # estimate, each result its change (new / still / fixed)
+            labelling(estimating(redacting(bus.emit, redactor), estimator), labeller),
             run_id,
             stop,
             between,

@@ -903,13 +903,19 @@ def test_hook_netra_test_hung(recorder):
 def test_hook_netra_iteration_finished(recorder):
     h, calls, _ = recorder
     counts = count_outcomes(["passed"])
+    changes = {"new": 0, "still": 0, "fixed": 1, "flaky": 0}
     h.call_lifecycle(
-        "netra_iteration_finished", run_id=7, iteration=2, status="passed", counts=counts
+        "netra_iteration_finished",
+        run_id=7,
+        iteration=2,
+        status="passed",
+        counts=counts,
+        changes=changes,
     )
     assert calls == [
         (
             "netra_iteration_finished",
-            {"run_id": 7, "iteration": 2, "status": "passed", "counts": counts},
+            {"run_id": 7, "iteration": 2, "status": "passed", "counts": counts, "changes": changes},
         )
     ]
 

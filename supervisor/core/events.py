@@ -80,6 +80,9 @@ class IterationFinished(Event):
     status: str
     counts: dict[str, int]
     deploy_revision: str | None = None
+    #: tests new / still failing / fixed / flaky in this iteration, each counted once
+    #: by its last result (``core.changes``); the session fills it in
+    changes: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,10 @@ class TestResult(Event):
     dump: str = ""
     attempt: int = 1
     worker: str = ""
+    #: against the test's previous result (``core.changes``): "new" | "still" for a
+    #: result that did not pass, "fixed" for a pass after one; None otherwise. The
+    #: session fills it in; the history computes it at query time (no column).
+    change: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

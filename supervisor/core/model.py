@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
+from supervisor.core.changes import IterationChanges
 from supervisor.core.eta import Estimator
 from supervisor.core.events import (
     FAILING_OUTCOMES,
@@ -122,6 +123,8 @@ class ModelView:
     exit_code: int | None
     finished: float | None = None  # monotonic time the loop stopped
     eta: float | None = None  # seconds the running iteration has left (None: unknown)
+    #: this iteration's tests new / still failing / fixed / flaky so far (core.changes)
+    changes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,6 +159,8 @@ class RunModel:
     started: float = field(default_factory=time.monotonic)
     #: expected counts and ETAs (the session's, fed by the bus); None: none shown
     estimator: Estimator | None = None
+    #: new / still / fixed / flaky of the running iteration, each test by its last result
+    changes: IterationChanges = field(default_factory=IterationChanges)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @contextmanager
@@ -210,6 +215,7 @@ class RunModel:
                 exit_code=self.exit_code,
                 finished=self.finished,
                 eta=eta,
+                changes=self.changes.counts(),
             )
 
     def finish(self, stop_reason: str, exit_code: int) -> None:
@@ -239,6 +245,7 @@ class RunModel:
         self.failures.clear()
         self.failures_seq = 0
         self.failures_epoch += 1
+        self.changes.clear()
         self.deploy_state = "deploying"
 
     def _deploy_finished(self, e: DeployFinished) -> None:
@@ -274,6 +281,7 @@ class RunModel:
                 len(phase.rerun) < MAX_RERUN or e.nodeid in phase.rerun
             ):
                 phase.rerun[e.nodeid] = e.outcome
+        self.changes.add(e)
         if e.outcome in FAILING_OUTCOMES:
             self.failures.appendleft(e)
             self.failures_seq += 1

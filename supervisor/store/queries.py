@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.core.events import FAILING_OUTCOMES, GREEN_OUTCOMES
-from supervisor.store import canned
 from supervisor.store.schema import FAILING_SQL
 from supervisor.store.signature import signature
 
@@ -278,20 +277,8 @@ def wilson(failures: int, total: int, z: float = 1.96) -> tuple[float, float]:
     return round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3)
 
 
-def flaky(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str, Any]]:
-    """Tests that passed and failed (or hung) under one revision; newest evidence first.
-
-    ``fail_rate`` is the observed share of failing executions, ``fail_rate_est`` the
-    Laplace estimate (failures + 1) / (executions + 2), with a 95 % Wilson interval
-    ``fail_rate_low``..``fail_rate_high``. ``flip_rate`` is the share of consecutive
-    executions whose pass/fail differs.
-    """
-    rows = _dicts(conn.execute(canned.FLAKY_SQL))
-    if limit is not None:
-        rows = rows[:limit]
-    for row in rows:
-        row["fail_rate_low"], row["fail_rate_high"] = wilson(row["failed"], row["executions"])
-    return rows
+# ``history flaky`` itself (a window, attempts to pass, quarantine) is in
+# ``supervisor.store.triage``.
 
 
 # ---------------------------------------------------------------------- failures

@@ -27,6 +27,14 @@ class FailureGroup:
     message: str
     results: list[TestResult] = field(default_factory=list)  # newest first
     count: int = 0
+    #: new / still: how many of the group's results are which (``TestResult.change``)
+    changes: dict[str, int] = field(default_factory=dict)
+
+    def change_text(self) -> str:
+        """``new``, ``still``, or ``2 new 1 still`` for a mixed group."""
+        if len(self.changes) == 1:
+            return next(iter(self.changes))
+        return " ".join(f"{n} {k}" for k, n in sorted(self.changes.items()))
 
 
 class FailureGroups:
@@ -48,6 +56,8 @@ class FailureGroups:
             group.results.insert(0, result)
             del group.results[MAX_PER_GROUP:]
             group.count += 1
+            if result.change:
+                group.changes[result.change] = group.changes.get(result.change, 0) + 1
             self.groups[key] = group  # re-inserted: now the newest
         while len(self.groups) > MAX_GROUPS * 2:
             self.groups.pop(next(iter(self.groups)))
@@ -58,6 +68,20 @@ class FailureGroups:
     @property
     def total(self) -> int:
         return sum(g.count for g in self.groups.values())
+
+    def change_total(self, change: str) -> int:
+        return sum(g.changes.get(change, 0) for g in self.groups.values())
+
+
+def _message_cell(group: FailureGroup, message: str) -> Text:
+    """The message (``Text``: messages are not markup), after the group's change:
+    ``new · AssertionError: …``, ``still · …``, ``2 new 1 still · …``."""
+    cell = Text()
+    if group.changes:
+        cell.append(group.change_text(), style="bold" if "new" in group.changes else "dim")
+        cell.append(" · ")
+    cell.append(message)
+    return cell
 
 
 class FailuresPane(DataTable):
@@ -101,7 +125,7 @@ class FailuresPane(DataTable):
             cells = (
                 str(group.count),
                 Text(group.outcome, style=_OUTCOME_STYLE.get(group.outcome, "")),
-                Text(self.redact(group.message)),  # Text: messages are not markup
+                _message_cell(group, self.redact(group.message)),
                 Text(group.results[0].nodeid),
             )
             if i >= len(self._cells):
@@ -109,9 +133,13 @@ class FailuresPane(DataTable):
                 self._cells.append(cells)
                 continue
             old = self._cells[i]
-            for column, before, after in zip(("n", "outcome", "message", "test"), old, cells):
+            for column, before, after in zip(
+                ("n", "outcome", "change", "message", "test"), old, cells
+            ):
                 if before != after:
                     self.update_cell(f"r{i}", column, after)
             self._cells[i] = cells
         self._shown = groups
-        self.border_subtitle = f"{self.model.total} not passing"
+        fresh, still = self.model.change_total("new"), self.model.change_total("still")
+        changes = f" · {fresh} new · {still} still" if fresh or still else ""
+        self.border_subtitle = f"{self.model.total} not passing{changes}"
