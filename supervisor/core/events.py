@@ -80,6 +80,9 @@ class IterationFinished(Event):
     status: str
     counts: dict[str, int]
     deploy_revision: str | None = None
+    #: results of quarantined tests per outcome (only outcomes that occurred); they are
+    #: not in ``counts``: they never fail a gate or the exit code
+    quarantined: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,8 @@ class PhaseFinished(Event):
     #: the phase, or a verify pass found them no longer collected
     not_run: int = 0
     note: str = ""
+    #: results of quarantined tests per outcome, kept out of ``counts`` (see above)
+    quarantined: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +197,9 @@ class TestResult(Event):
     dump: str = ""
     attempt: int = 1
     worker: str = ""
+    #: the test matched an entry of the quarantine file (``[run] quarantine``): it ran
+    #: and is recorded, but never fails a gate or the exit code
+    quarantined: bool = False
 
 
 @dataclass(frozen=True, slots=True)
