@@ -296,3 +296,15 @@ def test_bad_run_keys_are_one_line_errors(tmp_path: Path, run, message):
     with pytest.raises(ConfigError) as info:
         parse_config({"run": run}, tmp_path / "n.toml")
     assert message in str(info.value)
+
+
+def test_the_readme_example_is_a_valid_quarantine_file():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Quarantine\n") :]
+    example = section[section.index("```toml\n") + 8 : section.index("```\n", 1)]
+    q = parse_quarantine(example, "README")
+    assert [e.nodeid for e in q.entries] == [
+        "tests/e2e/test_api.py::test_upload[big]",
+        "tests/e2e/test_ws.py::*stream*",
+    ]
+    assert q.match("ws-events", "tests/e2e/test_ws.py::test_long_stream") is q.entries[1]

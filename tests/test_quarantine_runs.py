@@ -295,3 +295,33 @@ def test_cli_mistakes_are_one_line_and_exit_2(tmp_path):
     assert (root / "netra-quarantine.toml").read_text() == ORIGINAL  # untouched
     no_db = run_cli(["quarantine", "suggest"], root)
     assert no_db.returncode == 2 and "no history database here" in no_db.stderr
+
+
+def test_an_older_history_gets_the_column_and_its_rows_read_0(tmp_path, monkeypatch):
+    """A history written before ``0004_quarantine`` is upgraded in place by the next
+    run; ``quarantine suggest`` reads it before and after."""
+    import sqlite3
+
+    from supervisor.store import schema
+
+    root = project(tmp_path)
+    db = root / ".netra" / "history.db"
+    db.parent.mkdir()
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])  # the previous set
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert "0004_quarantine" not in schema.migrate(conn)
+    conn.execute("INSERT INTO runs (id, started_at, status) VALUES (1, '2026-01-01', 'failed')")
+    conn.execute("INSERT INTO iterations (id, run_id, seq, started_at) VALUES (1, 1, 1, '2026')")
+    conn.execute("INSERT INTO tests (id, suite, nodeid) VALUES (1, 's', ?)", (BROKEN,))
+    conn.execute("INSERT INTO results (iteration_id, test_id, outcome) VALUES (1, 1, 'failed')")
+    conn.close()
+    monkeypatch.undo()
+    before = run_cli(["quarantine", "suggest", "--json"], root)
+    assert before.returncode == 0, before.stderr
+
+    run_cli(["quarantine", "add", BROKEN, "--reason", "r"], root)
+    ran = run_cli(["run", "--headless", "--once"], root, env=env(root))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ("0004_quarantine",) in query(db, "SELECT name FROM _sqlite_migrations")
+    rows = query(db, "SELECT outcome, quarantined FROM results WHERE test_id = 1 ORDER BY id")
+    assert rows == [("failed", 0), ("failed", 1)]  # the old row reads 0
