@@ -308,3 +308,13 @@ def test_the_readme_example_is_a_valid_quarantine_file():
         "tests/e2e/test_ws.py::*stream*",
     ]
     assert q.match("ws-events", "tests/e2e/test_ws.py::test_long_stream") is q.entries[1]
+
+
+def test_an_auto_quarantine_that_cannot_write_is_reported_and_the_run_goes_on():
+    def auto() -> list[str]:
+        raise PermissionError(13, "Permission denied", "q.toml")
+
+    said: list[LogLine] = []
+    RunQuarantine(FakeFile(""), lambda: date(2026, 12, 1), auto).end_iteration(said.append)
+    assert [line.level for line in said] == ["error"]
+    assert "auto_quarantine: [Errno 13] Permission denied: 'q.toml'" in said[0].text

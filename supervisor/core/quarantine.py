@@ -296,7 +296,7 @@ class RunQuarantine:
             return
         try:
             lines = self._auto()
-        except ConfigError as exc:
+        except (ConfigError, OSError) as exc:  # the file or the history: say it, go on
             emit(LogLine("error", self.source, f"auto_quarantine: {exc}"))
             return
         for line in lines:
