@@ -10,12 +10,8 @@ the file edits in :mod:`supervisor.quarantine_file`.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import shlex
-import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -23,6 +19,8 @@ from supervisor.argtypes import positive_int
 from supervisor.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from supervisor.config import Config
 
 # supervisor.config, the store and the file module are imported inside the functions:
@@ -85,6 +83,8 @@ def quarantine_command(
     args: argparse.Namespace, out: TextIO | None = None, today: date | None = None
 ) -> int:
     """Answer one ``quarantine`` subcommand; bad input is a ConfigError (exit 2)."""
+    from datetime import date
+
     out = out or sys.stdout
     config, path = _config_and_file(args.config)
     day = today or date.today()
@@ -113,6 +113,10 @@ def _config_and_file(explicit: str | None) -> tuple[Config | None, Path]:
 
 def _who(folder: Path) -> str:
     """git's user.name where the file is, else the login name."""
+    import getpass
+    import os
+    import subprocess
+
     try:
         name = subprocess.run(
             ["git", "config", "user.name"],
@@ -221,6 +225,8 @@ def _remove(args: argparse.Namespace, path: Path, out: TextIO) -> int:
 def _suggest(
     args: argparse.Namespace, config: Config | None, path: Path, today: date, out: TextIO
 ) -> int:
+    from datetime import datetime, timedelta, timezone
+
     from supervisor.config import ConfigError, parse_duration
     from supervisor.core.flips import could_come_out, count_flips, not_quarantined
     from supervisor.history_cli import _Output, connect_readonly
