@@ -39,9 +39,21 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_FILENAME = "netra-supervisor.toml"
+#: the quarantine file's default name, beside the config file (``[run] quarantine``)
+QUARANTINE_FILENAME = "netra-quarantine.toml"
 
 
 # --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class AutoQuarantine:
+    """``[run] auto_quarantine``: after an iteration, a test that flipped pass/fail at
+    least ``flips`` times under one revision within ``within`` seconds is quarantined."""
+
+    flips: int = 3
+    within: float = 7 * 86400.0
+    within_text: str = "7d"  # as written, for the reason an entry carries
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,9 @@ class RunConfig:
     order: str = "failed-first"  # failed-first | as-collected (also per [[suite]])
     #: after an iteration that left tests failing, the next one re-runs those first
     verify: bool = False
+    #: the quarantine file (relative to the config's folder): its tests never gate
+    quarantine: str = QUARANTINE_FILENAME
+    auto_quarantine: AutoQuarantine | None = None  # None: off
 
 
 @dataclass(frozen=True)
@@ -214,6 +229,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "env": "strmap",
         "order": "str",
         "verify": "bool",
+        "quarantine": "str",
+        "auto_quarantine": "table",  # checked in _auto_quarantine
     },
     "deploy": {
         "backend": "str",
@@ -465,7 +482,24 @@ def _parse_run(r: Reader, data: Mapping[str, Any]) -> RunConfig:
         raise r.fail("run.target", 'until = "target" needs a target count above 0')
     if "max_iterations" in values and values["max_iterations"] < 1:
         raise r.fail("run.max_iterations", "must be at least 1")
+    if "quarantine" in values and not values["quarantine"].strip():
+        raise r.fail("run.quarantine", f'empty path; write e.g. "{QUARANTINE_FILENAME}"')
+    if "auto_quarantine" in values:
+        values["auto_quarantine"] = _auto_quarantine(r, values["auto_quarantine"])
     return RunConfig(between=between, between_interval=interval, **values)
+
+
+def _auto_quarantine(r: Reader, data: Mapping[str, Any]) -> AutoQuarantine:
+    where = "run.auto_quarantine"
+    r.check_keys(where, data, {"flips": "int", "within": "duration"})
+    flips = r.value(where, "flips", data.get("flips", 3), "int")
+    within = r.value(where, "within", data.get("within", "7d"), "duration")
+    if flips < 1:
+        raise r.fail(f"{where}.flips", 'must be at least 1, e.g. { flips = 3, within = "7d" }')
+    if within <= 0:
+        raise r.fail(f"{where}.within", 'must be longer than 0s, e.g. "7d"')
+    text = data.get("within", "7d")
+    return AutoQuarantine(flips, within, text if isinstance(text, str) else format_duration(within))
 
 
 def _where(table: str, index: int, data: Mapping[str, Any], label: str) -> str:

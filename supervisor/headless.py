@@ -41,6 +41,7 @@ from supervisor.core.events import (
     TestsCollected,
 )
 from supervisor.core.model import IterationSummary
+from supervisor.core.quarantine import quarantine_text
 from supervisor.text import clip, one_line, storable
 
 _SHOWN_OUTCOMES = ("passed", "failed", "error", "hung", "crashed", "skipped")
@@ -51,9 +52,15 @@ _ALWAYS_SHOWN = ("loop", "health")  # what the run waits for, a person must see
 SHOWN_BYTES = 1024
 
 
-def format_counts(counts: dict[str, int], always: tuple[str, ...] = ("passed", "failed")) -> str:
+def format_counts(
+    counts: dict[str, int],
+    always: tuple[str, ...] = ("passed", "failed"),
+    quarantined: dict[str, int] | None = None,
+) -> str:
+    """``5 passed · 1 failed``, then ``· 3 quarantined: 2 failed, 1 passed`` if any."""
     parts = [f"{counts.get(k, 0)} {k}" for k in _SHOWN_OUTCOMES if counts.get(k) or k in always]
-    return " · ".join(parts)
+    apart = quarantine_text(quarantined or {})
+    return " · ".join(parts + [apart] if apart else parts)
 
 
 def dump_digest(dump: str, max_lines: int = _DUMP_LINES) -> list[str]:
@@ -175,17 +182,18 @@ class HeadlessReporter:
 
     def _on_test_result(self, e: TestResult) -> None:
         self._phase_done += 1
-        if e.outcome not in GREEN_OUTCOMES:
+        if e.outcome not in GREEN_OUTCOMES and not e.quarantined:
             self._phase_failing += 1
+        apart = " (quarantined)" if e.quarantined else ""
         if e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
             green = e.outcome in GREEN_OUTCOMES
             why = f": {self._shown(e.message)}" if e.message and not green else ""
-            self.line(f"  {'✔' if green else '✖'} {e.outcome} {e.nodeid}{why}")
+            self.line(f"  {'✔' if green else '✖'} {e.outcome}{apart} {e.nodeid}{why}")
         elif e.outcome not in GREEN_OUTCOMES:
             if e.outcome in ("error", "crashed") and e.nodeid.endswith(("(startup)", "(suite)")):
                 self.line(f"  ✖ {e.suite}: {self._shown(e.message)}")
             elif self.verbose:
-                self.line(f"  ✖ {e.outcome}{_change(e)} {e.nodeid}: {self._shown(e.message)}")
+                self.line(f"  ✖ {e.outcome}{_change(e)}{apart} {e.nodeid}: {self._shown(e.message)}")
         now = time.monotonic()
         if now - self._last_progress >= self.progress_every:
             self._last_progress = now
@@ -245,23 +253,26 @@ class HeadlessReporter:
     def _on_phase_finished(self, e: PhaseFinished) -> None:
         held = "held" if e.gate_held else "FAILED"
         mark = "✔" if e.status == "passed" else "✖"
-        total = sum(e.counts.values())
+        total = sum(e.counts.values()) + sum(e.quarantined.values())
         not_run = f" · {e.not_run} not run ({e.note})" if e.not_run or e.note else ""
         self.line(
-            f"{mark} {e.name}: {total} tests · {format_counts(e.counts)} · "
+            f"{mark} {e.name}: {total} tests · {format_counts(e.counts, quarantined=e.quarantined)} · "
             f"gate {e.gate} {held} ({format_duration(e.duration)}){not_run}"
         )
 
     def _on_iteration_finished(self, e: IterationFinished) -> None:
         duration = time.monotonic() - self._iteration_started
-        self.iterations.append(IterationSummary(e.iteration, e.status, dict(e.counts), duration))
+        self.iterations.append(
+            IterationSummary(e.iteration, e.status, dict(e.counts), duration, dict(e.quarantined))
+        )
         passing = e.counts.get("passed", 0)
         target = f" / target {self.target}" if self.target else ""
         estimate = self._iteration_estimate
         estimated = "" if estimate is None else f", estimated {format_duration(estimate)}"
         self.line(
             f"iteration {e.iteration}: {e.status} · passing {passing}{target} · "
-            f"{format_counts(e.counts)} ({format_duration(duration)}{estimated})"
+            f"{format_counts(e.counts, quarantined=e.quarantined)} "
+            f"({format_duration(duration)}{estimated})"
         )
         changes = format_changes(e.changes)
         if changes:  # iteration 3: 2 new · 1 still failing · 3 fixed · 1 flaky
@@ -281,7 +292,7 @@ class HeadlessReporter:
         )
 
     def summary_table(self) -> str:
-        headers = (
+        headers: tuple[str, ...] = (
             "iter",
             "status",
             "passed",
@@ -292,7 +303,7 @@ class HeadlessReporter:
             "skipped",
             "time",
         )
-        rows = [
+        rows: list[tuple[str, ...]] = [
             (
                 str(it.seq),
                 it.status,
@@ -301,6 +312,12 @@ class HeadlessReporter:
             )
             for it in self.iterations
         ]
+        if any(it.quarantined for it in self.iterations):  # counted apart, never gated
+            headers += ("quarantined",)
+            rows = [
+                (*row, quarantine_text(it.quarantined).partition(": ")[2] or "0")
+                for row, it in zip(rows, self.iterations)
+            ]
         widths = [
             max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
             for i, h in enumerate(headers)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import sqlite3
     from datetime import date
 
+    from supervisor.core.quarantine import QuarantineList
+
 # supervisor.config and supervisor.store.queries are imported inside the functions:
 # ``supervisor.cli`` builds this parser for every command, and --help stays instant.
 
@@ -213,11 +215,12 @@ def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> in
     )
 
 
-def _quarantined(args: argparse.Namespace, today: date) -> tuple[str, ...]:
+def _quarantined(args: argparse.Namespace, today: date) -> QuarantineList:
     """The quarantine file's entries in force: ``[run] quarantine`` of the config (read
-    as written, unchecked), else ``netra-quarantine.toml`` beside it or here."""
-    from supervisor.config import ConfigError, find_config
-    from supervisor.store.quarantined import DEFAULT_FILE, QuarantineFileError, quarantined_now
+    as written, unchecked), else ``netra-quarantine.toml`` beside it or here. Read by
+    the same parser as a run's, so both agree on globs, suites and expiry."""
+    from supervisor.config import QUARANTINE_FILENAME, ConfigError, find_config
+    from supervisor.quarantine_file import read_quarantine
 
     try:
         config_path, data = find_config(args.config)
@@ -227,10 +230,10 @@ def _quarantined(args: argparse.Namespace, today: date) -> tuple[str, ...]:
         if args.config:
             raise
         folder, named = Path.cwd(), None
-    path = folder / (named if isinstance(named, str) and named else DEFAULT_FILE)
+    path = folder / (named if isinstance(named, str) and named else QUARANTINE_FILENAME)
     try:
-        return quarantined_now(path, today)
-    except QuarantineFileError as exc:
+        return read_quarantine(path).active(today)
+    except ConfigError as exc:
         raise ConfigError(f"history flaky: {exc}; fix it or move it away") from None
 
 

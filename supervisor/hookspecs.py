@@ -216,7 +216,8 @@ def netra_phase_finished(
         pass (``[run] verify``: the re-run of what did not pass last time).
     :param status: ``passed``, ``failed``, ``gate-failed`` or ``interrupted``.
     :param counts: Results per outcome, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present (zero when none).
+        :data:`supervisor.core.events.OUTCOMES` present (zero when none). Results of
+        quarantined tests (``TestResult.quarantined``) are not in it: they never gate.
     :return: Nothing; a return value is ignored.
     """
 
@@ -234,7 +235,9 @@ def netra_results(batch: list[TestResult]) -> None:
     as a warning in the log).
 
     :param batch: A non-empty list of :class:`supervisor.core.events.TestResult` (each
-        names its iteration, phase, suite, nodeid and outcome). Do not modify it.
+        names its iteration, phase, suite, nodeid and outcome; ``quarantined`` is True
+        for a test the quarantine file covers: it ran, but never fails a gate or the
+        exit code). Do not modify it.
     :return: Nothing; a return value is ignored.
     """
 
@@ -274,7 +277,8 @@ def netra_iteration_finished(
         verify pass found a test still not passing; no full phase ran),
         ``deploy-failed`` or ``interrupted``.
     :param counts: Results per outcome for the whole iteration, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present.
+        :data:`supervisor.core.events.OUTCOMES` present; quarantined tests' results
+        are not in it (see :func:`netra_results`).
     :param changes: Tests ``new``, ``still`` (failing), ``fixed`` and ``flaky`` in this
         iteration against each test's previous result, each test counted once by its
         last result (every key present; see ``TestResult.change``).

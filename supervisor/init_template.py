@@ -26,6 +26,8 @@ watch = ["."]                 # what wait-for-change watches (git HEAD and files
 db = ".netra/history.db"      # the SQLite history of every run
 env = {}                      # extra environment for every suite, e.g. { APP_ENV = "staging" }
 order = "failed-first"        # what did not pass last time runs first | as-collected
+quarantine = "netra-quarantine.toml"   # tests that run but never gate (quarantine add ...)
+# auto_quarantine = { flips = 3, within = "7d" }   # quarantine tests that flip that often
 
 [deploy]
 backend = "none"              # a registered deploy backend; "none" skips deploying

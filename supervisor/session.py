@@ -38,6 +38,7 @@ from supervisor.exitcodes import ExitCode
 from supervisor.headless import HeadlessReporter
 from supervisor.hook_delivery import HookBridge
 from supervisor.plugins import PluginError, PluginHost, format_plugins_table
+from supervisor.quarantine_run import run_quarantine
 from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
 from supervisor.run_history import (
     change_labeller,
@@ -132,6 +133,8 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     if minter is not None:
         redactor.add(minter.secret)
     db_path = Path(options.db) if options.db else config.resolve(config.run.db)
+    # a broken quarantine file is exit 2 here; the auto-quarantine flushes the history
+    quarantine = run_quarantine(config, db_path, flush=lambda: store.flush())
     late_bus: list[EventBus] = []  # the store reports write problems into the bus
 
     def store_problem(message: str) -> None:
@@ -243,6 +246,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             control=control,
             settle=bridge.settle,  # hooks of an iteration's edges finish before it goes on
             last=last,
+            quarantine=quarantine,
         )
         if ui is None:
             outcome = loop.run()

@@ -4,7 +4,6 @@ git range: no process, no database."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import pytest
 
@@ -16,7 +15,6 @@ from supervisor.core.changes import (
     labelling,
 )
 from supervisor.core.events import Event, IterationFinished, IterationStarted, TestResult
-from supervisor.store.quarantined import QuarantineFileError, matches, quarantined_now
 from supervisor.store.triage import describe_streak, git_range
 
 AT = "2026-11-30T12:00:00+00:00"
@@ -137,50 +135,6 @@ def test_format_changes():
     )
     assert format_changes({"new": 0, "still": 0, "fixed": 0, "flaky": 0}) == ""
     assert format_changes(None) == ""
-
-
-# ---------------------------------------------------------------------- quarantine file
-
-
-def test_quarantine_reader_keeps_entries_in_force(tmp_path):
-    path = tmp_path / "netra-quarantine.toml"
-    path.write_text(
-        """
-[[test]]
-nodeid = "tests/test_a.py::test_flips"
-reason = "races the cache"
-
-[[test]]
-nodeid = "tests/test_ws.py::*"
-until = "2026-12-31"
-
-[[test]]
-nodeid = "tests/test_old.py::test_gone"
-until = "2026-11-01"
-
-[[test]]
-nodeid = "tests/test_date.py::test_typed"
-until = 2026-12-01
-"""
-    )
-    patterns = quarantined_now(path, date(2026, 11, 30))
-    assert patterns == (
-        "tests/test_a.py::test_flips",
-        "tests/test_ws.py::*",
-        "tests/test_date.py::test_typed",
-    )
-    assert matches("tests/test_ws.py::test_stream[3]", patterns)
-    assert matches("tests/test_a.py::test_flips", patterns)
-    assert not matches("tests/test_old.py::test_gone", patterns)  # expired
-    assert quarantined_now(path, date(2027, 1, 1)) == ("tests/test_a.py::test_flips",)
-    assert quarantined_now(tmp_path / "missing.toml", date(2026, 11, 30)) == ()
-
-
-def test_a_broken_quarantine_file_is_one_clear_error(tmp_path):
-    path = tmp_path / "netra-quarantine.toml"
-    path.write_text("[[test]\nnodeid = ")
-    with pytest.raises(QuarantineFileError, match="cannot read the quarantine file"):
-        quarantined_now(path, date(2026, 11, 30))
 
 
 # ---------------------------------------------------------------------- revisions

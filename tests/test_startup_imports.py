@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("httpx", "jwt", "websockets", "textual", "sqlite_utils", "rich")
+HEAVY = ("httpx", "jwt", "websockets", "textual", "sqlite_utils", "rich", "tomlkit")
 
 PROBE = textwrap.dedent(
     """

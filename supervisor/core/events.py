@@ -83,6 +83,9 @@ class IterationFinished(Event):
     #: tests new / still failing / fixed / flaky in this iteration, each counted once
     #: by its last result (``core.changes``); the session fills it in
     changes: dict[str, int] | None = None
+    #: results of quarantined tests per outcome (only outcomes that occurred); they are
+    #: not in ``counts``: they never fail a gate or the exit code
+    quarantined: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,8 @@ class PhaseFinished(Event):
     #: the phase, or a verify pass found them no longer collected
     not_run: int = 0
     note: str = ""
+    #: results of quarantined tests per outcome, kept out of ``counts`` (see above)
+    quarantined: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,9 @@ class TestResult(Event):
     #: result that did not pass, "fixed" for a pass after one; None otherwise. The
     #: session fills it in; the history computes it at query time (no column).
     change: str | None = None
+    #: the test matched an entry of the quarantine file (``[run] quarantine``): it ran
+    #: and is recorded, but never fails a gate or the exit code
+    quarantined: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,9 @@ class PhaseTally:
         self.suites = tuple(suites)
         self.outcomes: dict[tuple[str, str], str] = {}
         self._counts = dict.fromkeys(OUTCOMES, 0)
+        #: the results of quarantined tests, per outcome: apart from ``counts``
+        self._quarantined: dict[str, int] = {}
+        self._quarantined_ids: set[tuple[str, str]] = set()
         self._resulted: dict[str, set[str]] = {}
         #: per suite that reported what it collected: those ids without a result yet
         self._left: dict[str, set[str]] = {}
@@ -65,20 +68,31 @@ class PhaseTally:
 
     def add(self, event: TestResult) -> None:
         with self._lock:
-            self._set(event.suite, event.nodeid, event.outcome)
+            self._set(event.suite, event.nodeid, event.outcome, event.quarantined)
 
-    def seed(self, suite: str, outcomes: Mapping[str, str]) -> None:
-        """Outcomes recorded before a ``--resume``: they count as if reported now."""
+    def seed(
+        self, suite: str, outcomes: Mapping[str, str], quarantined: frozenset[str] = frozenset()
+    ) -> None:
+        """Outcomes recorded before a ``--resume``: they count as if reported now
+        (those of ``quarantined`` tests apart, as quarantined)."""
         with self._lock:
             for nodeid, outcome in outcomes.items():
-                self._set(suite, nodeid, outcome)
+                self._set(suite, nodeid, outcome, nodeid in quarantined)
 
-    def _set(self, suite: str, nodeid: str, outcome: str) -> None:
-        before = self.outcomes.get((suite, nodeid))
+    def _set(self, suite: str, nodeid: str, outcome: str, quarantined: bool = False) -> None:
+        key = (suite, nodeid)
+        before = self.outcomes.get(key)
         if before is not None:
-            self._counts[before] -= 1
-        self.outcomes[(suite, nodeid)] = outcome
-        self._counts[outcome] = self._counts.get(outcome, 0) + 1
+            counts = self._quarantined if key in self._quarantined_ids else self._counts
+            counts[before] -= 1
+        self.outcomes[key] = outcome
+        # a quarantined test's result is counted apart: it never decides the gate
+        if quarantined:
+            self._quarantined_ids.add(key)
+            self._quarantined[outcome] = self._quarantined.get(outcome, 0) + 1
+        else:
+            self._quarantined_ids.discard(key)
+            self._counts[outcome] = self._counts.get(outcome, 0) + 1
         self._resulted.setdefault(suite, set()).add(nodeid)
         self._left.get(suite, set()).discard(nodeid)
 
@@ -97,8 +111,14 @@ class PhaseTally:
             self._done.add(suite)
 
     def counts(self) -> dict[str, int]:
+        """Per outcome, every outcome present; quarantined tests' results are not in it."""
         with self._lock:
             return dict(self._counts)
+
+    def quarantined(self) -> dict[str, int]:
+        """The quarantined tests' results per outcome (only outcomes that occurred)."""
+        with self._lock:
+            return {k: v for k, v in self._quarantined.items() if v}
 
     def remaining(self) -> int | None:
         """Tests collected but without a result in the suites not done; ``None`` while

@@ -39,6 +39,7 @@ from supervisor.core.gates import PhaseTally, gate_holds, gate_lost
 from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
 from supervisor.core.last_results import LastResults
+from supervisor.core.quarantine import RunQuarantine, add_counts
 from supervisor.exitcodes import ExitCode
 from supervisor.redact import Redactor, redact_file
 from supervisor.text import exception_line
@@ -105,6 +106,7 @@ class Loop:
         control: RunControl | None = None,
         settle: Callable[[], None] | None = None,
         last: LastResults | None = None,
+        quarantine: RunQuarantine | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -131,6 +133,9 @@ class Loop:
         self.settle = settle or (lambda: None)
         #: the latest outcome of every test (failed-first reads it); None: keep order
         self.last = last
+        #: the quarantine file's entries in force: their tests' results never gate
+        self.quarantine = quarantine
+        self._quarantined: dict[str, int] = {}  # this iteration's quarantined results
         self._tally = PhaseTally()
         #: the running phase's: set once its gate can no longer hold (``stop_on_gate``)
         self._cut = threading.Event()
@@ -164,6 +169,9 @@ class Loop:
             self._outcomes = verify.IterationOutcomes()
             self.emit(IterationStarted(self.run_id, iteration, utc_now()))
             self.settle()
+            self._quarantined = {}
+            if self.quarantine is not None:
+                self.quarantine.start_iteration(self.emit)
             revision, deploy_ok = self._deploy(iteration, deployed_once)
             deployed_once = deployed_once or deploy_ok
             if deploy_ok and self.iteration_env is not None:
@@ -174,12 +182,15 @@ class Loop:
                 last_status, last_counts = "deploy-failed", count_outcomes([])
             self.emit(
                 IterationFinished(
-                    self.run_id, iteration, utc_now(), last_status, last_counts, revision
+                    self.run_id, iteration, utc_now(), last_status, last_counts, revision,
+                    quarantined=dict(self._quarantined),
                 )
-            )
+            )  # fmt: skip
             self.settle()
             if self._outcomes:  # a deploy-failed iteration ran nothing: keep the last
                 self._previous, self._previous_iteration = self._outcomes.outcomes, iteration
+                if self.quarantine is not None and not self.stop.is_set():
+                    self.quarantine.end_iteration(self.emit)  # [run] auto_quarantine
             reason = self._stop_reason(iteration, started, last_status, last_counts)
             if reason:
                 break
@@ -285,6 +296,7 @@ class Loop:
         if parts:
             counts, status = self._run_verify(iteration, parts)
             if status != "passed":
+                self._quarantined = self._tally.quarantined()
                 return ("interrupted" if status == "interrupted" else "verify-failed"), counts
         totals = count_outcomes([])
         status = "passed"
@@ -294,6 +306,7 @@ class Loop:
             counts, held, phase_status = self._run_phase(iteration, seq, phase)
             for key, value in counts.items():
                 totals[key] += value
+            add_counts(self._quarantined, self._tally.quarantined())
             if phase_status == "interrupted":
                 return "interrupted", totals
             if phase_status != "passed":
@@ -353,7 +366,7 @@ class Loop:
         self.emit(
             PhaseFinished(
                 s.run_id, s.iteration, s.phase, s.name, s.gate, status, held, counts,
-                time.monotonic() - self._phase_t0, not_run, note,
+                time.monotonic() - self._phase_t0, not_run, note, self._tally.quarantined(),
             )
         )  # fmt: skip
 
@@ -439,7 +452,9 @@ class Loop:
         """A resumed iteration's recorded outcomes count as if they had just come in."""
         recorded = self._recorded(iteration, seq, suite)
         if recorded:
-            self._tally.seed(suite.name, recorded)
+            q = self.quarantine
+            kept = q.quarantined_of(suite.name, recorded) if q is not None else frozenset()
+            self._tally.seed(suite.name, recorded, kept)
             self._outcomes.seed(filed_under, suite.name, recorded)
 
     def _run_suite(
@@ -529,6 +544,8 @@ class Loop:
 
     def _emit_from_runner(self, event: Event) -> None:
         if isinstance(event, TestResult):
+            if self.quarantine is not None:
+                event = self.quarantine.mark(event)
             self._tally.add(event)
             self._outcomes.add(self._filed_under, event.suite, event.nodeid, event.outcome)
         elif isinstance(event, TestsCollected):

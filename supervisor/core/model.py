@@ -60,10 +60,12 @@ class PhaseState:
     note: str = ""
     #: the verify pass (seq 0): each re-run test's latest outcome, in first-result order
     rerun: dict[str, str] = field(default_factory=dict)
+    #: quarantined tests' results per outcome: apart from ``counts``, they never gate
+    quarantined: dict[str, int] = field(default_factory=dict)
 
     @property
     def done(self) -> int:
-        return sum(self.counts.values())
+        return sum(self.counts.values()) + sum(self.quarantined.values())
 
 
 def counted_phases(phases: tuple[PhaseState, ...]) -> tuple[PhaseState, ...]:
@@ -88,6 +90,7 @@ class IterationSummary:
     status: str
     counts: dict[str, int]
     duration: float
+    quarantined: dict[str, int] = field(default_factory=dict)  # apart from counts
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,10 @@ class RunModel:
         self.running.pop((e.suite, e.nodeid), None)
         self.results_seen += 1
         phase = self._phase(e.phase)
+        if e.quarantined:  # counted apart, and not a failure to look at
+            if phase is not None:
+                phase.quarantined[e.outcome] = phase.quarantined.get(e.outcome, 0) + 1
+            return
         if phase is not None:
             phase.counts[e.outcome] = phase.counts.get(e.outcome, 0) + 1
             if phase.seq == VERIFY_SEQ and (
@@ -317,6 +324,7 @@ class RunModel:
                 status=e.status,
                 counts=dict(e.counts),
                 duration=time.monotonic() - self.iteration_started,
+                quarantined=dict(e.quarantined),
             )
         )
 
@@ -343,6 +351,7 @@ def _copy_phase(phase: PhaseState) -> PhaseState:
         not_run=phase.not_run,
         note=phase.note,
         rerun=dict(phase.rerun),
+        quarantined=dict(phase.quarantined),
     )
 
 

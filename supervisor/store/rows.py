@@ -43,7 +43,8 @@ Redactor = Callable[[str], str]
 # the id its file was named after (see _next_id).
 _INSERT_RESULT = (
     "INSERT INTO results (id, iteration_id, phase_id, test_id, attempt, outcome, duration,"
-    " started_at, message, longrepr, dump, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " started_at, message, longrepr, dump, worker, quarantined)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_LOG = "INSERT INTO logs (id, run_id, at, level, source, text) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_PLUGIN_ERROR = (
@@ -262,6 +263,7 @@ class RowFolder:
                 longrepr,
                 dump,
                 r(ev.worker),
+                int(ev.quarantined),
             )
         )
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from supervisor.core.changes import PASSING, label
 from supervisor.core.events import FAILING_OUTCOMES
+from supervisor.core.quarantine import QuarantineList
 from supervisor.store import canned
-from supervisor.store.quarantined import matches
 from supervisor.store.queries import connect_readonly, wilson
 
 _GIT_SHA = re.compile(r"^(?:git:)?([0-9a-f]{7,40})$")
@@ -206,7 +206,7 @@ def describe_streak(info: dict[str, Any] | None) -> str:
 def flaky(
     conn: sqlite3.Connection,
     since: str,
-    quarantined: tuple[str, ...] = (),
+    quarantined: QuarantineList | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Tests that passed and failed (or hung) under one revision, among the iterations
@@ -216,7 +216,8 @@ def flaky(
     executions whose pass/fail differs), ``attempts_to_pass`` (over the iterations it
     passed in, the mean attempt number of its first pass: 1.0 means always on the first
     try; ``results.attempt``), the failure rate with its 95 % Wilson interval, and
-    ``quarantined`` (an entry of the quarantine file names it now).
+    ``quarantined`` (an entry in force of the quarantine file names it now: pass the
+    file's :meth:`QuarantineList.active` entries).
     """
     cursor = conn.execute(canned.FLAKY_SQL, {"since": since})
     names = [col[0] for col in cursor.description]
@@ -224,7 +225,7 @@ def flaky(
     for values in cursor:
         row = dict(zip(names, values))
         row["fail_rate_low"], row["fail_rate_high"] = wilson(row["failed"], row["executions"])
-        row["quarantined"] = matches(row["nodeid"], quarantined)
+        row["quarantined"] = bool(quarantined and quarantined.match(row["suite"], row["nodeid"]))
         rows.append(row)
         if limit is not None and len(rows) >= limit:
             break

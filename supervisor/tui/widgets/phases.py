@@ -12,6 +12,7 @@ from textual.widgets import Static
 from supervisor.core.eta import format_eta
 from supervisor.core.events import FAILING_OUTCOMES, VERIFY_SEQ
 from supervisor.core.model import PhaseState
+from supervisor.core.quarantine import quarantine_text
 
 BAR = 12
 
@@ -36,6 +37,12 @@ def count_text(phase: PhaseState) -> str:
     had last time stands in for the one they will collect."""
     total = max(phase.discovered + phase.expected, phase.done)
     return f"{phase.done}/{total} expected" if phase.expected else f"{phase.done}/{total}"
+
+
+def quarantined_text(phase: PhaseState) -> Text:
+    """``3 quarantined: 2 failed, 1 passed`` (never part of the gate), or nothing."""
+    text = quarantine_text(phase.quarantined)
+    return Text(f"{text} ", style="yellow") if text else Text("")
 
 
 def not_run_text(phase: PhaseState) -> Text:
@@ -86,7 +93,7 @@ class PhasesPane(Static):
         key = tuple(
             (p.seq, p.name, p.status, p.gate_held, p.discovered, p.expected, eta)
             + tuple(p.counts.values())
-            + (p.not_run, p.note, tuple(p.rerun.items()))
+            + (p.not_run, p.note, tuple(p.rerun.items()), tuple(p.quarantined.items()))
             for p, eta in zip(phases, etas)
         )
         if key == self._last:
@@ -127,6 +134,7 @@ class PhasesPane(Static):
                 " ",
                 gate_text(phase),
                 " ",
+                quarantined_text(phase),
                 not_run_text(phase),
                 Text(phase.impact, style="italic"),
                 no_wrap=True,
