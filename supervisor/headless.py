@@ -193,7 +193,9 @@ class HeadlessReporter:
             if e.outcome in ("error", "crashed") and e.nodeid.endswith(("(startup)", "(suite)")):
                 self.line(f"  ✖ {e.suite}: {self._shown(e.message)}")
             elif self.verbose:
-                self.line(f"  ✖ {e.outcome}{_change(e)}{apart} {e.nodeid}: {self._shown(e.message)}")
+                self.line(
+                    f"  ✖ {e.outcome}{_change(e)}{apart} {e.nodeid}: {self._shown(e.message)}"
+                )
         now = time.monotonic()
         if now - self._last_progress >= self.progress_every:
             self._last_progress = now
