@@ -81,7 +81,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def netra_register_suite_kinds() -> list[SuiteKind]:
+def netra_register_suite_kinds() -> list[SuiteKind] | None:
     """Register kinds of suite (the ``kind = "..."`` of a ``[[suite]]`` table).
 
     Called once per plugin while plugins are loaded, before the configuration's suites
@@ -100,7 +100,7 @@ def netra_register_suite_kinds() -> list[SuiteKind]:
 
 
 @hookspec
-def netra_register_suites(config: Config) -> list[SuiteConfig]:
+def netra_register_suites(config: Config) -> list[SuiteConfig] | None:
     """Register suites defined in code rather than in the configuration file.
 
     Called once per run, after the configuration file has been read and before its
@@ -117,7 +117,7 @@ def netra_register_suites(config: Config) -> list[SuiteConfig]:
 
 
 @hookspec
-def netra_register_deploy_backends() -> list[DeployBackend]:
+def netra_register_deploy_backends() -> list[DeployBackend] | None:
     """Register ways to deploy the system under test (``[deploy] backend = NAME``).
 
     Called once per plugin while plugins are loaded; not called with batches (it takes
@@ -131,7 +131,7 @@ def netra_register_deploy_backends() -> list[DeployBackend]:
 
 
 @hookspec
-def netra_register_log_sinks() -> list[LogSink]:
+def netra_register_log_sinks() -> list[LogSink] | None:
     """Register kinds of log sink (the ``kind = "..."`` of a ``[[sink]]`` table).
 
     Called once per plugin while plugins are loaded; not called with batches (it takes

@@ -306,8 +306,8 @@ class _ViewRun:
 
     def _target(self) -> None:
         try:
-            self.outcome = self.loop.run()
-            self.model.finish(self.outcome.stop_reason, self.outcome.exit_code)
+            self.outcome = outcome = self.loop.run()
+            self.model.finish(outcome.stop_reason, outcome.exit_code)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             self.error = exc
         finally:

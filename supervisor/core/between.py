@@ -34,7 +34,11 @@ def git_head(path: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def tree_fingerprint(paths: list[Path]) -> tuple:
+#: git HEADs (one per path), file count, newest mtime, total size
+Fingerprint = tuple[tuple[str | None, ...], int, float, int]
+
+
+def tree_fingerprint(paths: list[Path]) -> Fingerprint:
     """A cheap summary (git HEADs, file count, newest mtime, total size) of ``paths``."""
     heads = tuple(git_head(p if p.is_dir() else p.parent) for p in paths)
     count, newest, size = 0, 0.0, 0
@@ -77,7 +81,7 @@ class Between:
         self.next_now = threading.Event()  # set by Enter, SIGUSR1 or the TUI
         self.announce = announce
         self.poll = poll
-        self._fingerprint: tuple | None = None
+        self._fingerprint: Fingerprint | None = None
 
     def iteration_started(self) -> None:
         """Remember what the watched tree looked like when the iteration began."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from supervisor.config import Config, PhaseConfig, SuiteConfig, format_duration
+from supervisor.config import Config, PhaseConfig, SuiteConfig
+from supervisor.config_values import format_duration
 from supervisor.core import verify
 from supervisor.core.between import Between, git_head
 from supervisor.core.control import RunControl
@@ -374,7 +375,7 @@ class Loop:
         self,
         iteration: int,
         seq: int,
-        runs: list[tuple[int, PhaseConfig, SuiteConfig, frozenset[str] | None]],
+        runs: Sequence[tuple[int, PhaseConfig, SuiteConfig, frozenset[str] | None]],
     ) -> bool:
         """Run ``(filed under, phase, suite, only)`` in order, until the run is stopped
         (True: interrupted) or the phase is cut (its later suites don't start)."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 from supervisor.core.changes import IterationChanges
 from supervisor.core.eta import Estimator
@@ -154,8 +155,8 @@ class RunModel:
     failures_epoch: int = 0  # bumped when ``failures`` starts over
     phases: list[PhaseState] = field(default_factory=list)
     running: dict[tuple[str, str], RunningTest] = field(default_factory=dict)
-    failures: deque = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
-    log: deque = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    failures: deque[TestResult] = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
+    log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     iterations: list[IterationSummary] = field(default_factory=list)
     plugin_errors: int = 0
     version: int = 0  # bumped on every change, so views can skip identical frames
@@ -355,7 +356,7 @@ def _copy_phase(phase: PhaseState) -> PhaseState:
     )
 
 
-_HANDLERS = {
+_HANDLERS: dict[type[Event], Callable[[RunModel, Any], None]] = {
     RunStarted: RunModel._run_started,
     IterationStarted: RunModel._iteration_started,
     DeployFinished: RunModel._deploy_finished,

@@ -49,7 +49,8 @@ def entry_points(given: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
     else:
         eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
     seen: set[tuple[str, str]] = set()
-    builtin, installed = [], []
+    builtin: list[Any] = []
+    installed: list[Any] = []
     for ep in eps:
         if (ep.name, ep.value) in seen:
             continue
@@ -151,7 +152,8 @@ def failure_text(exc: BaseException, file: str = "") -> str:
     if not isinstance(exc, SyntaxError):
         frames = traceback.extract_tb(exc.__traceback__)
         mine = [f for f in frames if file and os.path.abspath(f.filename) == os.path.abspath(file)]
-        frame = (mine or frames or [None])[-1]
-        if frame is not None:
+        candidates = mine or frames
+        if candidates:
+            frame = candidates[-1]
             where = f" ({os.path.basename(frame.filename)}:{frame.lineno})"
     return exception_line(exc, EXCEPTION_BYTES - utf8_size(where)) + where

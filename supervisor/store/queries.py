@@ -19,11 +19,14 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisor.core.events import FAILING_OUTCOMES, GREEN_OUTCOMES
 from supervisor.store.schema import FAILING_SQL
 from supervisor.store.signature import signature
+
+if TYPE_CHECKING:
+    from supervisor.core.eta import HistoryRow
 
 _PASSING = GREEN_OUTCOMES - {"skipped"}  # what ``diff`` calls fixed
 
@@ -218,7 +221,9 @@ def find_test(conn: sqlite3.Connection, text: str, suite: str | None = None) -> 
     return found[0]
 
 
-def test_history(conn: sqlite3.Connection, test: dict[str, Any], limit: int | None = None) -> dict:
+def test_history(
+    conn: sqlite3.Connection, test: dict[str, Any], limit: int | None = None
+) -> dict[str, Any]:
     """Every result of one test, newest first, with a summary across runs."""
     results = _dicts(
         conn.execute(
@@ -449,7 +454,9 @@ def diff(conn: sqlite3.Connection, a: Iteration, b: Iteration) -> dict[str, Any]
     return out
 
 
-def _name_key(before: dict, after: dict, test_id: int) -> tuple[str, str]:
+def _name_key(
+    before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]], test_id: int
+) -> tuple[str, str]:
     row = after.get(test_id) or before[test_id]
     return row["suite"], row["nodeid"]
 
@@ -480,7 +487,7 @@ def recent_outcomes(conn: sqlite3.Connection, iterations: int = 20) -> list[tupl
     ]
 
 
-def recent_test_times(conn: sqlite3.Connection, suites: list[str]) -> list[tuple]:
+def recent_test_times(conn: sqlite3.Connection, suites: list[str]) -> list[HistoryRow]:
     """What expected counts and ETAs start from (``core.eta.HistoryRow``): for every
     test of ``suites``, the latest iteration with a result of it outside a verify pass,
     and its last 5 non-skipped durations, newest first.

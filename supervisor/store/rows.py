@@ -85,10 +85,10 @@ class Batch:
     __slots__ = ("results", "logs", "plugin_errors", "undo", "saved")
 
     def __init__(self) -> None:
-        self.results: list[tuple] = []
-        self.logs: list[tuple] = []
-        self.plugin_errors: list[tuple] = []
-        self.undo: list[tuple[dict, Any]] = []
+        self.results: list[tuple[Any, ...]] = []
+        self.logs: list[tuple[Any, ...]] = []
+        self.plugin_errors: list[tuple[Any, ...]] = []
+        self.undo: list[tuple[dict[Any, int], Any]] = []
         self.saved: list[Path] = []
 
     def insert(self, conn: sqlite3.Connection) -> None:
@@ -165,8 +165,8 @@ class RowFolder:
         cur = conn.execute(
             _INSERT_ITERATION, (self.run_id, seq, self._r(started_at or utc_now()), eta_s)
         )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
+        if cur.rowcount == 1 and cur.lastrowid is not None:
+            row_id = cur.lastrowid
         else:  # the row exists (another writer, or a resume that did not load it)
             row_id = conn.execute(
                 "SELECT id FROM iterations WHERE run_id = ? AND seq = ?", (self.run_id, seq)
@@ -206,8 +206,8 @@ class RowFolder:
                 r(impact),
             ),
         )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
+        if cur.rowcount == 1 and cur.lastrowid is not None:
+            row_id = cur.lastrowid
         else:
             row_id = conn.execute(
                 "SELECT id FROM phases WHERE iteration_id = ? AND seq = ?", (iteration_id, phase)
@@ -224,8 +224,8 @@ class RowFolder:
         cur = conn.execute(
             _INSERT_TEST, (suite, nodeid, r(event.file), r(event.started_at or utc_now()))
         )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
+        if cur.rowcount == 1 and cur.lastrowid is not None:
+            row_id = cur.lastrowid
         else:
             row_id = conn.execute(
                 "SELECT id FROM tests WHERE suite = ? AND nodeid = ?", (suite, nodeid)

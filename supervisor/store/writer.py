@@ -42,13 +42,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from supervisor.core.events import FAILING_OUTCOMES, Event, TestResult, utc_now
 from supervisor.store import schema
 from supervisor.store.rows import Batch, Redactor, RowFolder, stored_text
 
 Reporter = Callable[[str], None]
+T = TypeVar("T")
 
 # Backoff between attempts while SQLite refuses writes (seconds), then the last value.
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -83,7 +84,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     )
 
 
-def _retrying(what: str, path: Path, fn: Callable[[], Any], attempts: int = 4) -> Any:
+def _retrying(what: str, path: Path, fn: Callable[[], T], attempts: int = 4) -> T:
     """Run a synchronous setup step, retrying while SQLite is busy or full."""
     for attempt in range(attempts):
         try:
@@ -204,7 +205,9 @@ class HistoryStore:
                         red(version),
                     ),
                 )
-                return int(cur.lastrowid)
+                if cur.lastrowid is None:  # sqlite3 sets it after every INSERT
+                    raise sqlite3.DatabaseError("the new run got no id")
+                return cur.lastrowid
 
             run_id = _retrying("write to", path, insert_run)
         except BaseException:
