@@ -309,7 +309,14 @@ def test_a_run_waits_for_an_edit_then_for_a_commit(tmp_path: Path) -> None:
     )
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout])
+    out = proc.stdout
+    assert out is not None
+
+    def pump() -> None:
+        for line in out:
+            lines.put(line)
+
+    reader = threading.Thread(target=pump)
     reader.start()
 
     def next_wait(within: float) -> bool:
