@@ -22,7 +22,8 @@ Usage (from the repository, with the dev venv)::
 
     .venv/bin/python bench/idle_wait.py                              # this checkout
     .venv/bin/python bench/idle_wait.py --before-repo /work/base     # before and after
-    .venv/bin/python bench/idle_wait.py --rounds 1 --seconds 10 --keep
+    .venv/bin/python bench/idle_wait.py --rounds 1 --seconds 10 --keep --polling
+    .venv/bin/python bench/idle_wait.py --project /tmp/netra-idle-wait-XXXX   # reuse its tree
 """
 
 from __future__ import annotations
@@ -100,9 +101,15 @@ def tree_cpu(proc: psutil.Process) -> float:
     return total
 
 
-def measure(python: str, project: Path, seconds: float) -> float:
+def measure(python: str, project: Path, seconds: float, polling: bool = False) -> float:
     """One round: % of a core the waiting supervisor uses over ``seconds``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETRA_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NETRA_") and k != "WATCHFILES_FORCE_POLLING"
+    }
+    if polling:
+        env["WATCHFILES_FORCE_POLLING"] = "1"
     proc = subprocess.Popen(
         [python, "-m", "supervisor.cli", "run", "--headless"],
         cwd=project,
@@ -182,32 +189,52 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="an older checkout with its own .venv (e.g. /work/base): measured too",
     )
+    ap.add_argument(
+        "--polling",
+        action="store_true",
+        help="also this checkout with WATCHFILES_FORCE_POLLING=1 (the fallback's cost)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument(
+        "--project",
+        type=Path,
+        help="a folder a --keep run left (its project/ is reused, and kept)",
+    )
     args = ap.parse_args(argv)
 
-    sides = [("after", sys.executable)]
+    sides = [("after", sys.executable, False)]
+    if args.polling:
+        sides.append(("after, polling", sys.executable, True))
     if args.before_repo is not None:
         python = args.before_repo / ".venv/bin/python"
         if not python.exists():
             print(f"--before-repo: {python} does not exist; make that venv first", file=sys.stderr)
             return 2
-        sides.insert(0, ("before", str(python)))
+        sides.insert(0, ("before", str(python), False))
 
-    tmp = Path(tempfile.mkdtemp(prefix="netra-idle-wait-"))
+    if args.project is not None and not (args.project / "project/tree").is_dir():
+        print(
+            f"--project: no project/tree in {args.project}; give a --keep run's folder",
+            file=sys.stderr,
+        )
+        return 2
+    keep = args.keep or args.project is not None
+    tmp = args.project or Path(tempfile.mkdtemp(prefix="netra-idle-wait-"))
     try:
         t = time.monotonic()
-        build_project(tmp / "project", args.dirs, args.files)
+        if args.project is None:
+            build_project(tmp / "project", args.dirs, args.files)
         print(
             f"tree: {args.files} files in {args.dirs} folders ({time.monotonic() - t:.1f}s to"
-            f" build) · {args.rounds} round(s) of {args.seconds:g}s · load {os.getloadavg()[0]:.2f}"
+            f" build{', reused' if args.project else ''}) · {args.rounds} round(s) of {args.seconds:g}s · load {os.getloadavg()[0]:.2f}"
         )
         medians: dict[str, float] = {}
-        for name, python in sides:
+        for name, python, polling in sides:
             print(f"{name}: {which_supervisor(python, tmp / 'project')} ({python})")
             figures = []
             for r in range(args.rounds):
                 shutil.rmtree(tmp / "project/.netra", ignore_errors=True)
-                figures.append(measure(python, tmp / "project", args.seconds))
+                figures.append(measure(python, tmp / "project", args.seconds, polling))
                 print(f"  round {r + 1}: {figures[-1]:.3f} % of a core")
             medians[name] = statistics.median(figures)
             print(f"{name}: {medians[name]:.3f} % of a core (median)")
@@ -222,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        if args.keep:
+        if keep:
             print(f"kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
