@@ -260,6 +260,10 @@ def test_without_inotify_it_polls_and_says_so_once(tmp_path: Path) -> None:
 
     lines: list[str] = []
     root = repo(tmp_path)
+    # polling compares modification times to the second: make them an hour older
+    hour_ago = time.time() - 3600
+    for path in (root / "src/app.py", root / ".git/refs/heads/main"):
+        os.utime(path, (hour_ago, hour_ago))
     with Between(
         "wait-for-change", 0.0, [root], threading.Event(), lines.append, watch_fn=watch
     ) as b:
@@ -290,12 +294,16 @@ def test_a_run_waits_for_an_edit_then_for_a_commit(tmp_path: Path) -> None:
         target = 1000
         max_iterations = 3
         between = "wait-for-change"
-        watch = ["src", "tests"]
-        db = "out/history.db"
+        watch = ["."]
+        db = "out/history.db"   # inside the watched tree, like the sink's file below
+
+        [[sink]]
+        kind = "jsonl"
+        path = "events/run.jsonl"
 
         [[suite]]
         name = "unit"
-        args = ["tests"]
+        args = ["tests"]        # pytest writes its .pytest_cache and __pycache__ here
         """,
     )
     git(root, "add", "-A")
@@ -333,8 +341,10 @@ def test_a_run_waits_for_an_edit_then_for_a_commit(tmp_path: Path) -> None:
 
     try:
         assert next_wait(120), "".join(seen)
-        assert str(root / "src") in seen[-1] and str(root / ".git/HEAD") in seen[-1]
-        # pytest's cache, bytecode, the history: written by the run itself, and by us now
+        assert f"under {root} and git HEAD ({root / '.git/HEAD'})" in seen[-1]
+        # the run wrote its database, logs and sink file (the sink even the line above),
+        # pytest its caches: none of it counts, nor what we write there now
+        assert (root / "events/run.jsonl").exists() and (root / "out/logs").is_dir()
         write(root / "tests/__pycache__/junk.pyc", "x")
         write(root / "out/logs/extra.log", "x")
         write(root / "src/.app.py.swp", "x")

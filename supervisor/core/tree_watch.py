@@ -8,7 +8,9 @@ a change that counts (:class:`~supervisor.core.watch_plan.Relevance`).
 
 When inotify cannot be used (the watch limit ``fs.inotify.max_user_watches`` is
 reached, a file system refuses it) a thread falls back to watchfiles' polling mode and
-says so once; a watcher that fails even then retries, and never ends the run.
+says so once; a watcher that fails even then retries, and never ends the run. Polling
+compares modification times to the second (notify's poll watcher): a file written
+twice within one second may count once.
 ``WATCHFILES_FORCE_POLLING=1`` (watchfiles' own switch) polls from the start, for file
 systems that accept inotify but never report (network mounts, WSL's ``/mnt``).
 """
