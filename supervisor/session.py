@@ -203,6 +203,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         [config.resolve(w) for w in config.run.watch],
         stop,
         announce=lambda text: bus.emit(LogLine("info", "loop", text)),
+        ignore=_own_output(config, db_path),
     )
     control = RunControl(stop, between.next_now)
     restore = _install_signals(stop, between, bus, read_stdin=ui is None)
@@ -277,6 +278,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         except KeyboardInterrupt:
             pass  # a further Ctrl-C: the results still go to the database below
         restore()
+        between.close()  # wait-for-change: the watcher's threads end here
         store.close()
         if store.last_error:
             print(
@@ -340,6 +342,19 @@ class _ViewRun:
             raise self.error
         assert self.outcome is not None
         return self.outcome
+
+
+def _own_output(config: Config, db_path: Path) -> list[Path]:
+    """What this run writes (history database, logs, full texts, log sinks' files):
+    never a change for ``wait-for-change``, wherever it is configured."""
+    from supervisor.store.bounds import FULL_DIR
+
+    own = [db_path, db_path.parent / "logs", db_path.parent / FULL_DIR]
+    for sink in config.sinks:
+        path = sink.options.get("path")
+        if isinstance(path, str):
+            own.append(config.resolve(path))
+    return own
 
 
 def _install_signals(

@@ -2,7 +2,8 @@
 
 httpx (~100 ms with rich), pyjwt with cryptography (~40 ms), websockets, textual and
 sqlite-utils are imported where they are used: the webhook sink and health check,
-``[auth]``, the websocket-events kind, the TUI, a pending migration.
+``[auth]``, the websocket-events kind, the TUI, a pending migration; watchfiles by
+``between = "wait-for-change"`` only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("httpx", "jwt", "websockets", "textual", "sqlite_utils", "rich", "tomlkit")
+HEAVY = ("httpx", "jwt", "websockets", "textual", "sqlite_utils", "rich", "tomlkit", "watchfiles")
 
 PROBE = textwrap.dedent(
     """
