@@ -121,6 +121,7 @@ def test_what_counts(tmp_path: Path) -> None:
     no = [".git/index", ".git/objects/ab/cdef", ".git/logs/HEAD", ".git/ORIG_HEAD"]
     no += ["src/__pycache__/app.cpython-312.pyc", ".venv/lib/x.py", "node_modules/a/b.js"]
     no += [".netra/history.db", ".pytest_cache/v/cache/lastfailed", "src/.app.py.swp"]
+    no += ["pytest-cache-files-k2j4/README.md"]  # pytest builds .pytest_cache there
     no += ["src/app.py~", "data/history.db", "data/history.db-wal", "data/logs/run-1/s.log"]
     no += ["venv/bin/python", ".tox/py/x", "src/4913"]
     assert [p for p in yes if not counts(None, str(root / p))] == []

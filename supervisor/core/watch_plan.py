@@ -38,6 +38,9 @@ IGNORED_DIRS = frozenset(
         ".hypothesis",
     }
 )
+#: Folders whose name starts so are tools' scratch space: pytest builds its cache in
+#: ``pytest-cache-files-XXXX`` and renames it to ``.pytest_cache``.
+_SCRATCH_DIR_PREFIXES = ("pytest-cache-files-",)
 #: Editors' scratch files (vim's swap files and its ``4913`` probe, emacs lock files,
 #: backups ending in ``~``): opening a file in an editor is not a change.
 _EDITOR_SCRATCH = re.compile(r"\.sw[a-p]x?$|~$|^\.#|^4913$|^\.DS_Store$")
@@ -106,8 +109,10 @@ class Relevance:
         for root in self.roots:
             if _under(path, root):
                 parts = os.path.relpath(path, root).split(os.sep)
-                return not IGNORED_DIRS.intersection(parts) and not _EDITOR_SCRATCH.search(
-                    parts[-1]
+                return (
+                    not IGNORED_DIRS.intersection(parts)
+                    and not any(p.startswith(_SCRATCH_DIR_PREFIXES) for p in parts)
+                    and not _EDITOR_SCRATCH.search(parts[-1])
                 )
         return False
 
@@ -187,6 +192,7 @@ def _subfolders(root: str, ignored: tuple[str, ...]) -> list[str]:
         e.path
         for e in entries
         if e.name not in IGNORED_DIRS
+        and not e.name.startswith(_SCRATCH_DIR_PREFIXES)
         and e.is_dir(follow_symlinks=False)
         and not any(_ours(e.path, p) for p in ignored)
     ]
