@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.builtin_sinks import SinkDeliveryError, WebhookSink, _WebhookHandle
+from netra_supervisor_plugins.builtin_sinks import SinkDeliveryError, WebhookSink, _WebhookHandle
 from supervisor.core.backoff import Backoff
 from supervisor.core.events import TestResult, utc_now
 from supervisor.core.health import wait_healthy
