@@ -17,8 +17,8 @@ import pytest
 from netra_supervisor_plugins.builtin_sinks import SinkDeliveryError, WebhookSink, _WebhookHandle
 from supervisor.core.backoff import Backoff
 from supervisor.core.events import TestResult, utc_now
-from supervisor.core.health import wait_healthy
-from supervisor.store.writer import HistoryStore, StoreError
+from supervisor.core.health import HEALTH_BACKOFF, wait_healthy
+from supervisor.store.writer import WRITE_BACKOFF, HistoryStore, StoreError
 
 
 class Flaky:
@@ -73,6 +73,19 @@ def serve(servers: list[Flaky], *args, **kwargs) -> Flaky:
     server = Flaky(*args, **kwargs)
     servers.append(server)
     return server
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+@pytest.mark.parametrize("policy", [HEALTH_BACKOFF, WebhookSink.retry, WRITE_BACKOFF])
+def test_each_wait_doubles_gets_its_jitter_and_stays_under_the_cap(policy):
+    for failures in range(1, 12):
+        floor = min(policy.first * 2 ** (failures - 1), policy.cap - policy.jitter)
+        delays = [policy.delay(failures) for _ in range(200)]
+        assert all(floor <= d <= floor + policy.jitter <= policy.cap for d in delays)
+        assert len(set(delays)) > 1  # jittered: not all the same
+    assert policy.delay(1) < policy.first + policy.jitter + 1e-9
 
 
 # --------------------------------------------------------------------------- health
