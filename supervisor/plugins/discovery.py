@@ -23,7 +23,7 @@ from supervisor.config import Config, ConfigError
 from supervisor.text import EXCEPTION_BYTES, exception_line, utf8_size
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
-BUILTIN_PACKAGE = "plugins"
+BUILTIN_PACKAGE = "netra_supervisor_plugins"  # the plugins/ folder, installed under this name
 OWN_DISTRIBUTION = "netra-supervisor"
 LOCAL_MODULE_PREFIX = "netra_local_plugins"
 
@@ -62,7 +62,7 @@ def entry_points(given: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
 
 
 def is_builtin(ep: Any) -> bool:
-    """An entry point into our own ``plugins`` package, from our own distribution."""
+    """An entry point into our own ``netra_supervisor_plugins`` package, from our own distribution."""
     module = ep.value.split(":")[0].strip()
     if not (module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + ".")):
         return False
