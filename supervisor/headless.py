@@ -42,7 +42,7 @@ from supervisor.core.events import (
 from supervisor.core.model import IterationSummary
 from supervisor.text import clip, one_line, storable
 
-_SHOWN_OUTCOMES = ("passed", "failed", "error", "hung", "crashed", "skipped")
+_SHOWN_OUTCOMES = ("passed", "flaky", "failed", "error", "hung", "crashed", "skipped")
 _DUMP_LINES = 12
 _ALWAYS_SHOWN = ("loop", "health")  # what the run waits for, a person must see
 
@@ -168,10 +168,14 @@ class HeadlessReporter:
         self._phase_total += len(e.nodeids)
 
     def _on_test_result(self, e: TestResult) -> None:
-        self._phase_done += 1
-        if e.outcome not in GREEN_OUTCOMES:
-            self._phase_failing += 1
-        if e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
+        if e.attempt == 1:
+            self._phase_done += 1
+            self._phase_failing += e.outcome not in GREEN_OUTCOMES
+        elif e.outcome in GREEN_OUTCOMES:  # a retry: the test counted as failing so far
+            self._phase_failing -= 1
+        if e.flaky:
+            self.line(f"  ≈ flaky {e.nodeid}: {self._shown(e.message)}")
+        elif e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
             green = e.outcome in GREEN_OUTCOMES
             why = f": {self._shown(e.message)}" if e.message and not green else ""
             self.line(f"  {'✔' if green else '✖'} {e.outcome} {e.nodeid}{why}")
@@ -272,22 +276,14 @@ class HeadlessReporter:
         )
 
     def summary_table(self) -> str:
-        headers = (
-            "iter",
-            "status",
-            "passed",
-            "failed",
-            "error",
-            "hung",
-            "crashed",
-            "skipped",
-            "time",
-        )
+        flaky = ("flaky",) if any(it.counts.get("flaky") for it in self.iterations) else ()
+        counted = ("passed", *flaky, "failed", "error", "hung", "crashed", "skipped")
+        headers = ("iter", "status", *counted, "time")
         rows = [
             (
                 str(it.seq),
                 it.status,
-                *(str(it.counts.get(k, 0)) for k in headers[2:8]),
+                *(str(it.counts.get(k, 0)) for k in counted),
                 format_duration(it.duration),
             )
             for it in self.iterations

@@ -18,6 +18,7 @@ from itertools import islice
 from supervisor.core.eta import Estimator
 from supervisor.core.events import (
     FAILING_OUTCOMES,
+    FLAKY,
     OUTCOMES,
     VERIFY_SEQ,
     DeployFinished,
@@ -51,7 +52,8 @@ class PhaseState:
     status: str = "running"  # running | passed | failed | gate-failed | interrupted
     gate_held: bool | None = None
     discovered: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    #: each test once, by its latest attempt (a flaky pass under ``flaky``)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, FLAKY), 0))
     #: tests of suites that have not collected yet, as many as they had last time
     expected: int = 0
     eta: float | None = None  # seconds left while it runs (None: no history to tell)
@@ -59,6 +61,9 @@ class PhaseState:
     note: str = ""
     #: the verify pass (seq 0): each re-run test's latest outcome, in first-result order
     rerun: dict[str, str] = field(default_factory=dict)
+    #: (suite, nodeid) -> outcome of the tests whose latest result fails: a retry's
+    #: result replaces it in ``counts`` (bounded by the failures; not copied to views)
+    failing: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
     def done(self) -> int:
@@ -268,13 +273,20 @@ class RunModel:
         self.running.pop((e.suite, e.nodeid), None)
         self.results_seen += 1
         phase = self._phase(e.phase)
+        key = FLAKY if e.flaky else e.outcome
         if phase is not None:
-            phase.counts[e.outcome] = phase.counts.get(e.outcome, 0) + 1
+            test = (e.suite, e.nodeid)
+            before = phase.failing.pop(test, None) if e.attempt > 1 else None
+            if before is not None:  # a retry: the test's earlier attempt stops counting
+                phase.counts[before] -= 1
+            phase.counts[key] = phase.counts.get(key, 0) + 1
+            if e.outcome in FAILING_OUTCOMES:
+                phase.failing[test] = e.outcome
             if phase.seq == VERIFY_SEQ and (
                 len(phase.rerun) < MAX_RERUN or e.nodeid in phase.rerun
             ):
-                phase.rerun[e.nodeid] = e.outcome
-        if e.outcome in FAILING_OUTCOMES:
+                phase.rerun[e.nodeid] = key
+        if e.outcome in FAILING_OUTCOMES or e.flaky:  # the failures pane shows flaky too
             self.failures.appendleft(e)
             self.failures_seq += 1
 
