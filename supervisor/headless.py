@@ -44,7 +44,8 @@ from supervisor.text import clip, one_line, storable
 
 _SHOWN_OUTCOMES = ("passed", "flaky", "failed", "error", "hung", "crashed", "skipped")
 _DUMP_LINES = 12
-_ALWAYS_SHOWN = ("loop", "health")  # what the run waits for, a person must see
+#: what the run waits for, and what it runs again (retries), a person must see
+_ALWAYS_SHOWN = ("loop", "health", "retries")
 
 #: UTF-8 bytes of one message, error or log text shown on a line.
 SHOWN_BYTES = 1024

@@ -500,8 +500,8 @@ class Loop:
             if again is None:
                 return
             attempt = self._attempts.attempt
-            text = f"attempt {attempt}: running {len(again)} test(s) that did not pass again"
-            self.emit(LogLine("info", f"retries:{suite.name}", text))
+            text = f"{suite.name}: attempt {attempt}: {len(again)} test(s) that did not pass"
+            self.emit(LogLine("info", "retries", text + " run again"))
             kind.run(suite, replace(ctx, only=again, already_run=frozenset(), run_first=()))
 
     def _run_first(self, suite: SuiteConfig) -> tuple[str, ...]:
