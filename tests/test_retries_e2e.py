@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from cli_helpers import query, run_cli, write
+
+from supervisor.store import schema
 
 #: a test that fails (or hangs) on its first run only: a marker file remembers it ran
 FIRST_TIME = """
@@ -94,6 +99,35 @@ def test_a_test_that_passes_on_its_retry_is_flaky_and_the_all_pass_gate_holds(tm
     assert "attempt 1 failed: AssertionError: backend briefly down" in out
     assert "2 passed · 1 flaky" in out
     assert "3 tests" in out  # the phase line: b is not counted twice
+    history_shows_the_flaky_test(tmp_path, db)
+
+
+def history_shows_the_flaky_test(root: Path, db: Path) -> None:
+    """``history`` and the junit export say flaky where a retry passed."""
+    test = run_cli(["history", "test", "test_b", "--json"], root)
+    data = json.loads(test.stdout)
+    assert data["summary"]["outcomes"] == {"failed": 1, "flaky": 1}
+    assert [(r["attempt"], r["outcome"], r["flaky"]) for r in data["results"]] == [
+        (2, "passed", 1),
+        (1, "failed", 0),
+    ]
+    table = run_cli(["history", "test", "test_b"], root).stdout
+    newest, oldest = [line for line in table.splitlines() if line.startswith("1.1 ")]
+    assert " flaky " in newest and " failed " in oldest
+    iterations = json.loads(run_cli(["history", "iterations", "--json"], root).stdout)
+    assert [(i["passed"], i["failed"], i["flaky"]) for i in iterations] == [(2, 0, 1)]
+    failures = json.loads(run_cli(["history", "failures", "1", "--json"], root).stdout)
+    [group] = failures["groups"]
+    assert [(r["nodeid"].split("::")[-1], r["flaky"]) for r in group["results"]] == [("test_b", 1)]
+    assert "(flaky: passed on a retry)" in run_cli(["history", "failures", "1"], root).stdout
+    junit = root / "junit.xml"
+    export = run_cli(["history", "export", "--junit", str(junit), "1"], root)
+    assert export.returncode == 0, export.stdout + export.stderr
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("3", "0")
+    flaky = [c for c in suite.iter("testcase") if c.find("flakyFailure") is not None]
+    assert [c.get("name") for c in flaky] == ["test_b"]
+    assert "attempt 1 failed" in (flaky[0].find("flakyFailure").get("message") or "")
 
 
 def test_with_flaky_counts_as_fail_the_flaky_test_fails_the_gate(tmp_path):
@@ -165,3 +199,37 @@ def test_a_negative_or_fractional_retries_is_a_config_error(tmp_path):
     proc = run_cli(["run", "--headless"], tmp_path)
     assert proc.returncode == 2
     assert "run.flaky_counts_as: 'maybe' is not one of pass, fail" in proc.stderr
+
+
+def test_a_database_of_the_previous_release_is_upgraded_in_place(tmp_path, monkeypatch):
+    """A history made before ``0005_flaky``: ``history`` reads it as it is (no flaky
+    column: nothing is flaky), the next ``run`` adds the columns and keeps the rows."""
+    db = project(tmp_path, TESTS, run="retries = 1")
+    db.parent.mkdir()
+    previous = tuple(m for m in schema.MIGRATIONS if m[0] < "0004")  # through 0003
+    monkeypatch.setattr(schema, "MIGRATIONS", previous)
+    conn = sqlite3.connect(db, isolation_level=None)
+    schema.migrate(conn)
+    conn.execute("INSERT INTO runs (id, started_at, status) VALUES (1, '2026-01-01', 'failed')")
+    conn.execute("INSERT INTO iterations (id, run_id, seq, status) VALUES (1, 1, 1, 'failed')")
+    conn.execute("INSERT INTO tests (id, suite, nodeid) VALUES (1, 'e2e', 'old.py::test_old')")
+    conn.execute("INSERT INTO results (iteration_id, test_id, outcome) VALUES (1, 1, 'failed')")
+    conn.close()
+    monkeypatch.undo()
+
+    def columns(table: str) -> set[str]:
+        return {row[1] for row in query(db, f"PRAGMA table_info({table})")}
+
+    old = json.loads(run_cli(["history", "test", "test_old", "--json"], tmp_path).stdout)
+    assert [(r["outcome"], r["flaky"]) for r in old["results"]] == [("failed", 0)]
+    assert "flaky" not in columns("results")  # history only reads
+
+    proc = run_cli(["run", "--headless"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for table in ("results", "iterations", "phases"):
+        assert "flaky" in columns(table)
+    assert query(db, "SELECT outcome, flaky FROM results WHERE test_id = 1") == [("failed", 0)]
+    assert ("test_b", 2, "passed", 1) in results(db)
+    conn = sqlite3.connect(db)
+    schema.m0005_flaky(conn)  # idempotent: the columns are there already
+    conn.close()
