@@ -255,3 +255,30 @@ def test_stop_on_gate_does_not_cut_a_phase_for_a_failure_a_retry_may_turn(tmp_pa
     assert outcome.exit_code == 1
     assert [c[0] for c in kind.calls] == ["a", "a"]  # b never started
     assert of(events, PhaseFinished)[0].status == "gate-failed"
+
+
+# ------------------------------------------------------------------ the TUI's panes
+
+
+def test_the_failures_pane_groups_a_flaky_pass_apart():
+    from supervisor.tui.widgets.failures import FailureGroups
+    from supervisor.tui.widgets.phases import rerun_line
+
+    groups = FailureGroups()
+    groups.add_newest_first(
+        (
+            result("x", "passed", attempt=2, flaky=True, message="passed on attempt 2"),
+            result("x", "failed", message="AssertionError"),
+        )
+    )
+    assert [(g.outcome, g.count) for g in groups.newest_first()] == [("flaky", 1), ("failed", 1)]
+    model = RunModel()
+    model.apply(PhaseStarted(1, 1, 0, "verify", "all-pass", ("a",), "now"))
+    model.apply(TestResult(iteration=1, phase=0, suite="a", nodeid="t.py::x", outcome="failed"))
+    model.apply(
+        TestResult(
+            iteration=1, phase=0, suite="a", nodeid="t.py::x", outcome="passed", attempt=2,
+            flaky=True,
+        )
+    )  # fmt: skip
+    assert "now pass: x (flaky)" in rerun_line(model.snapshot().phases[0]).plain

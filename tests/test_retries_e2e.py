@@ -80,9 +80,20 @@ def results(db: Path) -> list[tuple]:
 
 def test_a_test_that_passes_on_its_retry_is_flaky_and_the_all_pass_gate_holds(tmp_path):
     db = project(tmp_path, TESTS, run="retries = 1")
+    with (tmp_path / "netra-supervisor.toml").open("a") as config:
+        config.write('[[sink]]\nkind = "jsonl"\npath = "events.jsonl"\n')
     proc = run_cli(["run", "--headless"], tmp_path)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    sunk = [
+        (e["nodeid"].split("::")[-1], e["attempt"], e["outcome"], e["flaky"])
+        for e in events
+        if e["event"] == "test_result"
+    ]
+    assert sunk[-1] == ("test_b", 2, "passed", True)  # sinks carry the flaky field
+    finished = [e for e in events if e["event"] == "iteration_finished"]
+    assert finished[0]["counts"]["flaky"] == 1
     rows = results(db)
     # attempt 1 of every test first; then, after the rest of the suite, test_b again
     assert rows[:3] == [
