@@ -175,7 +175,7 @@ def test_the_model_counts_a_retried_test_once_and_lists_the_flaky_pass():
 
 class Attempts(SuiteKind):
     """``script[suite][nodeid]`` lists a test's outcomes, one per run of the suite
-    that selects it (the last repeats). Honours ``only`` and ``cut``."""
+    that selects it (the last repeats). Honours ``only``, ``already_run`` and ``cut``."""
 
     name = "scripted"
 
@@ -188,6 +188,7 @@ class Attempts(SuiteKind):
         self.calls.append((suite.name, ctx.only))
         tests = self.script[suite.name]
         ids = [n for n in tests if ctx.only is None or n in ctx.only]
+        ids = [n for n in ids if n not in ctx.already_run]  # recorded before a --resume
         ctx.report(TestsCollected, suite.name, nodeids=tuple(ids))
         for nodeid in ids:
             if ctx.cut.is_set():
@@ -282,3 +283,29 @@ def test_the_failures_pane_groups_a_flaky_pass_apart():
         )
     )  # fmt: skip
     assert "now pass: x (flaky)" in rerun_line(model.snapshot().phases[0]).plain
+
+
+def test_a_resumed_iteration_counts_a_recorded_flaky_test_as_flaky(tmp_path: Path):
+    import threading
+
+    from supervisor.core.between import Between
+    from supervisor.core.loop import Loop, LoopSettings, ResumePoint
+
+    for rule, exit_code in (("pass", 0), ("fail", 1)):
+        config = config_of(
+            tmp_path, [{"name": "P1", "suites": ["a"]}], ["a"], retries=1, flaky_counts_as=rule
+        )
+        kind = Attempts({"a": {"x": ["failed"], "y": ["passed"]}})
+        resume = ResumePoint(iteration=2, recorded={(1, "a"): {"x": "flaky"}})
+        events: list = []
+        stop = threading.Event()
+        between = Between("immediate", 0.0, [tmp_path], stop, announce=lambda t: None)
+        settings = LoopSettings("once", 0, 1, None, config.phases)
+        loop = Loop(
+            config, settings, {"scripted": kind}, None, events.append, 1, stop, between,
+            resume=resume,
+        )  # fmt: skip
+        assert loop.run().exit_code == exit_code
+        assert kind.calls == [("a", None)]  # x is recorded: not run, not retried
+        counted = of(events, PhaseFinished)[0].counts
+        assert (counted["passed"], counted[FLAKY]) == (1, 1)

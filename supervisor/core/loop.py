@@ -18,7 +18,6 @@ from supervisor.core import retries, verify
 from supervisor.core.between import Between, git_head
 from supervisor.core.control import RunControl
 from supervisor.core.events import (
-    FLAKY,
     OUTCOMES,
     DeployFinished,
     Event,
@@ -219,8 +218,7 @@ class Loop:
             return "once"
         if s.until == "all-pass" and status == "passed":
             return "all tests pass"
-        passed = counts.get("passed", 0) + (0 if self._flaky_fails else counts.get(FLAKY, 0))
-        if s.until == "target" and passed >= s.target:
+        if s.until == "target" and counts.get("passed", 0) >= s.target:  # flaky is no pass
             return f"target {s.target} reached"
         if done >= s.max_iterations:
             return f"max_iterations ({s.max_iterations}) reached"

@@ -140,7 +140,7 @@ def runs(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str, A
             " (SELECT group_concat(p.name, ', ') FROM phases p"
             "  WHERE p.iteration_id = li.id) AS phases,"
             " li.passed, li.failed, li.errors, li.hung, li.crashed, li.skipped,"
-            f" {_flaky(conn, 'iterations', 'li')} AS flaky"
+            f" {flaky_column(conn, 'iterations', 'li')} AS flaky"
             " FROM runs r LEFT JOIN iterations li"
             " ON li.id = (SELECT MAX(id) FROM iterations WHERE run_id = r.id)"
             " ORDER BY r.id DESC LIMIT ?",
@@ -163,7 +163,7 @@ def iterations(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
             f" i.started_at, i.finished_at, {eta} AS eta_s,"
             " i.deploy_revision AS revision, i.status,"
             " i.passed, i.failed, i.errors, i.hung, i.crashed, i.skipped,"
-            f" {_flaky(conn, 'iterations', 'i')} AS flaky,"
+            f" {flaky_column(conn, 'iterations', 'i')} AS flaky,"
             " (SELECT group_concat(p.name, ', ') FROM phases p"
             "  WHERE p.iteration_id = i.id) AS phases"
             " FROM iterations i WHERE i.run_id = ? ORDER BY i.seq",
@@ -179,7 +179,7 @@ def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
-def _flaky(conn: sqlite3.Connection, table: str, alias: str) -> str:
+def flaky_column(conn: sqlite3.Connection, table: str, alias: str) -> str:
     """SQL for ``alias.flaky`` (``0005_flaky``), or 0 in a database not migrated yet
     (``history`` only reads)."""
     return f"{alias}.flaky" if _has_column(conn, table, "flaky") else "0"
@@ -233,7 +233,7 @@ def test_history(conn: sqlite3.Connection, test: dict[str, Any], limit: int | No
         conn.execute(
             "SELECT i.run_id || '.' || i.seq AS iteration, i.run_id AS run, i.seq,"
             " i.deploy_revision AS revision, p.name AS phase, r.attempt, r.outcome,"
-            f" {_flaky(conn, 'results', 'r')} AS flaky, r.duration, r.started_at, r.message"
+            f" {flaky_column(conn, 'results', 'r')} AS flaky, r.duration, r.started_at, r.message"
             " FROM results r JOIN iterations i ON i.id = r.iteration_id"
             " LEFT JOIN phases p ON p.id = r.phase_id"
             " WHERE r.test_id = ? ORDER BY r.iteration_id DESC, r.id DESC LIMIT ?",
@@ -242,7 +242,7 @@ def test_history(conn: sqlite3.Connection, test: dict[str, Any], limit: int | No
     )
     counts = dict(
         conn.execute(
-            f"SELECT CASE WHEN {_flaky(conn, 'results', 'results')} THEN 'flaky' ELSE outcome END,"
+            f"SELECT CASE WHEN {flaky_column(conn, 'results', 'results')} THEN 'flaky' ELSE outcome END,"
             " COUNT(*) FROM results WHERE test_id = ? GROUP BY 1 ORDER BY 2 DESC",
             (test["id"],),
         ).fetchall()
@@ -422,7 +422,7 @@ def iteration_results(conn: sqlite3.Connection, it: Iteration) -> dict[int, dict
     cursor = conn.execute(
         "SELECT t.id AS test_id, t.suite, t.nodeid, t.file, r.outcome, r.duration, r.attempt,"
         " r.started_at, r.message, r.longrepr, r.dump, p.name AS phase,"
-        f" {_flaky(conn, 'results', 'r')} AS flaky"
+        f" {flaky_column(conn, 'results', 'r')} AS flaky"
         " FROM results r JOIN tests t ON t.id = r.test_id"
         " LEFT JOIN phases p ON p.id = r.phase_id"
         " WHERE r.iteration_id = ? ORDER BY r.id",
