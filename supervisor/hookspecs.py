@@ -216,7 +216,9 @@ def netra_phase_finished(
         pass (``[run] verify``: the re-run of what did not pass last time).
     :param status: ``passed``, ``failed``, ``gate-failed`` or ``interrupted``.
     :param counts: Results per outcome, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present (zero when none).
+        :data:`supervisor.core.events.OUTCOMES` present (zero when none), and
+        ``flaky`` (tests that passed only on a retry; not in ``passed``). Each test
+        counts once, by its latest attempt.
     :return: Nothing; a return value is ignored.
     """
 
@@ -234,7 +236,8 @@ def netra_results(batch: list[TestResult]) -> None:
     as a warning in the log).
 
     :param batch: A non-empty list of :class:`supervisor.core.events.TestResult` (each
-        names its iteration, phase, suite, nodeid and outcome). Do not modify it.
+        names its iteration, phase, suite, nodeid and outcome; ``attempt`` is 2, 3 … for
+        a retry, and ``flaky`` is true on a retry that passed). Do not modify it.
     :return: Nothing; a return value is ignored.
     """
 
@@ -274,7 +277,7 @@ def netra_iteration_finished(
         verify pass found a test still not passing; no full phase ran),
         ``deploy-failed`` or ``interrupted``.
     :param counts: Results per outcome for the whole iteration, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present.
+        :data:`supervisor.core.events.OUTCOMES` present, and ``flaky``.
     :return: Nothing; a return value is ignored.
     """
 
