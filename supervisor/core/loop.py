@@ -131,8 +131,9 @@ class Loop:
         #: the latest outcome of every test (failed-first reads it); None: keep order
         self.last = last
         self._tally = PhaseTally()
-        #: the running suite's attempts (``retries``); flaky passes fail gates when
+        #: the running suite's attempts (``retries``)
         self._attempts = retries.SuiteAttempts(0)
+        #: ``flaky_counts_as = "fail"``: a test that passed only on a retry fails gates
         self._flaky_fails = config.run.flaky_counts_as == "fail"
         #: the running phase's: set once its gate can no longer hold (``stop_on_gate``)
         self._cut = threading.Event()

@@ -15,6 +15,7 @@ rounds it asks for.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Mapping
 
 from supervisor.config import PhaseConfig, RunConfig, SuiteConfig
@@ -59,10 +60,12 @@ class SuiteAttempts:
     ``mark`` stamps each result with its attempt (and ``flaky`` when it is a retry that
     passed); ``next_round`` says which tests run again, if any. A test that was retried
     and passed is not retried again; one that keeps failing is retried until
-    ``retries`` more attempts have run.
+    ``retries`` more attempts have run. A kind may report from its own threads, so
+    every method takes the lock.
     """
 
     def __init__(self, retries: int) -> None:
+        self._lock = threading.Lock()
         self.retries = retries
         self.attempt = 1
         #: tests that did not pass on attempt 1: nodeid -> that outcome and message
@@ -73,6 +76,10 @@ class SuiteAttempts:
     def mark(self, event: TestResult) -> TestResult:
         """``event`` as recorded: with its attempt number, and ``flaky`` (and a message
         saying what attempt 1 was) for a retry that passed."""
+        with self._lock:
+            return self._mark(event)
+
+    def _mark(self, event: TestResult) -> TestResult:
         if self.attempt == 1:
             if retryable(event.nodeid, event.outcome):
                 self.first[event.nodeid] = (event.outcome, event.message)
@@ -93,6 +100,10 @@ class SuiteAttempts:
     def next_round(self) -> frozenset[str] | None:
         """The tests to run again now (and the attempt moves on), or ``None``: no
         retries left, or nothing left to retry."""
+        with self._lock:
+            return self._next_round()
+
+    def _next_round(self) -> frozenset[str] | None:
         if self.attempt > self.retries:
             return None
         again = frozenset(
