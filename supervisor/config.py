@@ -74,6 +74,11 @@ class RunConfig:
     #: the quarantine file (relative to the config's folder): its tests never gate
     quarantine: str = QUARANTINE_FILENAME
     auto_quarantine: AutoQuarantine | None = None  # None: off
+    #: re-runs of a suite's non-passing tests at the end of the suite (also per
+    #: [[phase]] and [[suite]]: the most specific wins)
+    retries: int = 0
+    #: what a test that passed only on a retry (flaky) means for gates and the exit code
+    flaky_counts_as: str = "pass"  # pass | fail
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class PhaseConfig:
     impact: str = ""
     #: stop the phase once its gate can no longer hold (the rest is not run)
     stop_on_gate: bool = False
+    retries: int | None = None  # None: [run] retries
 
 
 _T = TypeVar("_T")
@@ -138,6 +144,7 @@ class SuiteConfig:
     tags: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     order: str = ""  # failed-first | as-collected; empty: [run] order
+    retries: int | None = None  # None: the phase's, then [run] retries
     #: the kind's own keys (``url``, ...): as written until the host parses them per
     #: the kind's declaration (before anything runs), then converted and complete
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -231,6 +238,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "verify": "bool",
         "quarantine": "str",
         "auto_quarantine": "table",  # checked in _auto_quarantine
+        "retries": "int",
+        "flaky_counts_as": "str",
     },
     "deploy": {
         "backend": "str",
@@ -254,6 +263,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "test_timeout": "duration",
         "impact": "str",
         "stop_on_gate": "bool",
+        "retries": "int",
     },
     "suite": {
         "name": "str",
@@ -266,6 +276,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "tags": "strlist",
         "env": "strmap",
         "order": "str",
+        "retries": "int",
     },
     "sink": {"kind": "str", "events": "strlist"},
     "plugins": {
@@ -294,6 +305,7 @@ _CHOICES = {
     ("run", "until"): ("all-pass", "once", "target"),
     ("run", "order"): ORDERS,
     ("suite", "order"): ORDERS,
+    ("run", "flaky_counts_as"): ("pass", "fail"),
     ("deploy", "when"): ("every-iteration", "on-change", "first"),
     ("auth", "algorithm"): ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"),
 }

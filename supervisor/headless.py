@@ -44,9 +44,10 @@ from supervisor.core.model import IterationSummary
 from supervisor.core.quarantine import quarantine_text
 from supervisor.text import clip, one_line, storable
 
-_SHOWN_OUTCOMES = ("passed", "failed", "error", "hung", "crashed", "skipped")
+_SHOWN_OUTCOMES = ("passed", "flaky", "failed", "error", "hung", "crashed", "skipped")
 _DUMP_LINES = 12
-_ALWAYS_SHOWN = ("loop", "health")  # what the run waits for, a person must see
+#: what the run waits for, and what it runs again (retries), a person must see
+_ALWAYS_SHOWN = ("loop", "health", "retries")
 
 #: UTF-8 bytes of one message, error or log text shown on a line.
 SHOWN_BYTES = 1024
@@ -181,11 +182,16 @@ class HeadlessReporter:
         self._phase_total += len(e.nodeids)
 
     def _on_test_result(self, e: TestResult) -> None:
-        self._phase_done += 1
-        if e.outcome not in GREEN_OUTCOMES and not e.quarantined:
-            self._phase_failing += 1
+        failing = e.outcome not in GREEN_OUTCOMES and not e.quarantined
+        if e.attempt == 1:
+            self._phase_done += 1
+            self._phase_failing += failing
+        elif e.outcome in GREEN_OUTCOMES and not e.quarantined:
+            self._phase_failing -= 1  # a retry: the test counted as failing so far
         apart = " (quarantined)" if e.quarantined else ""
-        if e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
+        if e.flaky:
+            self.line(f"  ≈ flaky{apart} {e.nodeid}: {self._shown(e.message)}")
+        elif e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
             green = e.outcome in GREEN_OUTCOMES
             why = f": {self._shown(e.message)}" if e.message and not green else ""
             self.line(f"  {'✔' if green else '✖'} {e.outcome}{apart} {e.nodeid}{why}")
@@ -294,22 +300,14 @@ class HeadlessReporter:
         )
 
     def summary_table(self) -> str:
-        headers: tuple[str, ...] = (
-            "iter",
-            "status",
-            "passed",
-            "failed",
-            "error",
-            "hung",
-            "crashed",
-            "skipped",
-            "time",
-        )
+        flaky = ("flaky",) if any(it.counts.get("flaky") for it in self.iterations) else ()
+        counted = ("passed", *flaky, "failed", "error", "hung", "crashed", "skipped")
+        headers: tuple[str, ...] = ("iter", "status", *counted, "time")
         rows: list[tuple[str, ...]] = [
             (
                 str(it.seq),
                 it.status,
-                *(str(it.counts.get(k, 0)) for k in headers[2:8]),
+                *(str(it.counts.get(k, 0)) for k in counted),
                 format_duration(it.duration),
             )
             for it in self.iterations

@@ -116,6 +116,7 @@ def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         ("errors", "errors", "num"),
         ("hung", "hung", "num"),
         ("crashed", "crashed", "num"),
+        ("flaky", "flaky", "num"),
         ("git_sha", "git", "sha"),
     ]
     return o.table(
@@ -141,6 +142,7 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
         ("hung", "hung", "num"),
         ("crashed", "crashed", "num"),
         ("skipped", "skipped", "num"),
+        ("flaky", "flaky", "num"),
         ("phases", "phases", "text"),
     ]
     return o.table(rows, columns, f"iterations of run {run}")
@@ -164,12 +166,14 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
     )
     if data["streak"] is not None:
         o.line(f"  {triage.describe_streak(data['streak'])}")
+    for row in data["results"]:  # a retry that passed after attempt 1 did not
+        row["shown"] = queries.shown_outcome(row)
     columns: list[Column] = [
         ("iteration", "iter", "text"),
         ("started_at", "started", "time"),
         ("revision", "revision", "rev"),
         ("phase", "phase", "text"),
-        ("outcome", "outcome", "text"),
+        ("shown", "outcome", "text"),
         ("duration", "took", "secs"),
         ("attempt", "try", "num"),
         ("message", "message", "msg"),
@@ -278,7 +282,11 @@ def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) ->
 
 
 def _tests_list(results: list[dict[str, Any]], most: int = 8) -> list[str]:
-    names = [f"{r['suite']}: {r['nodeid']}{_triage_note(r)}" for r in results]
+    names = [
+        f"{r['suite']}: {r['nodeid']}{_triage_note(r)}"
+        + (" (flaky: passed on a retry)" if r.get("flaky") else "")
+        for r in results
+    ]
     if len(names) > most:
         names = names[:most] + [f"... and {len(names) - most} more"]
     return names

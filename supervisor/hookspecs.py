@@ -216,8 +216,10 @@ def netra_phase_finished(
         pass (``[run] verify``: the re-run of what did not pass last time).
     :param status: ``passed``, ``failed``, ``gate-failed`` or ``interrupted``.
     :param counts: Results per outcome, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present (zero when none). Results of
-        quarantined tests (``TestResult.quarantined``) are not in it: they never gate.
+        :data:`supervisor.core.events.OUTCOMES` present (zero when none), and
+        ``flaky`` (tests that passed only on a retry; not in ``passed``). Each test
+        counts once, by its latest attempt. Results of quarantined tests
+        (``TestResult.quarantined``) are not in it: they never gate.
     :return: Nothing; a return value is ignored.
     """
 
@@ -235,7 +237,8 @@ def netra_results(batch: list[TestResult]) -> None:
     as a warning in the log).
 
     :param batch: A non-empty list of :class:`supervisor.core.events.TestResult` (each
-        names its iteration, phase, suite, nodeid and outcome; ``quarantined`` is True
+        names its iteration, phase, suite, nodeid and outcome; ``attempt`` is 2, 3 … for
+        a retry, and ``flaky`` is true on a retry that passed; ``quarantined`` is True
         for a test the quarantine file covers: it ran, but never fails a gate or the
         exit code). Do not modify it.
     :return: Nothing; a return value is ignored.
@@ -277,8 +280,8 @@ def netra_iteration_finished(
         verify pass found a test still not passing; no full phase ran),
         ``deploy-failed`` or ``interrupted``.
     :param counts: Results per outcome for the whole iteration, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present; quarantined tests' results
-        are not in it (see :func:`netra_results`).
+        :data:`supervisor.core.events.OUTCOMES` present, and ``flaky``; quarantined
+        tests' results are not in it (see :func:`netra_results`).
     :param changes: Tests ``new``, ``still`` (failing), ``fixed`` and ``flaky`` in this
         iteration against each test's previous result, each test counted once by its
         last result (every key present; see ``TestResult.change``).

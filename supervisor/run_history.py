@@ -103,11 +103,14 @@ def resume_point(db_path: Path, run_id: int) -> ResumePoint:
 def _outcomes_of(
     conn: sqlite3.Connection, iteration_id: int
 ) -> dict[tuple[int, str], dict[str, str]]:
-    """(phase seq, suite) -> nodeid -> latest outcome of one iteration; phase 0 is its
-    verify pass (and results outside any phase)."""
+    """(phase seq, suite) -> nodeid -> latest outcome of one iteration (``flaky`` for a
+    retry that passed: it counts so again); phase 0 is its verify pass (and results
+    outside any phase)."""
+    flaky = queries.flaky_column(conn, "results", "r")
     outcomes: dict[tuple[int, str], dict[str, str]] = {}
     for phase_seq, suite, nodeid, outcome in conn.execute(
-        "SELECT coalesce(p.seq, 0), t.suite, t.nodeid, r.outcome FROM results r"
+        "SELECT coalesce(p.seq, 0), t.suite, t.nodeid,"
+        f" CASE WHEN {flaky} THEN 'flaky' ELSE r.outcome END FROM results r"
         " JOIN tests t ON t.id = r.test_id LEFT JOIN phases p ON p.id = r.phase_id"
         " WHERE r.iteration_id = ? ORDER BY r.id",
         (iteration_id,),

@@ -21,6 +21,11 @@ GREEN_OUTCOMES = frozenset({"passed", "skipped", "xfailed", "xpassed"})
 #: The rest: what fails a gate, shows in the failures pane and counts toward -x.
 FAILING_OUTCOMES = frozenset(OUTCOMES) - GREEN_OUTCOMES
 
+#: The count key (beside the outcomes) of tests that did not pass on their first
+#: attempt but passed on a retry (``[run] retries``): flaky, counted apart from
+#: ``passed``. Whether it fails a gate is ``[run] flaky_counts_as``.
+FLAKY = "flaky"
+
 #: The verify pass (``[run] verify``) is the phase with this seq and name; the
 #: configured phases are 1, 2 … whether or not an iteration has one.
 VERIFY_SEQ = 0
@@ -198,6 +203,7 @@ class TestResult(Event):
     message: str = ""
     longrepr: str = ""
     dump: str = ""
+    #: 1 for a test's first run in its phase, 2, 3 … for its retries (``[run] retries``)
     attempt: int = 1
     worker: str = ""
     #: against the test's previous result (``core.changes``): "new" | "still" for a
@@ -207,6 +213,8 @@ class TestResult(Event):
     #: the test matched an entry of the quarantine file (``[run] quarantine``): it ran
     #: and is recorded, but never fails a gate or the exit code
     quarantined: bool = False
+    #: a retry that passed after attempt 1 did not (``results.flaky``)
+    flaky: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +273,9 @@ class PluginFailed(Event):
 
 
 def count_outcomes(outcomes: list[str] | tuple[str, ...]) -> dict[str, int]:
-    """Counts per outcome with every outcome key present (zero when absent)."""
-    counts = dict.fromkeys(OUTCOMES, 0)
+    """Counts per outcome with every outcome key present (zero when absent), and
+    :data:`FLAKY` (a flaky test counts there, not under ``passed``)."""
+    counts = dict.fromkeys((*OUTCOMES, FLAKY), 0)
     for outcome in outcomes:
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

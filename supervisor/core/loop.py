@@ -11,15 +11,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from supervisor.config import Config, PhaseConfig, SuiteConfig
 from supervisor.config_values import format_duration
-from supervisor.core import verify
+from supervisor.core import retries, verify
 from supervisor.core.between import Between, git_head
 from supervisor.core.control import RunControl
 from supervisor.core.events import (
-    GREEN_OUTCOMES,
     OUTCOMES,
     DeployFinished,
     Event,
@@ -138,6 +137,10 @@ class Loop:
         self.quarantine = quarantine
         self._quarantined: dict[str, int] = {}  # this iteration's quarantined results
         self._tally = PhaseTally()
+        #: the running suite's attempts (``retries``)
+        self._attempts = retries.SuiteAttempts(0)
+        #: ``flaky_counts_as = "fail"``: a test that passed only on a retry fails gates
+        self._flaky_fails = config.run.flaky_counts_as == "fail"
         #: the running phase's: set once its gate can no longer hold (``stop_on_gate``)
         self._cut = threading.Event()
         self._watch_gate: PhaseConfig | None = None  # the running phase, if stop_on_gate
@@ -228,7 +231,7 @@ class Loop:
             return "once"
         if s.until == "all-pass" and status == "passed":
             return "all tests pass"
-        if s.until == "target" and counts.get("passed", 0) >= s.target:
+        if s.until == "target" and counts.get("passed", 0) >= s.target:  # flaky is no pass
             return f"target {s.target} reached"
         if done >= s.max_iterations:
             return f"max_iterations ({s.max_iterations}) reached"
@@ -329,8 +332,8 @@ class Loop:
             self._seed(iteration, seq, seq, suite)
         interrupted = self._run_suites(iteration, seq, [(seq, phase, s, None) for s in suites])
         counts = self._tally.counts()
-        held = gate_holds(phase, counts)
-        failing = sum(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+        held = gate_holds(phase, counts, self._flaky_fails)
+        failing = retries.failing(counts, self._flaky_fails)
         not_run, note = 0, ""
         if interrupted:
             status = "interrupted"
@@ -425,7 +428,7 @@ class Loop:
         runs = [(p.seq, p.phase, p.suite, frozenset(p.tests)) for p in parts]
         interrupted = self._run_suites(iteration, seq, runs)
         counts = self._tally.counts()
-        held = not any(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+        held = retries.failing(counts, self._flaky_fails) == 0
         status = "interrupted" if interrupted else ("passed" if held else "gate-failed")
         not_run, note = (0, "") if interrupted else self._not_collected(parts)
         self._end_phase(started, status, held, counts, not_run, note)
@@ -467,6 +470,7 @@ class Loop:
         only: frozenset[str] | None = None,
     ) -> None:
         kind = self.kinds.get(suite.kind)
+        self._attempts = retries.SuiteAttempts(retries.retries_for(self.config.run, phase, suite))
         self.emit(SuiteStarted(iteration, seq, suite.name, suite.kind))
         self._tally.started(suite.name)
         if kind is None:  # validated at start; a quarantined plugin can still remove it
@@ -493,6 +497,7 @@ class Loop:
         t0 = time.time()
         try:
             kind.run(suite, ctx)
+            self._retry(kind, suite, ctx)
         except Exception as exc:  # plugin code: quarantine-worthy, never fatal to the run
             self._plugin_failed("suite kind", suite.kind, "run", exc)
             self._suite_error(
@@ -501,6 +506,18 @@ class Loop:
         finally:
             self._tally.done(suite.name)
             self._redact_logs(t0)
+
+    def _retry(self, kind: SuiteKind, suite: SuiteConfig, ctx: RunContext) -> None:
+        """``retries``: the suite's tests that did not pass run again, in a fresh run of
+        the suite limited to them, until they pass or no retry is left."""
+        while not self.stop.is_set() and not self._cut.is_set():
+            again = self._attempts.next_round()
+            if again is None:
+                return
+            attempt = self._attempts.attempt
+            text = f"{suite.name}: attempt {attempt}: {len(again)} test(s) that did not pass"
+            self.emit(LogLine("info", "retries", text + " run again"))
+            kind.run(suite, replace(ctx, only=again, already_run=frozenset(), run_first=()))
 
     def _run_first(self, suite: SuiteConfig) -> tuple[str, ...]:
         """Failed-first: the suite's tests whose latest result did not pass."""
@@ -547,9 +564,13 @@ class Loop:
         if isinstance(event, TestResult):
             if self.quarantine is not None:
                 event = self.quarantine.mark(event)
-            self._tally.add(event)
+            event = self._attempts.mark(event)
+            again = self._attempts.may_retry(event.nodeid, event.outcome)
+            self._tally.add(event, may_retry=again)
             self._outcomes.add(self._filed_under, event.suite, event.nodeid, event.outcome)
         elif isinstance(event, TestsCollected):
+            if self._attempts.attempt > 1:
+                return  # a retry collects tests counted already
             self._tally.collected(event.suite, event.nodeids)
         self.emit(event)
         if self._watch_gate is not None and isinstance(event, (TestResult, TestsCollected)):
@@ -558,8 +579,9 @@ class Loop:
     def _check_gate(self, phase: PhaseConfig) -> None:
         """``stop_on_gate``: cut the phase once no outcome of the tests still to run
         can make its gate hold (the kind stops; the phase's later suites don't start)."""
+        tally = self._tally
         if not self._cut.is_set() and gate_lost(
-            phase, self._tally.counts(), self._tally.remaining()
+            phase, tally.counts(), tally.remaining(), tally.retryable(), self._flaky_fails
         ):
             self._cut.set()
 

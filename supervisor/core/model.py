@@ -20,6 +20,7 @@ from supervisor.core.changes import IterationChanges
 from supervisor.core.eta import Estimator
 from supervisor.core.events import (
     FAILING_OUTCOMES,
+    FLAKY,
     OUTCOMES,
     VERIFY_SEQ,
     DeployFinished,
@@ -53,7 +54,8 @@ class PhaseState:
     status: str = "running"  # running | passed | failed | gate-failed | interrupted
     gate_held: bool | None = None
     discovered: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    #: each test once, by its latest attempt (a flaky pass under ``flaky``)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, FLAKY), 0))
     #: tests of suites that have not collected yet, as many as they had last time
     expected: int = 0
     eta: float | None = None  # seconds left while it runs (None: no history to tell)
@@ -63,6 +65,9 @@ class PhaseState:
     rerun: dict[str, str] = field(default_factory=dict)
     #: quarantined tests' results per outcome: apart from ``counts``, they never gate
     quarantined: dict[str, int] = field(default_factory=dict)
+    #: (suite, nodeid) -> outcome of the tests whose latest result fails: a retry's
+    #: result replaces it in ``counts`` (bounded by the failures; not copied to views)
+    failing: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
     def done(self) -> int:
@@ -279,18 +284,25 @@ class RunModel:
         self.running.pop((e.suite, e.nodeid), None)
         self.results_seen += 1
         phase = self._phase(e.phase)
+        key = FLAKY if e.flaky else e.outcome
         if e.quarantined:  # counted apart, and not a failure to look at
             if phase is not None:
-                phase.quarantined[e.outcome] = phase.quarantined.get(e.outcome, 0) + 1
+                phase.quarantined[key] = phase.quarantined.get(key, 0) + 1
             return
         if phase is not None:
-            phase.counts[e.outcome] = phase.counts.get(e.outcome, 0) + 1
+            test = (e.suite, e.nodeid)
+            before = phase.failing.pop(test, None) if e.attempt > 1 else None
+            if before is not None:  # a retry: the test's earlier attempt stops counting
+                phase.counts[before] -= 1
+            phase.counts[key] = phase.counts.get(key, 0) + 1
+            if e.outcome in FAILING_OUTCOMES:
+                phase.failing[test] = e.outcome
             if phase.seq == VERIFY_SEQ and (
                 len(phase.rerun) < MAX_RERUN or e.nodeid in phase.rerun
             ):
-                phase.rerun[e.nodeid] = e.outcome
+                phase.rerun[e.nodeid] = key
         self.changes.add(e)
-        if e.outcome in FAILING_OUTCOMES:
+        if e.outcome in FAILING_OUTCOMES or e.flaky:  # the failures pane shows flaky too
             self.failures.appendleft(e)
             self.failures_seq += 1
 

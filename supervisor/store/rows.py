@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.core.events import (
+    FLAKY,
     DeployFinished,
     IterationFinished,
     IterationStarted,
@@ -43,8 +44,8 @@ Redactor = Callable[[str], str]
 # the id its file was named after (see _next_id).
 _INSERT_RESULT = (
     "INSERT INTO results (id, iteration_id, phase_id, test_id, attempt, outcome, duration,"
-    " started_at, message, longrepr, dump, worker, quarantined)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " started_at, message, longrepr, dump, worker, quarantined, flaky)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_LOG = "INSERT INTO logs (id, run_id, at, level, source, text) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_PLUGIN_ERROR = (
@@ -65,11 +66,11 @@ _INSERT_PHASE = (
 _FINISH_ITERATION = (
     "UPDATE iterations SET finished_at = ?, status = ?,"
     " deploy_revision = COALESCE(?, deploy_revision), passed = ?, failed = ?, hung = ?,"
-    " crashed = ?, skipped = ?, errors = ? WHERE id = ?"
+    " crashed = ?, skipped = ?, errors = ?, flaky = ? WHERE id = ?"
 )
 _FINISH_PHASE = (
     "UPDATE phases SET status = ?, gate = ?, gate_held = ?, passed = ?, failed = ?,"
-    " hung = ?, crashed = ?, errors = ?, skipped = ?, duration = ? WHERE id = ?"
+    " hung = ?, crashed = ?, errors = ?, skipped = ?, duration = ?, flaky = ? WHERE id = ?"
 )
 _INSERT_DEPLOY = (
     "INSERT INTO deploys (id, iteration_id, backend, revision, started_at, duration, status,"
@@ -264,6 +265,7 @@ class RowFolder:
                 dump,
                 r(ev.worker),
                 int(ev.quarantined),
+                int(ev.flaky),
             )
         )
 
@@ -293,6 +295,7 @@ class RowFolder:
                 counts.get("crashed", 0),
                 counts.get("skipped", 0),
                 counts.get("error", 0),
+                counts.get(FLAKY, 0),
                 row_id,
             ),
         )
@@ -334,6 +337,7 @@ class RowFolder:
                 counts.get("error", 0),
                 counts.get("skipped", 0),
                 ev.duration,
+                counts.get(FLAKY, 0),
                 row_id,
             ),
         )

@@ -209,12 +209,23 @@ def m0004_quarantine(db: Any) -> None:
         db.execute("ALTER TABLE results ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0")
 
 
+def m0005_flaky(db: Any) -> None:
+    """``results.flaky``: 1 on a retry's result that passed after the test's attempt 1
+    did not (``retries``); and ``iterations.flaky`` / ``phases.flaky``, the count of such
+    tests (counted there, not under ``passed``). Idempotent: columns looked for first."""
+    for table in ("results", "iterations", "phases"):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        if "flaky" not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN flaky INTEGER NOT NULL DEFAULT 0")
+
+
 #: Every migration, in order: (name, function taking a db with ``execute``).
 MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_history_indexes", m0002_history_indexes),
     ("0003_iteration_eta", m0003_iteration_eta),
     ("0004_quarantine", m0004_quarantine),
+    ("0005_flaky", m0005_flaky),
 )
 
 

@@ -83,7 +83,9 @@ class FailureScreen(Screen[None]):
             yield Static(head, id="report-title")
             for result in self.group.results[:50]:
                 body = Text()
-                body.append(f"\n{result.outcome.upper()} ", style="bold red")
+                flaky = " (FLAKY: passed on a retry)" if result.flaky else ""
+                style = "bold yellow" if result.flaky else "bold red"
+                body.append(f"\n{result.outcome.upper()}{flaky} ", style=style)
                 body.append(f"{result.suite} · {result.nodeid}\n", style="bold")
                 if result.change:
                     body.append(f"{result.change} · ", style="bold")

@@ -1,4 +1,5 @@
-"""Failed, hung and crashed tests of this iteration, newest first, grouped by message."""
+"""Failed, hung and crashed tests of this iteration, newest first, grouped by message;
+and the flaky ones (passed on a retry after they did not pass: ``retries``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,27 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widgets import DataTable
 
-from supervisor.core.events import TestResult
+from supervisor.core.events import FLAKY, TestResult
 
 MAX_GROUPS = 200  # rows shown; the rest are in the history database
 MAX_PER_GROUP = 200
-_OUTCOME_STYLE = {"failed": "red", "error": "red", "hung": "magenta", "crashed": "bold red"}
+_OUTCOME_STYLE = {
+    "failed": "red",
+    "error": "red",
+    "hung": "magenta",
+    "crashed": "bold red",
+    FLAKY: "yellow",
+}
+
+
+def shown_outcome(result: TestResult) -> str:
+    """What a result is shown as: its outcome, or ``flaky`` (a retry that passed)."""
+    return FLAKY if result.flaky else result.outcome
 
 
 def group_key(result: TestResult) -> str:
     first = (result.message or "").strip().splitlines()
-    return f"{result.outcome}: {first[0] if first else '(no message)'}"
+    return f"{shown_outcome(result)}: {first[0] if first else '(no message)'}"
 
 
 @dataclass
@@ -52,7 +64,7 @@ class FailureGroups:
             group = self.groups.pop(key, None)
             if group is None:
                 first = (result.message or "").strip().splitlines()
-                group = FailureGroup(key, result.outcome, first[0] if first else "")
+                group = FailureGroup(key, shown_outcome(result), first[0] if first else "")
             group.results.insert(0, result)
             del group.results[MAX_PER_GROUP:]
             group.count += 1
@@ -140,6 +152,8 @@ class FailuresPane(DataTable):
                     self.update_cell(f"r{i}", column, after)
             self._cells[i] = cells
         self._shown = groups
+        flaky = sum(g.count for g in self.model.groups.values() if g.outcome == FLAKY)
         fresh, still = self.model.change_total("new"), self.model.change_total("still")
         changes = f" · {fresh} new · {still} still" if fresh or still else ""
-        self.border_subtitle = f"{self.model.total} not passing{changes}"
+        shown = f"{self.model.total - flaky} not passing{changes}"
+        self.border_subtitle = shown + (f" · {flaky} flaky" if flaky else "")
