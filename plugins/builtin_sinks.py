@@ -12,7 +12,8 @@ run behind the bounded queue and thread of :mod:`supervisor.sinks`.
   environment variable ``url_env`` (default events: ``iteration_finished``,
   ``test_hung``, ``run_finished``). Each request waits at most ``timeout``; a failed
   request (connection error, timeout, 5xx, 408, 429) is retried with exponential
-  backoff. The URL is a secret: it is masked everywhere, and errors name the sink.
+  backoff, jitter and a cap (:attr:`WebhookSink.retry`). The URL is a secret: it is
+  masked everywhere, and errors name the sink.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from urllib.parse import unquote
 import pluggy
 
 from supervisor.config import Config, OptionError, SinkConfig
+from supervisor.core.backoff import Backoff
 from supervisor.core.events import Event
 from supervisor.core.kinds import Key, LogSink
 from supervisor.sinks import event_record
@@ -92,17 +94,27 @@ class SinkDeliveryError(Exception):
     """A webhook delivery failed; the text never holds the URL."""
 
 
+class _Retryable(Exception):
+    """A delivery that may succeed if tried again (connection error, timeout, 5xx, 408, 429)."""
+
+
+class _Refused(Exception):
+    """The server refuses this request: trying again will not help."""
+
+
 class _WebhookHandle:
-    def __init__(self, url: str, timeout: float, attempts: int, backoff: float) -> None:
+    def __init__(self, url: str, timeout: float, policy: Backoff) -> None:
         import httpx  # here: only runs with a webhook sink pay its ~100 ms import
+        import tenacity
 
         self._httpx = httpx
         self._url = url
         self._client = httpx.Client(timeout=timeout, follow_redirects=False)
         self._timeout = timeout
-        self._attempts = attempts
-        self._backoff = backoff
         self._hurry = threading.Event()
+        self._retrying = policy.retrying(
+            tenacity.retry_if_exception_type(_Retryable), wake=self._hurry
+        )
 
     def hurry(self) -> None:
         """The run is ending: retry without waiting."""
@@ -113,31 +125,35 @@ class _WebhookHandle:
             self._post(json.dumps(event_record(event), default=str).encode())
 
     def _post(self, body: bytes) -> None:
-        error = ""
-        for attempt in range(self._attempts):
-            if attempt:
-                self._hurry.wait(self._backoff * 2 ** (attempt - 1))
-            try:
-                response = self._client.post(
-                    self._url, content=body, headers={"content-type": "application/json"}
-                )
-            except self._httpx.TimeoutException:
-                error = f"no answer within {self._timeout:g}s"
-                continue
-            except self._httpx.HTTPError as exc:
-                # httpx messages hold no URL, but never trust that: keep the type only
-                # when the message mentions the address
-                error = exception_line(exc)
-                if self._url in error or "://" in error:
-                    error = type(exc).__name__
-                continue
-            status = response.status_code
-            if status < 300:
-                return
-            error = f"HTTP {status}"
-            if 400 <= status < 500 and status not in (408, 429):
-                break  # the server refuses this request; retrying will not help
-        raise SinkDeliveryError(f"{error} (after {attempt + 1} attempt(s))")
+        tries = 0
+        try:
+            for attempt in self._retrying:
+                with attempt:
+                    tries = attempt.retry_state.attempt_number
+                    self._post_once(body)
+        except (_Retryable, _Refused) as exc:
+            raise SinkDeliveryError(f"{exc} (after {tries} attempt(s))") from None
+
+    def _post_once(self, body: bytes) -> None:
+        try:
+            response = self._client.post(
+                self._url, content=body, headers={"content-type": "application/json"}
+            )
+        except self._httpx.TimeoutException:
+            raise _Retryable(f"no answer within {self._timeout:g}s") from None
+        except self._httpx.HTTPError as exc:
+            # httpx messages hold no URL, but never trust that: keep the type only
+            # when the message mentions the address
+            error = exception_line(exc)
+            if self._url in error or "://" in error:
+                error = type(exc).__name__
+            raise _Retryable(error) from None
+        status = response.status_code
+        if status < 300:
+            return
+        if 400 <= status < 500 and status not in (408, 429):
+            raise _Refused(f"HTTP {status}")
+        raise _Retryable(f"HTTP {status}")
 
     def close(self) -> None:
         self._client.close()
@@ -183,8 +199,8 @@ class WebhookSink(LogSink):
     queue_size = 256  # one request per event: keep the backlog short
     batch_size = 1  # so a failure counts per event
     max_failures = 5  # consecutive failed deliveries before quarantine
-    attempts = 3  # per event: the first try and 2 retries
-    backoff = 0.5  # seconds before the first retry, doubling
+    #: Per event: the first try and 2 retries, 0.5 s then 1 s apart (plus jitter).
+    retry = Backoff(first=0.5, cap=4.0, jitter=0.25, attempts=3)
 
     def validate(self, sink: SinkConfig, config: Config) -> None:
         import httpx
@@ -211,7 +227,7 @@ class WebhookSink(LogSink):
         return url_secrets(_url(sink))
 
     def open(self, sink: SinkConfig, config: Config) -> _WebhookHandle:
-        return _WebhookHandle(_url(sink), sink.options["timeout"], self.attempts, self.backoff)
+        return _WebhookHandle(_url(sink), sink.options["timeout"], self.retry)
 
 
 def _url(sink: SinkConfig) -> str:

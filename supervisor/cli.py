@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_history_parser(sub)
 
+    from supervisor.quarantine_cli import add_quarantine_parser
+
+    add_quarantine_parser(sub)
+
     init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
@@ -180,6 +184,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from supervisor.history_cli import history_command
 
         return history_command(args)
+    if args.command == "quarantine":
+        from supervisor.quarantine_cli import quarantine_command
+
+        return quarantine_command(args)
     if args.command == "init":
         from pathlib import Path
 

@@ -39,9 +39,21 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_FILENAME = "netra-supervisor.toml"
+#: the quarantine file's default name, beside the config file (``[run] quarantine``)
+QUARANTINE_FILENAME = "netra-quarantine.toml"
 
 
 # --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class AutoQuarantine:
+    """``[run] auto_quarantine``: after an iteration, a test that flipped pass/fail at
+    least ``flips`` times under one revision within ``within`` seconds is quarantined."""
+
+    flips: int = 3
+    within: float = 7 * 86400.0
+    within_text: str = "7d"  # as written, for the reason an entry carries
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,14 @@ class RunConfig:
     order: str = "failed-first"  # failed-first | as-collected (also per [[suite]])
     #: after an iteration that left tests failing, the next one re-runs those first
     verify: bool = False
+    #: the quarantine file (relative to the config's folder): its tests never gate
+    quarantine: str = QUARANTINE_FILENAME
+    auto_quarantine: AutoQuarantine | None = None  # None: off
+    #: re-runs of a suite's non-passing tests at the end of the suite (also per
+    #: [[phase]] and [[suite]]: the most specific wins)
+    retries: int = 0
+    #: what a test that passed only on a retry (flaky) means for gates and the exit code
+    flaky_counts_as: str = "pass"  # pass | fail
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,7 @@ class PhaseConfig:
     impact: str = ""
     #: stop the phase once its gate can no longer hold (the rest is not run)
     stop_on_gate: bool = False
+    retries: int | None = None  # None: [run] retries
 
 
 _T = TypeVar("_T")
@@ -123,6 +144,7 @@ class SuiteConfig:
     tags: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     order: str = ""  # failed-first | as-collected; empty: [run] order
+    retries: int | None = None  # None: the phase's, then [run] retries
     #: the kind's own keys (``url``, ...): as written until the host parses them per
     #: the kind's declaration (before anything runs), then converted and complete
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -214,6 +236,10 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "env": "strmap",
         "order": "str",
         "verify": "bool",
+        "quarantine": "str",
+        "auto_quarantine": "table",  # checked in _auto_quarantine
+        "retries": "int",
+        "flaky_counts_as": "str",
     },
     "deploy": {
         "backend": "str",
@@ -237,6 +263,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "test_timeout": "duration",
         "impact": "str",
         "stop_on_gate": "bool",
+        "retries": "int",
     },
     "suite": {
         "name": "str",
@@ -249,6 +276,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "tags": "strlist",
         "env": "strmap",
         "order": "str",
+        "retries": "int",
     },
     "sink": {"kind": "str", "events": "strlist"},
     "plugins": {
@@ -277,6 +305,7 @@ _CHOICES = {
     ("run", "until"): ("all-pass", "once", "target"),
     ("run", "order"): ORDERS,
     ("suite", "order"): ORDERS,
+    ("run", "flaky_counts_as"): ("pass", "fail"),
     ("deploy", "when"): ("every-iteration", "on-change", "first"),
     ("auth", "algorithm"): ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"),
 }
@@ -465,7 +494,24 @@ def _parse_run(r: Reader, data: Mapping[str, Any]) -> RunConfig:
         raise r.fail("run.target", 'until = "target" needs a target count above 0')
     if "max_iterations" in values and values["max_iterations"] < 1:
         raise r.fail("run.max_iterations", "must be at least 1")
+    if "quarantine" in values and not values["quarantine"].strip():
+        raise r.fail("run.quarantine", f'empty path; write e.g. "{QUARANTINE_FILENAME}"')
+    if "auto_quarantine" in values:
+        values["auto_quarantine"] = _auto_quarantine(r, values["auto_quarantine"])
     return RunConfig(between=between, between_interval=interval, **values)
+
+
+def _auto_quarantine(r: Reader, data: Mapping[str, Any]) -> AutoQuarantine:
+    where = "run.auto_quarantine"
+    r.check_keys(where, data, {"flips": "int", "within": "duration"})
+    flips = r.value(where, "flips", data.get("flips", 3), "int")
+    within = r.value(where, "within", data.get("within", "7d"), "duration")
+    if flips < 1:
+        raise r.fail(f"{where}.flips", 'must be at least 1, e.g. { flips = 3, within = "7d" }')
+    if within <= 0:
+        raise r.fail(f"{where}.within", 'must be longer than 0s, e.g. "7d"')
+    text = data.get("within", "7d")
+    return AutoQuarantine(flips, within, text if isinstance(text, str) else format_duration(within))
 
 
 def _where(table: str, index: int, data: Mapping[str, Any], label: str) -> str:

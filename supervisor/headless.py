@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from supervisor.config import format_duration
+from supervisor.core.changes import format_changes
 from supervisor.core.eta import Estimator, format_eta
 from supervisor.core.events import (
     GREEN_OUTCOMES,
@@ -40,19 +41,27 @@ from supervisor.core.events import (
     TestsCollected,
 )
 from supervisor.core.model import IterationSummary
+from supervisor.core.quarantine import quarantine_text
 from supervisor.text import clip, one_line, storable
 
-_SHOWN_OUTCOMES = ("passed", "failed", "error", "hung", "crashed", "skipped")
+_SHOWN_OUTCOMES = ("passed", "flaky", "failed", "error", "hung", "crashed", "skipped")
 _DUMP_LINES = 12
-_ALWAYS_SHOWN = ("loop", "health")  # what the run waits for, a person must see
+#: what the run waits for, and what it runs again (retries), a person must see
+_ALWAYS_SHOWN = ("loop", "health", "retries")
 
 #: UTF-8 bytes of one message, error or log text shown on a line.
 SHOWN_BYTES = 1024
 
 
-def format_counts(counts: dict[str, int], always: tuple[str, ...] = ("passed", "failed")) -> str:
+def format_counts(
+    counts: dict[str, int],
+    always: tuple[str, ...] = ("passed", "failed"),
+    quarantined: dict[str, int] | None = None,
+) -> str:
+    """``5 passed · 1 failed``, then ``· 3 quarantined: 2 failed, 1 passed`` if any."""
     parts = [f"{counts.get(k, 0)} {k}" for k in _SHOWN_OUTCOMES if counts.get(k) or k in always]
-    return " · ".join(parts)
+    apart = quarantine_text(quarantined or {})
+    return " · ".join(parts + [apart] if apart else parts)
 
 
 def dump_digest(dump: str, max_lines: int = _DUMP_LINES) -> list[str]:
@@ -80,6 +89,11 @@ def dump_digest(dump: str, max_lines: int = _DUMP_LINES) -> list[str]:
         out.extend(block[1:][-4:])  # innermost frames: file line + source line pairs
     out.extend(tasks[:6])
     return out[:max_lines] if len(out) <= max_lines else out[: max_lines - 6] + out[-6:]
+
+
+def _change(result: TestResult) -> str:
+    """`` (new)``, `` (still)``, `` (fixed)`` after the outcome; empty without one."""
+    return f" ({result.change})" if result.change else ""
 
 
 class HeadlessReporter:
@@ -168,18 +182,26 @@ class HeadlessReporter:
         self._phase_total += len(e.nodeids)
 
     def _on_test_result(self, e: TestResult) -> None:
-        self._phase_done += 1
-        if e.outcome not in GREEN_OUTCOMES:
-            self._phase_failing += 1
-        if e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
+        failing = e.outcome not in GREEN_OUTCOMES and not e.quarantined
+        if e.attempt == 1:
+            self._phase_done += 1
+            self._phase_failing += failing
+        elif e.outcome in GREEN_OUTCOMES and not e.quarantined:
+            self._phase_failing -= 1  # a retry: the test counted as failing so far
+        apart = " (quarantined)" if e.quarantined else ""
+        if e.flaky:
+            self.line(f"  ≈ flaky{apart} {e.nodeid}: {self._shown(e.message)}")
+        elif e.phase == VERIFY_SEQ:  # the verify pass: the verdict on each re-run test
             green = e.outcome in GREEN_OUTCOMES
             why = f": {self._shown(e.message)}" if e.message and not green else ""
-            self.line(f"  {'✔' if green else '✖'} {e.outcome} {e.nodeid}{why}")
+            self.line(f"  {'✔' if green else '✖'} {e.outcome}{apart} {e.nodeid}{why}")
         elif e.outcome not in GREEN_OUTCOMES:
             if e.outcome in ("error", "crashed") and e.nodeid.endswith(("(startup)", "(suite)")):
                 self.line(f"  ✖ {e.suite}: {self._shown(e.message)}")
             elif self.verbose:
-                self.line(f"  ✖ {e.outcome} {e.nodeid}: {self._shown(e.message)}")
+                self.line(
+                    f"  ✖ {e.outcome}{_change(e)}{apart} {e.nodeid}: {self._shown(e.message)}"
+                )
         now = time.monotonic()
         if now - self._last_progress >= self.progress_every:
             self._last_progress = now
@@ -239,24 +261,30 @@ class HeadlessReporter:
     def _on_phase_finished(self, e: PhaseFinished) -> None:
         held = "held" if e.gate_held else "FAILED"
         mark = "✔" if e.status == "passed" else "✖"
-        total = sum(e.counts.values())
+        total = sum(e.counts.values()) + sum(e.quarantined.values())
         not_run = f" · {e.not_run} not run ({e.note})" if e.not_run or e.note else ""
         self.line(
-            f"{mark} {e.name}: {total} tests · {format_counts(e.counts)} · "
+            f"{mark} {e.name}: {total} tests · {format_counts(e.counts, quarantined=e.quarantined)} · "
             f"gate {e.gate} {held} ({format_duration(e.duration)}){not_run}"
         )
 
     def _on_iteration_finished(self, e: IterationFinished) -> None:
         duration = time.monotonic() - self._iteration_started
-        self.iterations.append(IterationSummary(e.iteration, e.status, dict(e.counts), duration))
+        self.iterations.append(
+            IterationSummary(e.iteration, e.status, dict(e.counts), duration, dict(e.quarantined))
+        )
         passing = e.counts.get("passed", 0)
         target = f" / target {self.target}" if self.target else ""
         estimate = self._iteration_estimate
         estimated = "" if estimate is None else f", estimated {format_duration(estimate)}"
         self.line(
             f"iteration {e.iteration}: {e.status} · passing {passing}{target} · "
-            f"{format_counts(e.counts)} ({format_duration(duration)}{estimated})"
+            f"{format_counts(e.counts, quarantined=e.quarantined)} "
+            f"({format_duration(duration)}{estimated})"
         )
+        changes = format_changes(e.changes)
+        if changes:  # iteration 3: 2 new · 1 still failing · 3 fixed · 1 flaky
+            self.line(f"iteration {e.iteration}: {changes}")
 
     def _on_log(self, e: LogLine) -> None:
         if e.level in ("warning", "error") or e.source in _ALWAYS_SHOWN or self.verbose:
@@ -279,6 +307,6 @@ class HeadlessReporter:
             return []
         return ["── summary ──"] + [
             f"iteration {it.seq}: {it.status} · "
-            f"{format_counts(it.counts)} ({format_duration(it.duration)})"
+            f"{format_counts(it.counts, quarantined=it.quarantined)} ({format_duration(it.duration)})"
             for it in self.iterations
         ]

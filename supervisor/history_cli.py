@@ -22,7 +22,9 @@ from supervisor.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     import sqlite3
+    from datetime import date
 
+    from supervisor.core.quarantine import QuarantineList
     from supervisor.tables import TablePrinter
 
 # supervisor.config and supervisor.store.queries are imported inside the functions:
@@ -150,16 +152,17 @@ def _results(row: dict[str, Any]) -> str:
         return ""
     return ", ".join(
         f"{row[key]} {key}"
-        for key in ("passed", "failed", "errors", "hung", "crashed", "skipped")
+        for key in ("passed", "flaky", "failed", "errors", "hung", "crashed", "skipped")
         if row.get(key) or key in ("passed", "failed")
     )
 
 
 def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
-    from supervisor.store import queries
+    from supervisor.store import queries, triage
 
     test = queries.find_test(conn, args.nodeid, args.suite)
     data = queries.test_history(conn, test, args.limit)
+    data["streak"] = triage.streak(conn, test["id"])  # None: its latest result passed
     if o.as_json:
         return o.json(data)
     s = data["summary"]
@@ -170,12 +173,16 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         f"{outcomes or 'none'}; duration p50 {_secs(s['p50'])} p95 {_secs(s['p95'])}"
         f" max {_secs(s['max'])}; first seen {_time(data['first_seen'])}"
     )
+    if data["streak"] is not None:
+        o.line(f"  {triage.describe_streak(data['streak'])}")
+    for row in data["results"]:  # a retry that passed after attempt 1 did not
+        row["shown"] = queries.shown_outcome(row)
     columns: list[Column] = [
         ("iteration", "iter", "text"),
         ("started_at", "started", "time"),
         ("revision", "revision", "rev"),
         ("phase", "phase", "text"),
-        ("outcome", "outcome", "text"),
+        ("shown", "outcome", "text"),
         ("duration", "took", "secs"),
         ("attempt", "try", "num"),
         ("message", "message", "msg"),
@@ -184,13 +191,18 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
 
 
 def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
-    from supervisor.store import queries
+    from datetime import datetime, timedelta, timezone
 
-    rows = queries.flaky(conn, args.limit)
+    from supervisor.store import triage
+
+    now = datetime.now(timezone.utc)
+    since = (now - timedelta(seconds=args.since)).isoformat(timespec="seconds")
+    rows = triage.flaky(conn, since, _quarantined(args, now.date()), args.limit)
     for row in rows:
         row["estimate"] = (
             f"{row['fail_rate_est']:.0%} ({row['fail_rate_low']:.0%}-{row['fail_rate_high']:.0%})"
         )
+        row["quarantine"] = "yes" if row["quarantined"] else ""
     columns: list[Column] = [
         ("suite", "suite", "text"),
         ("nodeid", "test", "text"),
@@ -199,23 +211,51 @@ def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> in
         ("failed", "fail", "num"),
         ("hung", "hung", "num"),
         ("flip_rate", "flips", "rate"),
+        ("attempts_to_pass", "tries to pass", "num"),
         ("estimate", "fail rate est (95%)", "text"),
+        ("quarantine", "quarantined", "text"),
         ("last_outcome", "last", "text"),
         ("last_iteration", "last iter", "text"),
     ]
     if o.as_json:
         for row in rows:
-            del row["estimate"]
+            del row["estimate"], row["quarantine"]
     return o.table(
-        rows, columns, "passed and failed (or hung) under one revision; newest evidence first"
+        rows,
+        columns,
+        f"passed and failed (or hung) under one revision since {_time(since)} UTC;"
+        " newest evidence first",
     )
 
 
+def _quarantined(args: argparse.Namespace, today: date) -> QuarantineList:
+    """The quarantine file's entries in force: ``[run] quarantine`` of the config (read
+    as written, unchecked), else ``netra-quarantine.toml`` beside it or here. Read by
+    the same parser as a run's, so both agree on globs, suites and expiry."""
+    from supervisor.config import QUARANTINE_FILENAME, ConfigError, find_config
+    from supervisor.quarantine_file import read_quarantine
+
+    try:
+        config_path, data = find_config(args.config)
+        folder = config_path.parent
+        named = data.get("run", {}).get("quarantine") if isinstance(data, dict) else None
+    except ConfigError:
+        if args.config:
+            raise
+        folder, named = Path.cwd(), None
+    path = folder / (named if isinstance(named, str) and named else QUARANTINE_FILENAME)
+    try:
+        return read_quarantine(path).active(today)
+    except ConfigError as exc:
+        raise ConfigError(f"history flaky: {exc}; fix it or move it away") from None
+
+
 def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
-    from supervisor.store import queries
+    from supervisor.store import queries, triage
 
     it = queries.resolve_iteration(conn, args.iter)
     groups = queries.failures(conn, it)
+    triage.annotate_failures(conn, it.id, groups)
     if o.as_json:
         return o.json({"iteration": it.label, "groups": groups})
     total = sum(g["count"] for g in groups)
@@ -243,10 +283,29 @@ def _failures(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) ->
 
 
 def _tests_list(results: list[dict[str, Any]], most: int = 8) -> list[str]:
-    names = [f"{r['suite']}: {r['nodeid']}" for r in results]
+    names = [
+        f"{r['suite']}: {r['nodeid']}{_triage_note(r)}"
+        + (" (flaky: passed on a retry)" if r.get("flaky") else "")
+        for r in results
+    ]
     if len(names) > most:
         names = names[:most] + [f"... and {len(names) - most} more"]
     return names
+
+
+def _triage_note(result: dict[str, Any]) -> str:
+    """`` [new]`` / `` [still, failing since r1; last passed at r0: git log r0..r1]``."""
+    change = result.get("change")
+    if not change:
+        return ""
+    if change == "new" or not result.get("first_bad_revision"):
+        return f" [{change}]"
+    since = f"failing since {result['first_bad_revision']}"
+    good = result.get("last_good_revision")
+    if good is None:
+        return f" [{change}, {since}; never passed]"
+    rng = f": {result['git_range']}" if result.get("git_range") else ""
+    return f" [{change}, {since}; last passed at {good}{rng}]"
 
 
 def _slowest(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
@@ -277,20 +336,25 @@ def _diff(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         raise queries.QueryError(
             f"both sides are iteration {a.label}; name two different iterations"
         )
+    from supervisor.core.changes import format_changes
+    from supervisor.store import triage
+
     data = queries.diff(conn, a, b)
+    changes = triage.label_diff(data)
     if o.as_json:
         return o.json(data)
     sections = (
         ("newly_failing", "newly failing"),
+        ("still_failing", "still failing"),
         ("fixed", "fixed"),
         ("new", "new (not run in A)"),
         ("removed", "removed (not run in B)"),
         ("changed", "other outcome changes"),
     )
     counts = ", ".join(f"{len(data[key])} {title.split(' (')[0]}" for key, title in sections)
-    o.line(
-        f"iteration {a.label} -> {b.label}: {counts}, {len(data['still_failing'])} still failing"
-    )
+    o.line(f"iteration {a.label} -> {b.label}: {counts}")
+    if format_changes(changes):
+        o.line(f"in {b.label}: {format_changes(changes)}")
     for key, title in sections:
         if not data[key]:
             continue
@@ -486,6 +550,13 @@ def add_history_parser(sub: Any) -> None:
     p.add_argument("--limit", type=positive_int, default=50, metavar="N", help="newest N (50)")
     p = add("flaky", "tests that passed and failed (or hung) under one revision")
     p.add_argument("--limit", type=positive_int, metavar="N", help="at most N")
+    p.add_argument(
+        "--since",
+        type=_window,
+        default="30d",
+        metavar="WINDOW",
+        help="only iterations started within this window, e.g. 7d, 12h (default 30d)",
+    )
     p = add("failures", "non-passing results of one iteration, grouped by failure signature")
     p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)
     p = add("slowest", "p50/p95/max duration per test, slowest p95 first")
@@ -496,6 +567,19 @@ def add_history_parser(sub: Any) -> None:
     p = add("export", "write one iteration as JUnit XML")
     p.add_argument("--junit", required=True, metavar="FILE", help="the XML file to write")
     p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)
+
+
+def _window(text: str) -> float:
+    """``--since``: a duration back from now (``7d``, ``12h``), in seconds."""
+    from supervisor.config_values import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; write a window such as 7d or 12h") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is no window; write one such as 7d or 12h")
+    return seconds
 
 
 _ITER_HELP = "SEQ (an iteration of the latest run), RUN.SEQ, or latest (the default)"

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from supervisor.config import Config
 from supervisor.core.bus import ResultBatcher
+from supervisor.core.changes import CHANGE_KEYS
 from supervisor.core.events import (
     DeployFinished,
     Event,
@@ -401,6 +402,7 @@ class HookBridge:
                 iteration=event.iteration,
                 status=event.status,
                 counts=dict(event.counts),
+                changes={**dict.fromkeys(CHANGE_KEYS, 0), **(event.changes or {})},
             )
         elif isinstance(event, RunFinished):
             self.batcher.flush()

@@ -81,7 +81,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def netra_register_suite_kinds() -> list[SuiteKind]:
+def netra_register_suite_kinds() -> list[SuiteKind] | None:
     """Register kinds of suite (the ``kind = "..."`` of a ``[[suite]]`` table).
 
     Called once per plugin while plugins are loaded, before the configuration's suites
@@ -100,7 +100,7 @@ def netra_register_suite_kinds() -> list[SuiteKind]:
 
 
 @hookspec
-def netra_register_suites(config: Config) -> list[SuiteConfig]:
+def netra_register_suites(config: Config) -> list[SuiteConfig] | None:
     """Register suites defined in code rather than in the configuration file.
 
     Called once per run, after the configuration file has been read and before its
@@ -117,7 +117,7 @@ def netra_register_suites(config: Config) -> list[SuiteConfig]:
 
 
 @hookspec
-def netra_register_deploy_backends() -> list[DeployBackend]:
+def netra_register_deploy_backends() -> list[DeployBackend] | None:
     """Register ways to deploy the system under test (``[deploy] backend = NAME``).
 
     Called once per plugin while plugins are loaded; not called with batches (it takes
@@ -131,7 +131,7 @@ def netra_register_deploy_backends() -> list[DeployBackend]:
 
 
 @hookspec
-def netra_register_log_sinks() -> list[LogSink]:
+def netra_register_log_sinks() -> list[LogSink] | None:
     """Register kinds of log sink (the ``kind = "..."`` of a ``[[sink]]`` table).
 
     Called once per plugin while plugins are loaded; not called with batches (it takes
@@ -216,7 +216,10 @@ def netra_phase_finished(
         pass (``[run] verify``: the re-run of what did not pass last time).
     :param status: ``passed``, ``failed``, ``gate-failed`` or ``interrupted``.
     :param counts: Results per outcome, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present (zero when none).
+        :data:`supervisor.core.events.OUTCOMES` present (zero when none), and
+        ``flaky`` (tests that passed only on a retry; not in ``passed``). Each test
+        counts once, by its latest attempt. Results of quarantined tests
+        (``TestResult.quarantined``) are not in it: they never gate.
     :return: Nothing; a return value is ignored.
     """
 
@@ -234,7 +237,10 @@ def netra_results(batch: list[TestResult]) -> None:
     as a warning in the log).
 
     :param batch: A non-empty list of :class:`supervisor.core.events.TestResult` (each
-        names its iteration, phase, suite, nodeid and outcome). Do not modify it.
+        names its iteration, phase, suite, nodeid and outcome; ``attempt`` is 2, 3 … for
+        a retry, and ``flaky`` is true on a retry that passed; ``quarantined`` is True
+        for a test the quarantine file covers: it ran, but never fails a gate or the
+        exit code). Do not modify it.
     :return: Nothing; a return value is ignored.
     """
 
@@ -258,7 +264,7 @@ def netra_test_hung(event: TestHung) -> None:
 
 @hookspec
 def netra_iteration_finished(
-    run_id: int, iteration: int, status: str, counts: dict[str, int]
+    run_id: int, iteration: int, status: str, counts: dict[str, int], changes: dict[str, int]
 ) -> None:
     """An iteration has finished (all its phases ran, a gate held, or it was stopped).
 
@@ -274,7 +280,11 @@ def netra_iteration_finished(
         verify pass found a test still not passing; no full phase ran),
         ``deploy-failed`` or ``interrupted``.
     :param counts: Results per outcome for the whole iteration, every outcome of
-        :data:`supervisor.core.events.OUTCOMES` present.
+        :data:`supervisor.core.events.OUTCOMES` present, and ``flaky``; quarantined
+        tests' results are not in it (see :func:`netra_results`).
+    :param changes: Tests ``new``, ``still`` (failing), ``fixed`` and ``flaky`` in this
+        iteration against each test's previous result, each test counted once by its
+        last result (every key present; see ``TestResult.change``).
     :return: Nothing; a return value is ignored.
     """
 

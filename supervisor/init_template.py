@@ -26,6 +26,10 @@ watch = ["."]                 # what wait-for-change watches (git HEAD and files
 db = ".netra/history.db"      # the SQLite history of every run
 env = {}                      # extra environment for every suite, e.g. { APP_ENV = "staging" }
 order = "failed-first"        # what did not pass last time runs first | as-collected
+quarantine = "netra-quarantine.toml"   # tests that run but never gate (quarantine add ...)
+# auto_quarantine = { flips = 3, within = "7d" }   # quarantine tests that flip that often
+retries = 0                   # re-run what did not pass, at the end of its suite, N more times
+flaky_counts_as = "pass"      # a test that passed only on a retry (flaky), for gates: pass | fail
 
 [deploy]
 backend = "none"              # a registered deploy backend; "none" skips deploying
@@ -54,6 +58,7 @@ gate = "all-pass"             # all-pass | none | 0.95 ; a failed gate ends the 
 # test_timeout = "90s"        # overrides [watchdog] test_timeout for this phase
 # impact = "$120K MRR"        # free label shown on the dashboard
 # stop_on_gate = true         # stop the phase once its gate can no longer hold
+# retries = 1                 # overrides [run] retries for this phase
 
 # A second phase could run only the critical suites first, e.g.:
 # [[phase]]
@@ -68,6 +73,7 @@ cwd = "."                     # where pytest runs
 # python = ".venv/bin/python" # the interpreter of the project under test (default: ours)
 workers = 1                   # > 1 runs the suite on pytest-xdist
 # test_timeout = "60s"        # overrides the phase and [watchdog] timeouts
+# retries = 2                 # overrides the phase's and [run] retries
 tags = []                     # labels a phase can select with "tag:NAME"
 # env = { LOG_LEVEL = "debug" }   # extra environment for this suite only
 

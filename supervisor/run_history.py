@@ -11,25 +11,40 @@ import sqlite3
 from pathlib import Path
 
 from supervisor.config import Config
+from supervisor.core.changes import ChangeLabeller
 from supervisor.core.eta import Estimator, TestTimes
 from supervisor.core.last_results import LastResults
 from supervisor.core.loop import LoopSettings, ResumePoint
 from supervisor.store import queries
 
 
-def latest_results(db_path: Path) -> LastResults:
-    """Each recent test's latest outcome, read from the history (read-only). A history
-    that cannot be read only means no failed-first order until results come in."""
-    last = LastResults()
+def recent_outcomes(db_path: Path) -> list[tuple[str, str, str]]:
+    """``(suite, nodeid, outcome)`` of each recent test whose latest result did not
+    pass, oldest first (read-only). A history that cannot be read gives none: no
+    failed-first order, and every failure is new, until results come in."""
     try:
         conn = queries.connect_readonly(db_path)
         try:
-            last.seed(queries.recent_outcomes(conn))
+            return queries.recent_outcomes(conn)
         finally:
             conn.close()
     except (OSError, sqlite3.Error):
-        pass
+        return []
+
+
+def latest_results(db_path: Path, rows: list[tuple[str, str, str]] | None = None) -> LastResults:
+    """Each recent test's latest outcome (failed-first), from ``rows`` or the history."""
+    last = LastResults()
+    last.seed(recent_outcomes(db_path) if rows is None else rows)
     return last
+
+
+def change_labeller(rows: list[tuple[str, str, str]]) -> ChangeLabeller:
+    """New / still / fixed against the same rows: a test not among them passed last
+    time or has no history, and either way a failure of it is new."""
+    labeller = ChangeLabeller()
+    labeller.seed(rows)
+    return labeller
 
 
 def history_estimator(db_path: Path, config: Config, settings: LoopSettings) -> Estimator:
@@ -88,11 +103,14 @@ def resume_point(db_path: Path, run_id: int) -> ResumePoint:
 def _outcomes_of(
     conn: sqlite3.Connection, iteration_id: int
 ) -> dict[tuple[int, str], dict[str, str]]:
-    """(phase seq, suite) -> nodeid -> latest outcome of one iteration; phase 0 is its
-    verify pass (and results outside any phase)."""
+    """(phase seq, suite) -> nodeid -> latest outcome of one iteration (``flaky`` for a
+    retry that passed: it counts so again); phase 0 is its verify pass (and results
+    outside any phase)."""
+    flaky = queries.flaky_column(conn, "results", "r")
     outcomes: dict[tuple[int, str], dict[str, str]] = {}
     for phase_seq, suite, nodeid, outcome in conn.execute(
-        "SELECT coalesce(p.seq, 0), t.suite, t.nodeid, r.outcome FROM results r"
+        "SELECT coalesce(p.seq, 0), t.suite, t.nodeid,"
+        f" CASE WHEN {flaky} THEN 'flaky' ELSE r.outcome END FROM results r"
         " JOIN tests t ON t.id = r.test_id LEFT JOIN phases p ON p.id = r.phase_id"
         " WHERE r.iteration_id = ? ORDER BY r.id",
         (iteration_id,),

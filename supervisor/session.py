@@ -22,6 +22,7 @@ from supervisor import __version__
 from supervisor.config import Config, ConfigError, add_suites, load_config, select_phases
 from supervisor.core.between import Between, git_head
 from supervisor.core.bus import EventBus
+from supervisor.core.changes import labelling
 from supervisor.core.control import RunControl
 from supervisor.core.eta import estimating
 from supervisor.core.events import (
@@ -37,8 +38,15 @@ from supervisor.exitcodes import ExitCode
 from supervisor.headless import HeadlessReporter
 from supervisor.hook_delivery import HookBridge
 from supervisor.plugins import PluginError, PluginHost, plugins_table
+from supervisor.quarantine_run import run_quarantine
 from supervisor.redact import Redactor, redact_config, redacting, secrets_from_environment
-from supervisor.run_history import history_estimator, latest_results, resume_point
+from supervisor.run_history import (
+    change_labeller,
+    history_estimator,
+    latest_results,
+    recent_outcomes,
+    resume_point,
+)
 from supervisor.sinks import open_sinks
 from supervisor.tables import Column, TablePrinter
 
@@ -126,6 +134,8 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     if minter is not None:
         redactor.add(minter.secret)
     db_path = Path(options.db) if options.db else config.resolve(config.run.db)
+    # a broken quarantine file is exit 2 here; the auto-quarantine flushes the history
+    quarantine = run_quarantine(config, db_path, flush=lambda: store.flush())
     late_bus: list[EventBus] = []  # the store reports write problems into the bus
 
     def store_problem(message: str) -> None:
@@ -169,7 +179,9 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     bus.subscribe(estimator)  # first: the model and the reporter read what it folded
     bus.subscribe(model.apply)
     bus.subscribe(store.put)
-    last = latest_results(db_path)  # failed-first: across runs, then this run's results
+    outcomes = recent_outcomes(db_path)  # each test's latest non-pass, across runs
+    last = latest_results(db_path, outcomes)  # failed-first, then this run's results
+    labeller = change_labeller(outcomes)  # new / still / fixed against the same rows
     bus.subscribe(last)
     if ui is None:
         bus.subscribe(reporter)  # with a view, it joins when the view ends (or crashes)
@@ -192,6 +204,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         [config.resolve(w) for w in config.run.watch],
         stop,
         announce=lambda text: bus.emit(LogLine("info", "loop", text)),
+        ignore=_own_output(config, db_path),
     )
     control = RunControl(stop, between.next_now)
     restore = _install_signals(stop, between, bus, read_stdin=ui is None)
@@ -221,8 +234,9 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             settings,
             host.suite_kinds(),
             backend,
-            # runner text is masked before anyone sees it; each iteration gets its estimate
-            estimating(redacting(bus.emit, redactor), estimator),
+            # runner text is masked before anyone sees it; each iteration gets its
+            # estimate, each result its change (new / still / fixed)
+            labelling(estimating(redacting(bus.emit, redactor), estimator), labeller),
             run_id,
             stop,
             between,
@@ -234,6 +248,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             control=control,
             settle=bridge.settle,  # hooks of an iteration's edges finish before it goes on
             last=last,
+            quarantine=quarantine,
         )
         if ui is None:
             outcome = loop.run()
@@ -264,6 +279,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         except KeyboardInterrupt:
             pass  # a further Ctrl-C: the results still go to the database below
         restore()
+        between.close()  # wait-for-change: the watcher's threads end here
         store.close()
         if store.last_error:
             print(
@@ -293,8 +309,8 @@ class _ViewRun:
 
     def _target(self) -> None:
         try:
-            self.outcome = self.loop.run()
-            self.model.finish(self.outcome.stop_reason, self.outcome.exit_code)
+            self.outcome = outcome = self.loop.run()
+            self.model.finish(outcome.stop_reason, outcome.exit_code)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             self.error = exc
         finally:
@@ -327,6 +343,19 @@ class _ViewRun:
             raise self.error
         assert self.outcome is not None
         return self.outcome
+
+
+def _own_output(config: Config, db_path: Path) -> list[Path]:
+    """What this run writes (history database, logs, full texts, log sinks' files):
+    never a change for ``wait-for-change``, wherever it is configured."""
+    from supervisor.store.bounds import FULL_DIR
+
+    own = [db_path, db_path.parent / "logs", db_path.parent / FULL_DIR]
+    for sink in config.sinks:
+        path = sink.options.get("path")
+        if isinstance(path, str):
+            own.append(config.resolve(path))
+    return own
 
 
 def _install_signals(

@@ -347,8 +347,9 @@ def _open_each(
                 raise PluginError(plugin, f"{label}.open", error) from None
             continue
         selected = frozenset(sink.events) if sink.events else None
-        if selected is None and getattr(kind, "default_events", None):
-            selected = frozenset(kind.default_events)
+        default_events = getattr(kind, "default_events", None)
+        if selected is None and default_events:
+            selected = frozenset(default_events)
         workers.append(
             SinkWorker(
                 label,

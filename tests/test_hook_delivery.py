@@ -192,7 +192,9 @@ def test_a_full_queue_drops_the_oldest_results_batches_never_other_calls(tmp_pat
     s.phase("P1")
     s.results("t3")  # full: t1's batch goes
     s.results("t4")  # t2's
-    s.lifecycle("netra_iteration_finished", run_id=1, iteration=1, status="passed", counts={})
+    s.lifecycle(
+        "netra_iteration_finished", run_id=1, iteration=1, status="passed", counts={}, changes={}
+    )
     assert (s.delivery.dropped_batches, s.delivery.dropped_results) == (3, 4)  # and t3's
     stuck.RELEASE.set()
     settle_within(s.delivery, 30)

@@ -31,7 +31,7 @@ CONTRACT = {
     "netra_phase_finished": ("run_id", "iteration", "phase", "status", "counts"),
     "netra_results": ("batch",),
     "netra_test_hung": ("event",),
-    "netra_iteration_finished": ("run_id", "iteration", "status", "counts"),
+    "netra_iteration_finished": ("run_id", "iteration", "status", "counts", "changes"),
     "netra_run_finished": ("run_id", "status", "exit_code"),
 }
 

@@ -157,7 +157,7 @@ TYPED_PLUGIN = """
         keys = {
             "paths": Key("strlist", required=True, example='paths = ["/health"]'),
             "wait": Key("duration", default="5s"),
-            "retries": "int",
+            "tries": "int",
             "headers": Key("strmap", default={}),
             "verbose": Key("bool", default=False),
         }
@@ -199,7 +199,7 @@ def test_a_team_kind_gets_its_typed_keys_parsed(tmp_path):
         "api::options": {
             "paths": ["/a", "/b"],
             "wait": 60.0,  # a duration: seconds
-            "retries": None,  # declared, absent, no default
+            "tries": None,  # declared, absent, no default
             "headers": {"X-Try": "2"},  # a table of strings
             "verbose": False,  # its default
         }
@@ -212,7 +212,7 @@ def test_a_team_kind_gets_its_typed_keys_parsed(tmp_path):
         ('paths = ["/a"]\nwiat = "1s"\n', ".wiat: unknown key for kind 'probe'", "did you mean 'wait'?"),
         ('paths = ["/a"]\nwait = "soon"\n', ".wait: 'soon' is not a duration", ""),
         ('paths = ["/a"]\nverbose = "yes"\n', ".verbose: expected true or false, got a string", ""),
-        ('paths = ["/a"]\nretries = -1\n', ".retries: must not be negative", ""),
+        ('paths = ["/a"]\ntries = -1\n', ".tries: must not be negative", ""),
         ("wait = 1\n", ".paths: required by kind 'probe'", 'e.g. paths = ["/health"]'),
         ('paths = ["/a"]\nwait = "2m"\n', ".wait: at most 60s: a probe is quick", ""),
     ],
@@ -233,7 +233,7 @@ OLD_STYLE_PLUGIN = """
 
     class Old(SuiteKind):
         name = "old"
-        extra_keys = ("endpoint", "retries")
+        extra_keys = ("endpoint", "tries")
 
         def validate(self, suite, config):
             if not suite.extra.get("endpoint"):
@@ -261,12 +261,12 @@ def test_an_old_style_extra_keys_plugin_still_loads_and_runs(tmp_path):
     from before kinds declared typed keys keep working."""
     write(tmp_path / "team" / "old.py", OLD_STYLE_PLUGIN)
     toml = '[plugins]\ndirs = ["team"]\n[[suite]]\nname = "file"\nkind = "old"\n'
-    root = project(tmp_path, toml + 'endpoint = "/health"\nretries = "3"\n')
+    root = project(tmp_path, toml + 'endpoint = "/health"\ntries = "3"\n')
     proc = run_cli(["run", "--headless", "--once"], root, env={"NETRA_STRICT_PLUGINS": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert messages(root) == {
-        "file::extra": {"endpoint": "/health", "retries": "3"},  # as written: type "any"
-        "coded::extra": {"endpoint": "/x", "retries": None},
+        "file::extra": {"endpoint": "/health", "tries": "3"},  # as written: type "any"
+        "coded::extra": {"endpoint": "/x", "tries": None},
     }
     (root / ".netra/history.db").unlink()
     write(root / "netra-supervisor.toml", toml + 'endpont = "/health"\n')

@@ -267,14 +267,14 @@ def test_wait_for_change_notices_a_file_change(tmp_path):
     watched.mkdir()
     (watched / "app.py").write_text("x = 1\n")
     stop = threading.Event()
-    between = Between("wait-for-change", 0.0, [watched], stop, announce=lambda t: None, poll=0.05)
-    between.iteration_started()
-    done = threading.Event()
-    threading.Thread(target=lambda: (between.wait(), done.set()), daemon=True).start()
-    time.sleep(0.3)
-    assert not done.is_set()
-    (watched / "app.py").write_text("x = 2  # fixed\n")
-    assert done.wait(5)
+    with Between("wait-for-change", 0.0, [watched], stop, lambda t: None, poll=0.05) as between:
+        between.iteration_started()
+        done = threading.Event()
+        threading.Thread(target=lambda: (between.wait(), done.set()), daemon=True).start()
+        time.sleep(0.3)
+        assert not done.is_set()
+        (watched / "app.py").write_text("x = 2  # fixed\n")
+        assert done.wait(5)
 
 
 @pytest.mark.parametrize("mode", ["interval"])

@@ -11,6 +11,7 @@ plugin; ``tests/test_hookspecs_meta.py`` checks that each hook has one.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 import textwrap
 import types
@@ -101,7 +102,7 @@ KIND_PLUGIN = """
 
     class Kind(SuiteKind):
         name = {kind!r}
-        extra_keys = ("endpoint", "retries")
+        extra_keys = ("endpoint", "tries")
         origin = {origin!r}
 
     @hookimpl
@@ -112,7 +113,7 @@ KIND_PLUGIN = """
 
 @pytest.fixture
 def builtin_module(monkeypatch):
-    """A module of our own ``plugins`` package, registering the "pytest" suite kind."""
+    """A module of our own ``netra_supervisor_plugins`` package, registering the "pytest" suite kind."""
 
     class BuiltinKind(SuiteKind):
         name = "pytest"
@@ -122,11 +123,11 @@ def builtin_module(monkeypatch):
         name = "command"
         origin = "builtin"
 
-    module = types.ModuleType("plugins.fake_builtin")
+    module = types.ModuleType("netra_supervisor_plugins.fake_builtin")
     module.netra_register_suite_kinds = hookspecs.hookimpl(lambda: [BuiltinKind()])
     module.netra_register_deploy_backends = hookspecs.hookimpl(lambda: [NoDeploy()])
-    monkeypatch.setitem(sys.modules, "plugins.fake_builtin", module)
-    return FakeEntryPoint("fake_builtin", "plugins.fake_builtin")
+    monkeypatch.setitem(sys.modules, "netra_supervisor_plugins.fake_builtin", module)
+    return FakeEntryPoint("fake_builtin", "netra_supervisor_plugins.fake_builtin")
 
 
 @pytest.fixture
@@ -638,6 +639,7 @@ def test_validate_sinks_checks_kind_and_extra_keys(tmp_path):
 
 
 def test_describe_and_the_plugins_table(tmp_path, site, builtin_module):
+    ours = importlib.metadata.version("netra-supervisor")
     write(site, "netra_t_ep2.py", COUNTING)
     write(tmp_path / "p", "broken.py", "raise RuntimeError('nope')\n")
     write(tmp_path / "p", "off.py", COUNTING)
@@ -645,7 +647,8 @@ def test_describe_and_the_plugins_table(tmp_path, site, builtin_module):
     h = Host(make_config(tmp_path, dirs=["p"], disable=["off"]), entry_points=[builtin_module, ep])
     rows = h.describe()
     assert [{k: r[k] for k in ("name", "version", "source", "status")} for r in rows] == [
-        {"name": "fake_builtin", "version": "", "source": "builtin", "status": "ok"},
+        # a module of our installed netra_supervisor_plugins package: our version
+        {"name": "fake_builtin", "version": ours, "source": "builtin", "status": "ok"},
         {"name": "team", "version": "2.0", "source": "entry point netra-team", "status": "ok"},
         {
             "name": "broken",
@@ -658,7 +661,8 @@ def test_describe_and_the_plugins_table(tmp_path, site, builtin_module):
     assert rows[0]["hooks"] == ["netra_register_deploy_backends", "netra_register_suite_kinds"]
     table = format_table(*plugins_table(rows), width=200).splitlines()
     assert table[0].split() == ["NAME", "VERSION", "SOURCE", "HOOKS", "STATUS"]
-    assert table[1].split()[:3] == ["fake_builtin", "-", "builtin"]
+    assert table[1].split()[:3] == ["fake_builtin", ours, "builtin"]
+    assert table[3].split()[:2] == ["broken", "-"]  # no version
     assert "register_deploy_backends, register_suite_kinds" in table[1]
     assert table[2].split() == ["team", "2.0", "entry", "point", "netra-team", "results", "ok"]
     status_col = table[0].index("STATUS")
@@ -875,7 +879,7 @@ def test_hook_netra_phase_finished(recorder):
             {"run_id": 7, "iteration": 2, "phase": "P1", "status": "gate-failed", "counts": counts},
         )
     ]
-    assert set(counts) == set(OUTCOMES)
+    assert set(counts) == {*OUTCOMES, "flaky"}  # and the count of flaky tests
 
 
 def test_hook_netra_results(recorder):
@@ -903,13 +907,19 @@ def test_hook_netra_test_hung(recorder):
 def test_hook_netra_iteration_finished(recorder):
     h, calls, _ = recorder
     counts = count_outcomes(["passed"])
+    changes = {"new": 0, "still": 0, "fixed": 1, "flaky": 0}
     h.call_lifecycle(
-        "netra_iteration_finished", run_id=7, iteration=2, status="passed", counts=counts
+        "netra_iteration_finished",
+        run_id=7,
+        iteration=2,
+        status="passed",
+        counts=counts,
+        changes=changes,
     )
     assert calls == [
         (
             "netra_iteration_finished",
-            {"run_id": 7, "iteration": 2, "status": "passed", "counts": counts},
+            {"run_id": 7, "iteration": 2, "status": "passed", "counts": counts, "changes": changes},
         )
     ]
 

@@ -419,7 +419,7 @@ def test_collect_of_a_suite_that_cannot_start_raises(tmp_path):
 
 
 def test_builtin_plugin_registers_the_kind():
-    from plugins import builtin_pytest
+    from netra_supervisor_plugins import builtin_pytest
 
     (kind,) = builtin_pytest.netra_register_suite_kinds()
     assert isinstance(kind, PytestSuiteKind) and kind.name == "pytest"

@@ -195,7 +195,7 @@ def test_jsonl_lines_parse_and_the_file_rotates(tmp_path):
 
 
 def test_jsonl_rotation_keeps_five_files(tmp_path):
-    from plugins.builtin_sinks import JsonlSink
+    from netra_supervisor_plugins.builtin_sinks import JsonlSink
     from supervisor.config import parse_config
 
     config = parse_config({}, tmp_path / "netra-supervisor.toml")

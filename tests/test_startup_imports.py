@@ -1,8 +1,9 @@
 """Start-up stays lean: a plain headless run does not import what only some runs need.
 
-httpx (~100 ms with rich), pyjwt with cryptography (~40 ms), websockets, textual and
-sqlite-utils are imported where they are used: the webhook sink and health check,
-``[auth]``, the websocket-events kind, the TUI, a pending migration.
+httpx (~100 ms with rich), pyjwt with cryptography (~40 ms), websockets, textual,
+sqlite-utils and tenacity are imported where they are used: the webhook sink and health
+check, ``[auth]``, the websocket-events kind, the TUI, a pending migration, a retry;
+watchfiles by ``between = "wait-for-change"`` only, tomlkit by a quarantine edit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("httpx", "jwt", "websockets", "textual", "sqlite_utils", "rich")
+HEAVY = (
+    "httpx",
+    "jwt",
+    "websockets",
+    "textual",
+    "sqlite_utils",
+    "rich",
+    "tomlkit",
+    "watchfiles",
+    "tenacity",
+)
 
 PROBE = textwrap.dedent(
     """

@@ -93,14 +93,22 @@ def project(folder: Path, deploy: bool) -> tuple[Path, str]:
     return folder, mark
 
 
-def kill_once(folder: Path, deploy: bool, delay: float) -> str:
-    """Start a run, SIGKILL its supervisor after ``delay``; what went wrong, or ""."""
+def kill_once(folder: Path, deploy: bool, delay: float, mid_tests: bool) -> str:
+    """Start a run, SIGKILL its supervisor after ``delay`` (counted from its first
+    finished test when ``mid_tests``, so a loaded machine still kills some runs while
+    tests run); what went wrong, or ""."""
     folder, mark = project(folder, deploy)
     env = {**os.environ, "NETRA_STRICT_PLUGINS": ""}
     with open(folder / "out.txt", "wb") as out:
         proc = subprocess.Popen(
             CLI + ["run", "--headless"], cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT
         )
+        if mid_tests:
+            give_up = time.monotonic() + 60
+            while not (folder / "finished.txt").exists() and time.monotonic() < give_up:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.02)
         time.sleep(delay)
         killed_at = time.time()
         proc.send_signal(signal.SIGKILL)
@@ -122,17 +130,27 @@ def kill_once(folder: Path, deploy: bool, delay: float) -> str:
 
 def test_twenty_sigkills_leave_nothing_running(tmp_path):
     rng = random.Random(SEED)
-    cases = [(tmp_path / f"run{i}", i % 2 == 0, rng.uniform(0.05, 3.5)) for i in range(KILLS)]
+    # every other run is killed at a random moment counted from its start (during
+    # start-up, a deploy or tests), the others a little after their first test ended
+    cases = [
+        (
+            tmp_path / f"run{i}",
+            i % 2 == 0,
+            rng.uniform(0.0, 0.6) if i % 4 >= 2 else rng.uniform(0.05, 3.5),
+            i % 4 >= 2,
+        )
+        for i in range(KILLS)
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(lambda case: kill_once(*case), cases))
     failures = [
-        f"run{i} (deploy={deploy}, killed after {delay:.2f}s): {problem}"
-        for i, ((_, deploy, delay), problem) in enumerate(zip(cases, outcomes))
+        f"run{i} (deploy={deploy}, killed {delay:.2f}s after {'a test' if mid else 'start'}): {problem}"
+        for i, ((_, deploy, delay, mid), problem) in enumerate(zip(cases, outcomes))
         if problem
     ]
     assert not failures, "\n".join(failures)
     # the kills did land at different moments of a run: some while tests were running
-    started = sum(1 for folder, _, _ in cases if (folder / "finished.txt").exists())
+    started = sum(1 for folder, _, _, _ in cases if (folder / "finished.txt").exists())
     assert 3 <= started < KILLS, f"{started} of {KILLS} runs had started tests when killed"
 
 

@@ -342,3 +342,32 @@ def test_the_verify_pass_is_a_phase_row_with_each_re_run_tests_verdict():
             assert digits(app, "passing") == "25"  # the full phases' count, not 27
 
     run(scenario())
+
+
+def test_quarantined_results_are_counted_apart_in_the_phases_pane_and_the_count_line():
+    """Issue 14: a quarantined test's result is not passing, not failing, not in the
+    failures pane; the phase row and the count line say how many and how they ended."""
+
+    async def scenario():
+        model = RunModel(until="all-pass", max_iterations=5)
+        e = model.apply
+        e(IterationStarted(7, 1, AT))
+        e(PhaseStarted(7, 1, 1, "P1 critical", "all-pass", ("p1",), AT))
+        e(TestsCollected(1, 1, "p1", ("t.py::ok", "t.py::q1", "t.py::q2", "t.py::q3")))
+        e(TestResult(1, 1, "p1", "t.py::ok", "passed", 0.1, AT))
+        e(TestResult(1, 1, "p1", "t.py::q1", "failed", 0.1, AT, quarantined=True))
+        e(TestResult(1, 1, "p1", "t.py::q2", "failed", 0.1, AT, quarantined=True))
+        e(TestResult(1, 1, "p1", "t.py::q3", "passed", 0.1, AT, quarantined=True))
+        app = make_app(model)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(app, pilot)
+            text = screen_text(app)
+            row = next(line for line in text.splitlines() if "P1 critical" in line)
+            assert "4/4" in row and "✔1" in row and "✖0" in row
+            assert "3 quarantined: 2 failed, 1 passed" in row
+            info = str(app.query_one("#count-info", Static).render())
+            assert "executed 4" in info and "3 quarantined: 2 failed, 1 passed" in info
+            assert digits(app, "passing") == "1"
+            assert "t.py::q1" not in text  # not a failure to look at
+
+    run(scenario())

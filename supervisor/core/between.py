@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-#: Folders never worth watching for changes (caches, our own output, virtualenvs).
-_IGNORED_DIRS = {".git", ".netra", "__pycache__", ".venv", "venv", "node_modules", ".tox"}
-_MAX_WATCHED_FILES = 50_000
+from supervisor.core.tree_watch import TreeWatch, WatchFn
+from supervisor.core.watch_plan import plan_watch
 
 
 def git_head(path: Path) -> str | None:
@@ -34,32 +34,14 @@ def git_head(path: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def tree_fingerprint(paths: list[Path]) -> tuple:
-    """A cheap summary (git HEADs, file count, newest mtime, total size) of ``paths``."""
-    heads = tuple(git_head(p if p.is_dir() else p.parent) for p in paths)
-    count, newest, size = 0, 0.0, 0
-    for root in paths:
-        if root.is_file():
-            st = root.stat()
-            count, newest, size = count + 1, max(newest, st.st_mtime), size + st.st_size
-            continue
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
-            for name in filenames:
-                try:
-                    st = os.stat(os.path.join(dirpath, name))
-                except OSError:
-                    continue
-                count += 1
-                newest = max(newest, st.st_mtime)
-                size += st.st_size
-                if count >= _MAX_WATCHED_FILES:
-                    break
-    return heads, count, newest, size
-
-
 class Between:
-    """Waits between iterations according to ``[run] between``."""
+    """Waits between iterations according to ``[run] between``.
+
+    ``wait-for-change`` watches from the first :meth:`iteration_started` until
+    :meth:`close` (see :mod:`supervisor.core.tree_watch`): a change made while an
+    iteration runs ends the next wait at once. ``poll`` is how often a wait looks at
+    ``stop`` and at the watcher's flag (``next_now`` wakes it at once).
+    """
 
     def __init__(
         self,
@@ -68,7 +50,9 @@ class Between:
         watch: list[Path],
         stop: threading.Event,
         announce: Callable[[str], None],
-        poll: float = 1.0,
+        poll: float = 0.1,
+        ignore: Sequence[Path] = (),
+        watch_fn: WatchFn | None = None,
     ) -> None:
         self.mode = mode
         self.interval = interval
@@ -77,13 +61,17 @@ class Between:
         self.next_now = threading.Event()  # set by Enter, SIGUSR1 or the TUI
         self.announce = announce
         self.poll = poll
-        self._fingerprint: tuple | None = None
+        #: the supervisor's own output (history database, logs, sinks): never a change
+        self.ignore = tuple(ignore)
+        self._watch_fn = watch_fn
+        self._changed = threading.Event()
+        self._tree: TreeWatch | None = None
 
     def iteration_started(self) -> None:
-        """Remember what the watched tree looked like when the iteration began."""
+        """From now on a change counts for the next wait."""
         self.next_now.clear()
         if self.mode == "wait-for-change":
-            self._fingerprint = tree_fingerprint(self.watch)
+            self._watch_from_now()
 
     def wait(self) -> bool:
         """Block until the next iteration may start; False when the run was stopped."""
@@ -98,23 +86,55 @@ class Between:
             )
             self._wait_for(lambda: False, timeout=None)
         elif self.mode == "wait-for-change":
+            tree = self._tree or self._watch_from_now()
             self.announce(
-                "waiting for a change under "
-                + ", ".join(str(p) for p in self.watch)
-                + " (git HEAD or files; Enter or kill -USR1 to go now)"
+                f"waiting for a change under {tree.plan.describe()} ({tree.describe()};"
+                " Enter or kill -USR1 to go now)"
             )
-            before = self._fingerprint
-            self._wait_for(lambda: tree_fingerprint(self.watch) != before, timeout=None)
+            self._wait_for(self._changed.is_set, timeout=None)
         return not self.stop.is_set()
 
+    def close(self) -> None:
+        """Stop watching and join the watcher's threads (the run is over)."""
+        if self._tree is not None:
+            self._tree.close()
+            self._tree = None
+
+    def __enter__(self) -> Between:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _watch_from_now(self) -> TreeWatch:
+        """Forget earlier changes; (re)start the watcher when what to watch changed."""
+        plan = plan_watch(self.watch, self.ignore)
+        tree = self._tree
+        if tree is not None and tree.plan == plan:
+            self._changed.clear()
+            return tree
+        polling = None
+        if tree is not None:
+            polling = tree.polling or None  # a fallback to polling holds for the run
+            tree.close()
+        self._changed.clear()
+        self._tree = TreeWatch(
+            plan,
+            self._changed,
+            self.announce,
+            self.stop,
+            watch_fn=self._watch_fn,
+            force_polling=polling,
+        )
+        self._tree.start()
+        return self._tree
+
     def _wait_for(self, changed: Callable[[], bool], timeout: float | None) -> None:
-        waited = 0.0
-        while not self.stop.is_set() and not self.next_now.is_set():
-            if timeout is not None and waited >= timeout:
-                return
-            step = self.poll if timeout is None else min(self.poll, timeout - waited)
-            if self.next_now.wait(step):
-                return
-            waited += step
-            if changed():
-                return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (self.stop.is_set() or self.next_now.is_set() or changed()):
+            step = self.poll
+            if deadline is not None:
+                step = min(step, deadline - time.monotonic())
+                if step <= 0:
+                    return
+            self.next_now.wait(step)

@@ -21,6 +21,11 @@ GREEN_OUTCOMES = frozenset({"passed", "skipped", "xfailed", "xpassed"})
 #: The rest: what fails a gate, shows in the failures pane and counts toward -x.
 FAILING_OUTCOMES = frozenset(OUTCOMES) - GREEN_OUTCOMES
 
+#: The count key (beside the outcomes) of tests that did not pass on their first
+#: attempt but passed on a retry (``[run] retries``): flaky, counted apart from
+#: ``passed``. Whether it fails a gate is ``[run] flaky_counts_as``.
+FLAKY = "flaky"
+
 #: The verify pass (``[run] verify``) is the phase with this seq and name; the
 #: configured phases are 1, 2 … whether or not an iteration has one.
 VERIFY_SEQ = 0
@@ -80,6 +85,12 @@ class IterationFinished(Event):
     status: str
     counts: dict[str, int]
     deploy_revision: str | None = None
+    #: tests new / still failing / fixed / flaky in this iteration, each counted once
+    #: by its last result (``core.changes``); the session fills it in
+    changes: dict[str, int] | None = None
+    #: results of quarantined tests per outcome (only outcomes that occurred); they are
+    #: not in ``counts``: they never fail a gate or the exit code
+    quarantined: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,8 @@ class PhaseFinished(Event):
     #: the phase, or a verify pass found them no longer collected
     not_run: int = 0
     note: str = ""
+    #: results of quarantined tests per outcome, kept out of ``counts`` (see above)
+    quarantined: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +203,18 @@ class TestResult(Event):
     message: str = ""
     longrepr: str = ""
     dump: str = ""
+    #: 1 for a test's first run in its phase, 2, 3 … for its retries (``[run] retries``)
     attempt: int = 1
     worker: str = ""
+    #: against the test's previous result (``core.changes``): "new" | "still" for a
+    #: result that did not pass, "fixed" for a pass after one; None otherwise. The
+    #: session fills it in; the history computes it at query time (no column).
+    change: str | None = None
+    #: the test matched an entry of the quarantine file (``[run] quarantine``): it ran
+    #: and is recorded, but never fails a gate or the exit code
+    quarantined: bool = False
+    #: a retry that passed after attempt 1 did not (``results.flaky``)
+    flaky: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +273,9 @@ class PluginFailed(Event):
 
 
 def count_outcomes(outcomes: list[str] | tuple[str, ...]) -> dict[str, int]:
-    """Counts per outcome with every outcome key present (zero when absent)."""
-    counts = dict.fromkeys(OUTCOMES, 0)
+    """Counts per outcome with every outcome key present (zero when absent), and
+    :data:`FLAKY` (a flaky test counts there, not under ``passed``)."""
+    counts = dict.fromkeys((*OUTCOMES, FLAKY), 0)
     for outcome in outcomes:
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

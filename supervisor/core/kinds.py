@@ -97,7 +97,7 @@ class RunContext:
     only: frozenset[str] | None = None
     cut: threading.Event = field(default_factory=threading.Event)
 
-    def report(self, event_type: type[Event], suite: str, **fields: Any) -> None:
+    def report(self, event_type: Callable[..., Event], suite: str, **fields: Any) -> None:
         """Emit a suite's event (``TestStarted``, ``TestResult``, ``SuiteFinished``, ...)
         with ``iteration``, ``phase`` and ``suite`` filled in from this context."""
         self.emit(event_type(iteration=self.iteration, phase=self.phase_seq, suite=suite, **fields))

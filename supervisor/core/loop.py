@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
-from supervisor.config import Config, PhaseConfig, SuiteConfig, format_duration
-from supervisor.core import verify
+from supervisor.config import Config, PhaseConfig, SuiteConfig
+from supervisor.config_values import format_duration
+from supervisor.core import retries, verify
 from supervisor.core.between import Between, git_head
 from supervisor.core.control import RunControl
 from supervisor.core.events import (
-    GREEN_OUTCOMES,
     OUTCOMES,
     DeployFinished,
     Event,
@@ -39,6 +39,7 @@ from supervisor.core.gates import PhaseTally, gate_holds, gate_lost
 from supervisor.core.health import wait_healthy
 from supervisor.core.kinds import DeployBackend, RunContext, SuiteKind
 from supervisor.core.last_results import LastResults
+from supervisor.core.quarantine import RunQuarantine, add_counts
 from supervisor.exitcodes import ExitCode
 from supervisor.redact import Redactor, redact_file
 from supervisor.text import exception_line
@@ -105,6 +106,7 @@ class Loop:
         control: RunControl | None = None,
         settle: Callable[[], None] | None = None,
         last: LastResults | None = None,
+        quarantine: RunQuarantine | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -131,7 +133,14 @@ class Loop:
         self.settle = settle or (lambda: None)
         #: the latest outcome of every test (failed-first reads it); None: keep order
         self.last = last
+        #: the quarantine file's entries in force: their tests' results never gate
+        self.quarantine = quarantine
+        self._quarantined: dict[str, int] = {}  # this iteration's quarantined results
         self._tally = PhaseTally()
+        #: the running suite's attempts (``retries``)
+        self._attempts = retries.SuiteAttempts(0)
+        #: ``flaky_counts_as = "fail"``: a test that passed only on a retry fails gates
+        self._flaky_fails = config.run.flaky_counts_as == "fail"
         #: the running phase's: set once its gate can no longer hold (``stop_on_gate``)
         self._cut = threading.Event()
         self._watch_gate: PhaseConfig | None = None  # the running phase, if stop_on_gate
@@ -164,6 +173,9 @@ class Loop:
             self._outcomes = verify.IterationOutcomes()
             self.emit(IterationStarted(self.run_id, iteration, utc_now()))
             self.settle()
+            self._quarantined = {}
+            if self.quarantine is not None:
+                self.quarantine.start_iteration(self.emit)
             revision, deploy_ok = self._deploy(iteration, deployed_once)
             deployed_once = deployed_once or deploy_ok
             if deploy_ok and self.iteration_env is not None:
@@ -174,12 +186,15 @@ class Loop:
                 last_status, last_counts = "deploy-failed", count_outcomes([])
             self.emit(
                 IterationFinished(
-                    self.run_id, iteration, utc_now(), last_status, last_counts, revision
+                    self.run_id, iteration, utc_now(), last_status, last_counts, revision,
+                    quarantined=dict(self._quarantined),
                 )
-            )
+            )  # fmt: skip
             self.settle()
             if self._outcomes:  # a deploy-failed iteration ran nothing: keep the last
                 self._previous, self._previous_iteration = self._outcomes.outcomes, iteration
+                if self.quarantine is not None and not self.stop.is_set():
+                    self.quarantine.end_iteration(self.emit)  # [run] auto_quarantine
             reason = self._stop_reason(iteration, started, last_status, last_counts)
             if reason:
                 break
@@ -216,7 +231,7 @@ class Loop:
             return "once"
         if s.until == "all-pass" and status == "passed":
             return "all tests pass"
-        if s.until == "target" and counts.get("passed", 0) >= s.target:
+        if s.until == "target" and counts.get("passed", 0) >= s.target:  # flaky is no pass
             return f"target {s.target} reached"
         if done >= s.max_iterations:
             return f"max_iterations ({s.max_iterations}) reached"
@@ -285,6 +300,7 @@ class Loop:
         if parts:
             counts, status = self._run_verify(iteration, parts)
             if status != "passed":
+                self._quarantined = self._tally.quarantined()
                 return ("interrupted" if status == "interrupted" else "verify-failed"), counts
         totals = count_outcomes([])
         status = "passed"
@@ -294,6 +310,7 @@ class Loop:
             counts, held, phase_status = self._run_phase(iteration, seq, phase)
             for key, value in counts.items():
                 totals[key] += value
+            add_counts(self._quarantined, self._tally.quarantined())
             if phase_status == "interrupted":
                 return "interrupted", totals
             if phase_status != "passed":
@@ -315,8 +332,8 @@ class Loop:
             self._seed(iteration, seq, seq, suite)
         interrupted = self._run_suites(iteration, seq, [(seq, phase, s, None) for s in suites])
         counts = self._tally.counts()
-        held = gate_holds(phase, counts)
-        failing = sum(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+        held = gate_holds(phase, counts, self._flaky_fails)
+        failing = retries.failing(counts, self._flaky_fails)
         not_run, note = 0, ""
         if interrupted:
             status = "interrupted"
@@ -353,7 +370,7 @@ class Loop:
         self.emit(
             PhaseFinished(
                 s.run_id, s.iteration, s.phase, s.name, s.gate, status, held, counts,
-                time.monotonic() - self._phase_t0, not_run, note,
+                time.monotonic() - self._phase_t0, not_run, note, self._tally.quarantined(),
             )
         )  # fmt: skip
 
@@ -361,7 +378,7 @@ class Loop:
         self,
         iteration: int,
         seq: int,
-        runs: list[tuple[int, PhaseConfig, SuiteConfig, frozenset[str] | None]],
+        runs: Sequence[tuple[int, PhaseConfig, SuiteConfig, frozenset[str] | None]],
     ) -> bool:
         """Run ``(filed under, phase, suite, only)`` in order, until the run is stopped
         (True: interrupted) or the phase is cut (its later suites don't start)."""
@@ -411,7 +428,7 @@ class Loop:
         runs = [(p.seq, p.phase, p.suite, frozenset(p.tests)) for p in parts]
         interrupted = self._run_suites(iteration, seq, runs)
         counts = self._tally.counts()
-        held = not any(v for k, v in counts.items() if k not in GREEN_OUTCOMES)
+        held = retries.failing(counts, self._flaky_fails) == 0
         status = "interrupted" if interrupted else ("passed" if held else "gate-failed")
         not_run, note = (0, "") if interrupted else self._not_collected(parts)
         self._end_phase(started, status, held, counts, not_run, note)
@@ -439,7 +456,9 @@ class Loop:
         """A resumed iteration's recorded outcomes count as if they had just come in."""
         recorded = self._recorded(iteration, seq, suite)
         if recorded:
-            self._tally.seed(suite.name, recorded)
+            q = self.quarantine
+            kept = q.quarantined_of(suite.name, recorded) if q is not None else frozenset()
+            self._tally.seed(suite.name, recorded, kept)
             self._outcomes.seed(filed_under, suite.name, recorded)
 
     def _run_suite(
@@ -451,6 +470,7 @@ class Loop:
         only: frozenset[str] | None = None,
     ) -> None:
         kind = self.kinds.get(suite.kind)
+        self._attempts = retries.SuiteAttempts(retries.retries_for(self.config.run, phase, suite))
         self.emit(SuiteStarted(iteration, seq, suite.name, suite.kind))
         self._tally.started(suite.name)
         if kind is None:  # validated at start; a quarantined plugin can still remove it
@@ -477,6 +497,7 @@ class Loop:
         t0 = time.time()
         try:
             kind.run(suite, ctx)
+            self._retry(kind, suite, ctx)
         except Exception as exc:  # plugin code: quarantine-worthy, never fatal to the run
             self._plugin_failed("suite kind", suite.kind, "run", exc)
             self._suite_error(
@@ -485,6 +506,18 @@ class Loop:
         finally:
             self._tally.done(suite.name)
             self._redact_logs(t0)
+
+    def _retry(self, kind: SuiteKind, suite: SuiteConfig, ctx: RunContext) -> None:
+        """``retries``: the suite's tests that did not pass run again, in a fresh run of
+        the suite limited to them, until they pass or no retry is left."""
+        while not self.stop.is_set() and not self._cut.is_set():
+            again = self._attempts.next_round()
+            if again is None:
+                return
+            attempt = self._attempts.attempt
+            text = f"{suite.name}: attempt {attempt}: {len(again)} test(s) that did not pass"
+            self.emit(LogLine("info", "retries", text + " run again"))
+            kind.run(suite, replace(ctx, only=again, already_run=frozenset(), run_first=()))
 
     def _run_first(self, suite: SuiteConfig) -> tuple[str, ...]:
         """Failed-first: the suite's tests whose latest result did not pass."""
@@ -529,9 +562,15 @@ class Loop:
 
     def _emit_from_runner(self, event: Event) -> None:
         if isinstance(event, TestResult):
-            self._tally.add(event)
+            if self.quarantine is not None:
+                event = self.quarantine.mark(event)
+            event = self._attempts.mark(event)
+            again = self._attempts.may_retry(event.nodeid, event.outcome)
+            self._tally.add(event, may_retry=again)
             self._outcomes.add(self._filed_under, event.suite, event.nodeid, event.outcome)
         elif isinstance(event, TestsCollected):
+            if self._attempts.attempt > 1:
+                return  # a retry collects tests counted already
             self._tally.collected(event.suite, event.nodeids)
         self.emit(event)
         if self._watch_gate is not None and isinstance(event, (TestResult, TestsCollected)):
@@ -540,8 +579,9 @@ class Loop:
     def _check_gate(self, phase: PhaseConfig) -> None:
         """``stop_on_gate``: cut the phase once no outcome of the tests still to run
         can make its gate hold (the kind stops; the phase's later suites don't start)."""
+        tally = self._tally
         if not self._cut.is_set() and gate_lost(
-            phase, self._tally.counts(), self._tally.remaining()
+            phase, tally.counts(), tally.remaining(), tally.retryable(), self._flaky_fails
         ):
             self._cut.set()
 

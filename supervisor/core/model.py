@@ -10,14 +10,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
+from supervisor.core.changes import IterationChanges
 from supervisor.core.eta import Estimator
 from supervisor.core.events import (
     FAILING_OUTCOMES,
+    FLAKY,
     OUTCOMES,
     VERIFY_SEQ,
     DeployFinished,
@@ -51,7 +54,8 @@ class PhaseState:
     status: str = "running"  # running | passed | failed | gate-failed | interrupted
     gate_held: bool | None = None
     discovered: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    #: each test once, by its latest attempt (a flaky pass under ``flaky``)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, FLAKY), 0))
     #: tests of suites that have not collected yet, as many as they had last time
     expected: int = 0
     eta: float | None = None  # seconds left while it runs (None: no history to tell)
@@ -59,10 +63,15 @@ class PhaseState:
     note: str = ""
     #: the verify pass (seq 0): each re-run test's latest outcome, in first-result order
     rerun: dict[str, str] = field(default_factory=dict)
+    #: quarantined tests' results per outcome: apart from ``counts``, they never gate
+    quarantined: dict[str, int] = field(default_factory=dict)
+    #: (suite, nodeid) -> outcome of the tests whose latest result fails: a retry's
+    #: result replaces it in ``counts`` (bounded by the failures; not copied to views)
+    failing: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
     def done(self) -> int:
-        return sum(self.counts.values())
+        return sum(self.counts.values()) + sum(self.quarantined.values())
 
 
 def counted_phases(phases: tuple[PhaseState, ...]) -> tuple[PhaseState, ...]:
@@ -87,6 +96,7 @@ class IterationSummary:
     status: str
     counts: dict[str, int]
     duration: float
+    quarantined: dict[str, int] = field(default_factory=dict)  # apart from counts
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,8 @@ class ModelView:
     exit_code: int | None
     finished: float | None = None  # monotonic time the loop stopped
     eta: float | None = None  # seconds the running iteration has left (None: unknown)
+    #: this iteration's tests new / still failing / fixed / flaky so far (core.changes)
+    changes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,14 +160,16 @@ class RunModel:
     failures_epoch: int = 0  # bumped when ``failures`` starts over
     phases: list[PhaseState] = field(default_factory=list)
     running: dict[tuple[str, str], RunningTest] = field(default_factory=dict)
-    failures: deque = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
-    log: deque = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    failures: deque[TestResult] = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
+    log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     iterations: list[IterationSummary] = field(default_factory=list)
     plugin_errors: int = 0
     version: int = 0  # bumped on every change, so views can skip identical frames
     started: float = field(default_factory=time.monotonic)
     #: expected counts and ETAs (the session's, fed by the bus); None: none shown
     estimator: Estimator | None = None
+    #: new / still / fixed / flaky of the running iteration, each test by its last result
+    changes: IterationChanges = field(default_factory=IterationChanges)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @contextmanager
@@ -210,6 +224,7 @@ class RunModel:
                 exit_code=self.exit_code,
                 finished=self.finished,
                 eta=eta,
+                changes=self.changes.counts(),
             )
 
     def finish(self, stop_reason: str, exit_code: int) -> None:
@@ -239,6 +254,7 @@ class RunModel:
         self.failures.clear()
         self.failures_seq = 0
         self.failures_epoch += 1
+        self.changes.clear()
         self.deploy_state = "deploying"
 
     def _deploy_finished(self, e: DeployFinished) -> None:
@@ -268,13 +284,25 @@ class RunModel:
         self.running.pop((e.suite, e.nodeid), None)
         self.results_seen += 1
         phase = self._phase(e.phase)
+        key = FLAKY if e.flaky else e.outcome
+        if e.quarantined:  # counted apart, and not a failure to look at
+            if phase is not None:
+                phase.quarantined[key] = phase.quarantined.get(key, 0) + 1
+            return
         if phase is not None:
-            phase.counts[e.outcome] = phase.counts.get(e.outcome, 0) + 1
+            test = (e.suite, e.nodeid)
+            before = phase.failing.pop(test, None) if e.attempt > 1 else None
+            if before is not None:  # a retry: the test's earlier attempt stops counting
+                phase.counts[before] -= 1
+            phase.counts[key] = phase.counts.get(key, 0) + 1
+            if e.outcome in FAILING_OUTCOMES:
+                phase.failing[test] = e.outcome
             if phase.seq == VERIFY_SEQ and (
                 len(phase.rerun) < MAX_RERUN or e.nodeid in phase.rerun
             ):
-                phase.rerun[e.nodeid] = e.outcome
-        if e.outcome in FAILING_OUTCOMES:
+                phase.rerun[e.nodeid] = key
+        self.changes.add(e)
+        if e.outcome in FAILING_OUTCOMES or e.flaky:  # the failures pane shows flaky too
             self.failures.appendleft(e)
             self.failures_seq += 1
 
@@ -309,6 +337,7 @@ class RunModel:
                 status=e.status,
                 counts=dict(e.counts),
                 duration=time.monotonic() - self.iteration_started,
+                quarantined=dict(e.quarantined),
             )
         )
 
@@ -335,10 +364,11 @@ def _copy_phase(phase: PhaseState) -> PhaseState:
         not_run=phase.not_run,
         note=phase.note,
         rerun=dict(phase.rerun),
+        quarantined=dict(phase.quarantined),
     )
 
 
-_HANDLERS = {
+_HANDLERS: dict[type[Event], Callable[[RunModel, Any], None]] = {
     RunStarted: RunModel._run_started,
     IterationStarted: RunModel._iteration_started,
     DeployFinished: RunModel._deploy_finished,

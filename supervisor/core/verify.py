@@ -70,11 +70,11 @@ def plan(
     """
     suites_of = [tuple(select(phase.suites)) for phase in phases]
     failing: dict[tuple[int, str], dict[str, None]] = {}
-    for (seq, suite), outcomes in previous.items():
-        home = _home(seq, suite, suites_of)
+    for (seq, name), outcomes in previous.items():
+        home = _home(seq, name, suites_of)
         if home is None:
             continue
-        ids = failing.setdefault((home, suite), {})
+        ids = failing.setdefault((home, name), {})
         for nodeid, outcome in outcomes.items():
             if outcome in TO_VERIFY:
                 ids[nodeid] = None

@@ -207,10 +207,10 @@ def items(
             if problem:
                 return 422, {"error": problem}
             with app.lock:
-                item = {"id": app.next_id, "name": body["name"], "price": body.get("price", 0)}
-                app.items[app.next_id] = item
+                new = {"id": app.next_id, "name": body["name"], "price": body.get("price", 0)}
+                app.items[app.next_id] = new
                 app.next_id += 1
-            return (200 if app.buggy else 201), item
+            return (200 if app.buggy else 201), new
         return 405, {"error": f"{method} not allowed on /api/items"}
     try:
         item_id = int(parts[0])

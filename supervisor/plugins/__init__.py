@@ -5,7 +5,7 @@ kind, deploy backend or sink kind registered again under the same name replaces 
 earlier registration; a plugin of the same name replaces the earlier plugin):
 
 1. built-ins: entry points of the group ``netra_supervisor`` whose module lives in
-   our own ``plugins`` package (``plugins/builtin_pytest.py`` and friends);
+   our own ``netra_supervisor_plugins`` package (``plugins/builtin_pytest.py`` and friends);
 2. every other installed entry point of the group ``netra_supervisor``;
 3. ``[plugins] load``: importable module names;
 4. ``[plugins] dirs``: every ``*.py`` file in those folders (relative to the config

@@ -23,7 +23,7 @@ from supervisor.config import Config, ConfigError
 from supervisor.text import EXCEPTION_BYTES, exception_line, utf8_size
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
-BUILTIN_PACKAGE = "plugins"
+BUILTIN_PACKAGE = "netra_supervisor_plugins"  # the plugins/ folder, installed under this name
 OWN_DISTRIBUTION = "netra-supervisor"
 LOCAL_MODULE_PREFIX = "netra_local_plugins"
 
@@ -49,7 +49,8 @@ def entry_points(given: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
     else:
         eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
     seen: set[tuple[str, str]] = set()
-    builtin, installed = [], []
+    builtin: list[Any] = []
+    installed: list[Any] = []
     for ep in eps:
         if (ep.name, ep.value) in seen:
             continue
@@ -61,7 +62,7 @@ def entry_points(given: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
 
 
 def is_builtin(ep: Any) -> bool:
-    """An entry point into our own ``plugins`` package, from our own distribution."""
+    """An entry point into our own ``netra_supervisor_plugins`` package, from our own distribution."""
     module = ep.value.split(":")[0].strip()
     if not (module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + ".")):
         return False
@@ -151,7 +152,8 @@ def failure_text(exc: BaseException, file: str = "") -> str:
     if not isinstance(exc, SyntaxError):
         frames = traceback.extract_tb(exc.__traceback__)
         mine = [f for f in frames if file and os.path.abspath(f.filename) == os.path.abspath(file)]
-        frame = (mine or frames or [None])[-1]
-        if frame is not None:
+        candidates = mine or frames
+        if candidates:
+            frame = candidates[-1]
             where = f" ({os.path.basename(frame.filename)}:{frame.lineno})"
     return exception_line(exc, EXCEPTION_BYTES - utf8_size(where)) + where

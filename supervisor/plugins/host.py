@@ -12,7 +12,7 @@ import inspect
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -435,11 +435,13 @@ class PluginHost:
 
     # ------------------------------------------------------------------ tracing
 
-    def _trace_before(self, hook_name: str, hook_impls: Any, kwargs: dict) -> None:
+    def _trace_before(self, hook_name: str, hook_impls: Any, kwargs: Mapping[str, Any]) -> None:
         shown = ", ".join(f"{k}={_summarize(v)}" for k, v in kwargs.items())
         names = ", ".join(i.plugin_name for i in hook_impls)
         print(f"netra hooks: pm.hook.{hook_name}({shown}) -> [{names}]", file=sys.stderr)
 
-    def _trace_after(self, outcome: Any, hook_name: str, hook_impls: Any, kwargs: dict) -> None:
+    def _trace_after(
+        self, outcome: Any, hook_name: str, hook_impls: Any, kwargs: Mapping[str, Any]
+    ) -> None:
         status = "raised" if outcome.exception is not None else "ok"
         print(f"netra hooks: pm.hook.{hook_name} {status}", file=sys.stderr)

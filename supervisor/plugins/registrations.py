@@ -15,7 +15,7 @@ from supervisor.plugins import kind_config
 from supervisor.plugins.records import PluginRecord, Registration
 
 
-def returned_problem(result: Any, base: type, what: str) -> str:
+def returned_problem(result: Any, base: type[Any], what: str) -> str:
     """Why a registration hook's return value cannot be used (``TypeError: ...``), or
     ``""``. ``None`` is an empty list; items must be instances of ``base`` with a name
     (suites are named later) and a valid key declaration."""

@@ -246,8 +246,8 @@ class _EventsRun:
                     self._finished("interrupted", "stopped by the user")
                     return
                 if self.ctx.cut.is_set():
-                    left = sum(1 for i in self.selected if i >= self.next)
-                    why = f"stopped: the phase's gate can no longer hold ({left} not run)"
+                    not_run = sum(1 for i in self.selected if i >= self.next)
+                    why = f"stopped: the phase's gate can no longer hold ({not_run} not run)"
                     self._finished("cut", why)
                     return
                 left = deadline - time.monotonic()
@@ -311,6 +311,6 @@ def _closed(exc: ConnectionClosed) -> str:
     return "the connection was lost without a close frame (code 1006)"
 
 
-def _short(body: bytes | None, limit: int = 200) -> str:
+def _short(body: bytes | bytearray | None, limit: int = 200) -> str:
     """The head of a rejected handshake's body, on one line of at most ``limit`` bytes."""
     return one_line(storable(body), limit) if body else ""

@@ -25,22 +25,31 @@ METADATA_PATH = DATASETTE_DIR / "metadata.json"
 #: The database name Datasette gives ``.netra/history.db`` (the file's stem).
 DATABASE = "history"
 
+#: An iteration's revision (``i`` an iteration, ``ru`` its run), as ``history`` names it.
+REVISION_SQL = "COALESCE(i.deploy_revision, 'git:' || ru.git_sha, 'run ' || i.run_id)"
+
+#: ``:since`` is UTC ISO-8601 text: only iterations started then or later count (blank:
+#: every iteration). ``history flaky --since 7d`` passes now minus 7 days.
 FLAKY_SQL = f"""\
-WITH revs AS (
-  SELECT i.id AS iteration_id, i.run_id, i.seq,
-         COALESCE(i.deploy_revision, 'git:' || ru.git_sha, 'run ' || i.run_id) AS revision
+WITH win AS (
+  SELECT COALESCE(MIN(id), (SELECT COALESCE(MAX(id), 0) + 1 FROM iterations)) AS first_id
+  FROM iterations WHERE COALESCE(started_at, '') >= COALESCE(:since, '')
+),
+revs AS (
+  SELECT i.id AS iteration_id, i.run_id, i.seq, {REVISION_SQL} AS revision
   FROM iterations i JOIN runs ru ON ru.id = i.run_id
+  WHERE i.id >= (SELECT first_id FROM win)
 ),
 candidates AS (
   SELECT DISTINCT f.test_id, v.revision
   FROM results f JOIN revs v ON v.iteration_id = f.iteration_id
-  WHERE f.outcome IN {FAILING_SQL}
+  WHERE f.outcome IN {FAILING_SQL} AND f.iteration_id >= (SELECT first_id FROM win)
 ),
 evidence AS (
-  SELECT c.test_id, c.revision, r.id, r.iteration_id, r.outcome, r.started_at,
+  SELECT c.test_id, c.revision, r.id, r.iteration_id, r.outcome, r.attempt, r.started_at,
          CASE WHEN r.outcome = 'passed' THEN 0 ELSE 1 END AS bad
   FROM candidates c
-  JOIN results r ON r.test_id = c.test_id
+  JOIN results r ON r.test_id = c.test_id AND r.iteration_id >= (SELECT first_id FROM win)
   JOIN revs v ON v.iteration_id = r.iteration_id AND v.revision = c.revision
   WHERE r.outcome IN {sql_list(("passed", *FAILING_ORDER))}
 ),
@@ -48,6 +57,15 @@ flips AS (
   SELECT e.*, e.bad <> LAG(e.bad) OVER (
            PARTITION BY e.test_id, e.revision ORDER BY e.iteration_id, e.id) AS flip
   FROM evidence e
+),
+first_passes AS (
+  SELECT e.test_id, e.revision, e.iteration_id, MIN(e.attempt) AS attempt
+  FROM evidence e WHERE e.bad = 0
+  GROUP BY e.test_id, e.revision, e.iteration_id
+),
+tries AS (
+  SELECT test_id, revision, ROUND(AVG(attempt), 2) AS attempts_to_pass
+  FROM first_passes GROUP BY test_id, revision
 ),
 per_test AS (
   SELECT f.test_id, f.revision,
@@ -65,6 +83,7 @@ per_test AS (
 )
 SELECT t.suite, t.nodeid, p.revision, p.passed, p.failed, p.hung, p.executions, p.flips,
        ROUND(1.0 * p.flips / (p.executions - 1), 3) AS flip_rate,
+       tr.attempts_to_pass,
        ROUND(1.0 * p.failed / p.executions, 3) AS fail_rate,
        ROUND((p.failed + 1.0) / (p.executions + 2), 3) AS fail_rate_est,
        lr.outcome AS last_outcome,
@@ -72,6 +91,7 @@ SELECT t.suite, t.nodeid, p.revision, p.passed, p.failed, p.hung, p.executions, 
        p.last_seen
 FROM per_test p
 JOIN tests t ON t.id = p.test_id
+JOIN tries tr ON tr.test_id = p.test_id AND tr.revision = p.revision
 JOIN results lr ON lr.id = p.last_result_id
 JOIN iterations li ON li.id = p.last_iteration_id
 ORDER BY p.last_iteration_id DESC, flip_rate DESC, t.suite, t.nodeid"""
@@ -114,7 +134,8 @@ CANNED: dict[str, dict[str, Any]] = {
     "flaky_tests": {
         "title": "Flaky tests",
         "description": "Tests that both passed and failed (or hung) under one revision, "
-        "newest evidence first (same as `netra-supervisor history flaky`).",
+        "among the iterations started since :since (UTC ISO-8601, e.g. 2026-11-01; blank: "
+        "all), newest evidence first (same as `netra-supervisor history flaky`).",
         "sql": FLAKY_SQL,
     },
     "failures_by_signature": {

@@ -5,8 +5,10 @@
 pytest builds it: ``tests/test_a.py::TestX::test_y`` -> ``tests.test_a.TestX`` and
 ``test_y``). ``failed`` gets ``<failure>``, ``error`` gets ``<error>``, ``hung`` and
 ``crashed`` get ``<error type="hung|crashed">`` with the dump, ``skipped`` and
-``xfailed`` get ``<skipped>``. A test with several results in the iteration (a re-run
-after a hang) is written once, with its last result. Characters XML 1.0 cannot carry
+``xfailed`` get ``<skipped>``. A test with several results in the iteration (its
+retries) is written once, with its last result; a flaky one (passed on a retry) passes
+with a ``<flakyFailure>`` saying what its first attempt was, as Maven Surefire writes
+reruns. Characters XML 1.0 cannot carry
 (control characters from terminal output) are dropped.
 """
 
@@ -120,6 +122,8 @@ def _add_case(parent: ET.Element, result: dict[str, Any]) -> str | None:
         if outcome == "xfailed":
             skipped.set("type", "pytest.xfail")
         return "skipped"
+    if result.get("flaky"):
+        ET.SubElement(case, "flakyFailure", message=message, type="flaky")
     return None  # passed, xpassed
 
 

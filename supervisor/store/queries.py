@@ -19,12 +19,14 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisor.core.events import FAILING_OUTCOMES, GREEN_OUTCOMES
-from supervisor.store import canned
 from supervisor.store.schema import FAILING_SQL
 from supervisor.store.signature import signature
+
+if TYPE_CHECKING:
+    from supervisor.core.eta import HistoryRow
 
 _PASSING = GREEN_OUTCOMES - {"skipped"}  # what ``diff`` calls fixed
 
@@ -139,7 +141,8 @@ def runs(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str, A
             " li.run_id || '.' || li.seq AS last_iteration, li.deploy_revision AS revision,"
             " (SELECT group_concat(p.name, ', ') FROM phases p"
             "  WHERE p.iteration_id = li.id) AS phases,"
-            " li.passed, li.failed, li.errors, li.hung, li.crashed, li.skipped"
+            " li.passed, li.failed, li.errors, li.hung, li.crashed, li.skipped,"
+            f" {flaky_column(conn, 'iterations', 'li')} AS flaky"
             " FROM runs r LEFT JOIN iterations li"
             " ON li.id = (SELECT MAX(id) FROM iterations WHERE run_id = r.id)"
             " ORDER BY r.id DESC LIMIT ?",
@@ -162,6 +165,7 @@ def iterations(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
             f" i.started_at, i.finished_at, {eta} AS eta_s,"
             " i.deploy_revision AS revision, i.status,"
             " i.passed, i.failed, i.errors, i.hung, i.crashed, i.skipped,"
+            f" {flaky_column(conn, 'iterations', 'i')} AS flaky,"
             " (SELECT group_concat(p.name, ', ') FROM phases p"
             "  WHERE p.iteration_id = i.id) AS phases"
             " FROM iterations i WHERE i.run_id = ? ORDER BY i.seq",
@@ -175,6 +179,12 @@ def iterations(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
 
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def flaky_column(conn: sqlite3.Connection, table: str, alias: str) -> str:
+    """SQL for ``alias.flaky`` (``0005_flaky``), or 0 in a database not migrated yet
+    (``history`` only reads)."""
+    return f"{alias}.flaky" if _has_column(conn, table, "flaky") else "0"
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:
@@ -219,13 +229,15 @@ def find_test(conn: sqlite3.Connection, text: str, suite: str | None = None) -> 
     return found[0]
 
 
-def test_history(conn: sqlite3.Connection, test: dict[str, Any], limit: int | None = None) -> dict:
+def test_history(
+    conn: sqlite3.Connection, test: dict[str, Any], limit: int | None = None
+) -> dict[str, Any]:
     """Every result of one test, newest first, with a summary across runs."""
     results = _dicts(
         conn.execute(
             "SELECT i.run_id || '.' || i.seq AS iteration, i.run_id AS run, i.seq,"
             " i.deploy_revision AS revision, p.name AS phase, r.attempt, r.outcome,"
-            " r.duration, r.started_at, r.message"
+            f" {flaky_column(conn, 'results', 'r')} AS flaky, r.duration, r.started_at, r.message"
             " FROM results r JOIN iterations i ON i.id = r.iteration_id"
             " LEFT JOIN phases p ON p.id = r.phase_id"
             " WHERE r.test_id = ? ORDER BY r.iteration_id DESC, r.id DESC LIMIT ?",
@@ -234,7 +246,8 @@ def test_history(conn: sqlite3.Connection, test: dict[str, Any], limit: int | No
     )
     counts = dict(
         conn.execute(
-            "SELECT outcome, COUNT(*) FROM results WHERE test_id = ? GROUP BY outcome ORDER BY 2 DESC",
+            f"SELECT CASE WHEN {flaky_column(conn, 'results', 'results')} THEN 'flaky' ELSE outcome END,"
+            " COUNT(*) FROM results WHERE test_id = ? GROUP BY 1 ORDER BY 2 DESC",
             (test["id"],),
         ).fetchall()
     )
@@ -278,20 +291,8 @@ def wilson(failures: int, total: int, z: float = 1.96) -> tuple[float, float]:
     return round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3)
 
 
-def flaky(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str, Any]]:
-    """Tests that passed and failed (or hung) under one revision; newest evidence first.
-
-    ``fail_rate`` is the observed share of failing executions, ``fail_rate_est`` the
-    Laplace estimate (failures + 1) / (executions + 2), with a 95 % Wilson interval
-    ``fail_rate_low``..``fail_rate_high``. ``flip_rate`` is the share of consecutive
-    executions whose pass/fail differs.
-    """
-    rows = _dicts(conn.execute(canned.FLAKY_SQL))
-    if limit is not None:
-        rows = rows[:limit]
-    for row in rows:
-        row["fail_rate_low"], row["fail_rate_high"] = wilson(row["failed"], row["executions"])
-    return rows
+# ``history flaky`` itself (a window, attempts to pass, quarantine) is in
+# ``supervisor.store.triage``.
 
 
 # ---------------------------------------------------------------------- failures
@@ -301,7 +302,8 @@ def failures(conn: sqlite3.Connection, it: Iteration) -> list[dict[str, Any]]:
     """Non-passing results of one iteration grouped by signature, largest group first."""
     rows = _dicts(
         conn.execute(
-            "SELECT t.suite, t.nodeid, r.outcome, r.duration, r.attempt, r.message"
+            "SELECT t.suite, t.nodeid, r.outcome, r.duration, r.attempt, r.message,"
+            f" {_passed_later(conn)} AS flaky"
             " FROM results r JOIN tests t ON t.id = r.test_id"
             f" WHERE r.iteration_id = ? AND r.outcome IN {FAILING_SQL} ORDER BY r.id",
             (it.id,),
@@ -324,6 +326,17 @@ def failures(conn: sqlite3.Connection, it: Iteration) -> list[dict[str, Any]]:
         group["outcomes"][row["outcome"]] = group["outcomes"].get(row["outcome"], 0) + 1
         group["results"].append(row)
     return sorted(groups.values(), key=lambda g: (-g["count"], g["signature"]))
+
+
+def _passed_later(conn: sqlite3.Connection) -> str:
+    """SQL: 1 when result ``r``'s test passed on a later attempt in its iteration (the
+    failure was flaky), else 0."""
+    if not _has_column(conn, "results", "flaky"):
+        return "0"
+    return (
+        "EXISTS (SELECT 1 FROM results l WHERE l.test_id = r.test_id"
+        " AND l.iteration_id = r.iteration_id AND l.flaky = 1 AND l.id > r.id)"
+    )
 
 
 # ---------------------------------------------------------------------- slowest
@@ -400,7 +413,8 @@ def iteration_results(conn: sqlite3.Connection, it: Iteration) -> dict[int, dict
     final: dict[int, dict[str, Any]] = {}
     cursor = conn.execute(
         "SELECT t.id AS test_id, t.suite, t.nodeid, t.file, r.outcome, r.duration, r.attempt,"
-        " r.started_at, r.message, r.longrepr, r.dump, p.name AS phase"
+        " r.started_at, r.message, r.longrepr, r.dump, p.name AS phase,"
+        f" {flaky_column(conn, 'results', 'r')} AS flaky"
         " FROM results r JOIN tests t ON t.id = r.test_id"
         " LEFT JOIN phases p ON p.id = r.phase_id"
         " WHERE r.iteration_id = ? ORDER BY r.id",
@@ -427,8 +441,8 @@ def diff(conn: sqlite3.Connection, a: Iteration, b: Iteration) -> dict[str, Any]
         return {
             "suite": base["suite"],
             "nodeid": base["nodeid"],
-            "before": old["outcome"] if old else None,
-            "after": new["outcome"] if new else None,
+            "before": shown_outcome(old) if old else None,
+            "after": shown_outcome(new) if new else None,
             "message": (new or {}).get("message") or "",
         }
 
@@ -462,7 +476,14 @@ def diff(conn: sqlite3.Connection, a: Iteration, b: Iteration) -> dict[str, Any]
     return out
 
 
-def _name_key(before: dict, after: dict, test_id: int) -> tuple[str, str]:
+def shown_outcome(row: dict[str, Any]) -> str:
+    """A result row's outcome as people read it: ``flaky`` for a retry that passed."""
+    return "flaky" if row.get("flaky") else str(row["outcome"])
+
+
+def _name_key(
+    before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]], test_id: int
+) -> tuple[str, str]:
     row = after.get(test_id) or before[test_id]
     return row["suite"], row["nodeid"]
 
@@ -493,7 +514,7 @@ def recent_outcomes(conn: sqlite3.Connection, iterations: int = 20) -> list[tupl
     ]
 
 
-def recent_test_times(conn: sqlite3.Connection, suites: list[str]) -> list[tuple]:
+def recent_test_times(conn: sqlite3.Connection, suites: list[str]) -> list[HistoryRow]:
     """What expected counts and ETAs start from (``core.eta.HistoryRow``): for every
     test of ``suites``, the latest iteration with a result of it outside a verify pass,
     and its last 5 non-skipped durations, newest first.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.core.events import (
+    FLAKY,
     DeployFinished,
     IterationFinished,
     IterationStarted,
@@ -43,7 +44,8 @@ Redactor = Callable[[str], str]
 # the id its file was named after (see _next_id).
 _INSERT_RESULT = (
     "INSERT INTO results (id, iteration_id, phase_id, test_id, attempt, outcome, duration,"
-    " started_at, message, longrepr, dump, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " started_at, message, longrepr, dump, worker, quarantined, flaky)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_LOG = "INSERT INTO logs (id, run_id, at, level, source, text) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_PLUGIN_ERROR = (
@@ -64,11 +66,11 @@ _INSERT_PHASE = (
 _FINISH_ITERATION = (
     "UPDATE iterations SET finished_at = ?, status = ?,"
     " deploy_revision = COALESCE(?, deploy_revision), passed = ?, failed = ?, hung = ?,"
-    " crashed = ?, skipped = ?, errors = ? WHERE id = ?"
+    " crashed = ?, skipped = ?, errors = ?, flaky = ? WHERE id = ?"
 )
 _FINISH_PHASE = (
     "UPDATE phases SET status = ?, gate = ?, gate_held = ?, passed = ?, failed = ?,"
-    " hung = ?, crashed = ?, errors = ?, skipped = ?, duration = ? WHERE id = ?"
+    " hung = ?, crashed = ?, errors = ?, skipped = ?, duration = ?, flaky = ? WHERE id = ?"
 )
 _INSERT_DEPLOY = (
     "INSERT INTO deploys (id, iteration_id, backend, revision, started_at, duration, status,"
@@ -84,10 +86,10 @@ class Batch:
     __slots__ = ("results", "logs", "plugin_errors", "undo", "saved")
 
     def __init__(self) -> None:
-        self.results: list[tuple] = []
-        self.logs: list[tuple] = []
-        self.plugin_errors: list[tuple] = []
-        self.undo: list[tuple[dict, Any]] = []
+        self.results: list[tuple[Any, ...]] = []
+        self.logs: list[tuple[Any, ...]] = []
+        self.plugin_errors: list[tuple[Any, ...]] = []
+        self.undo: list[tuple[dict[Any, int], Any]] = []
         self.saved: list[Path] = []
 
     def insert(self, conn: sqlite3.Connection) -> None:
@@ -164,8 +166,8 @@ class RowFolder:
         cur = conn.execute(
             _INSERT_ITERATION, (self.run_id, seq, self._r(started_at or utc_now()), eta_s)
         )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
+        if cur.rowcount == 1 and cur.lastrowid is not None:
+            row_id = cur.lastrowid
         else:  # the row exists (another writer, or a resume that did not load it)
             row_id = conn.execute(
                 "SELECT id FROM iterations WHERE run_id = ? AND seq = ?", (self.run_id, seq)
@@ -205,8 +207,8 @@ class RowFolder:
                 r(impact),
             ),
         )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
+        if cur.rowcount == 1 and cur.lastrowid is not None:
+            row_id = cur.lastrowid
         else:
             row_id = conn.execute(
                 "SELECT id FROM phases WHERE iteration_id = ? AND seq = ?", (iteration_id, phase)
@@ -223,8 +225,8 @@ class RowFolder:
         cur = conn.execute(
             _INSERT_TEST, (suite, nodeid, r(event.file), r(event.started_at or utc_now()))
         )
-        if cur.rowcount == 1:
-            row_id = int(cur.lastrowid)
+        if cur.rowcount == 1 and cur.lastrowid is not None:
+            row_id = cur.lastrowid
         else:
             row_id = conn.execute(
                 "SELECT id FROM tests WHERE suite = ? AND nodeid = ?", (suite, nodeid)
@@ -262,6 +264,8 @@ class RowFolder:
                 longrepr,
                 dump,
                 r(ev.worker),
+                int(ev.quarantined),
+                int(ev.flaky),
             )
         )
 
@@ -291,6 +295,7 @@ class RowFolder:
                 counts.get("crashed", 0),
                 counts.get("skipped", 0),
                 counts.get("error", 0),
+                counts.get(FLAKY, 0),
                 row_id,
             ),
         )
@@ -332,6 +337,7 @@ class RowFolder:
                 counts.get("error", 0),
                 counts.get("skipped", 0),
                 ev.duration,
+                counts.get(FLAKY, 0),
                 row_id,
             ),
         )

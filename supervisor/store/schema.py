@@ -200,11 +200,32 @@ def m0003_iteration_eta(db: Any) -> None:
         db.execute("ALTER TABLE iterations ADD COLUMN eta_s REAL")
 
 
+def m0004_quarantine(db: Any) -> None:
+    """``results.quarantined``: 1 when the test matched an entry of the quarantine file
+    (it ran and is recorded, but did not count toward gates or the exit code); earlier
+    rows get 0. Idempotent like 0003: the column is looked for first."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(results)").fetchall()}
+    if "quarantined" not in columns:
+        db.execute("ALTER TABLE results ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0")
+
+
+def m0005_flaky(db: Any) -> None:
+    """``results.flaky``: 1 on a retry's result that passed after the test's attempt 1
+    did not (``retries``); and ``iterations.flaky`` / ``phases.flaky``, the count of such
+    tests (counted there, not under ``passed``). Idempotent: columns looked for first."""
+    for table in ("results", "iterations", "phases"):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        if "flaky" not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN flaky INTEGER NOT NULL DEFAULT 0")
+
+
 #: Every migration, in order: (name, function taking a db with ``execute``).
 MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_history_indexes", m0002_history_indexes),
     ("0003_iteration_eta", m0003_iteration_eta),
+    ("0004_quarantine", m0004_quarantine),
+    ("0005_flaky", m0005_flaky),
 )
 
 

@@ -42,16 +42,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from supervisor.core.backoff import Backoff, retry_after_failure
 from supervisor.core.events import FAILING_OUTCOMES, Event, TestResult, utc_now
 from supervisor.store import schema
 from supervisor.store.rows import Batch, Redactor, RowFolder, stored_text
 
 Reporter = Callable[[str], None]
+T = TypeVar("T")
 
-# Backoff between attempts while SQLite refuses writes (seconds), then the last value.
-_BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+#: Between write attempts while SQLite refuses writes: 50 ms doubling to 2 s, with jitter.
+WRITE_BACKOFF = Backoff(first=0.05, cap=2.0, jitter=0.05)
+
+#: Opening, migrating, inserting the run's row: 4 tries, 0.2 s, 0.4 s, 0.8 s apart.
+SETUP_BACKOFF = Backoff(first=0.2, cap=1.0, jitter=0.05, attempts=4)
 
 
 class StoreError(RuntimeError):
@@ -83,21 +88,21 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     )
 
 
-def _retrying(what: str, path: Path, fn: Callable[[], Any], attempts: int = 4) -> Any:
-    """Run a synchronous setup step, retrying while SQLite is busy or full."""
-    for attempt in range(attempts):
+def _retrying(what: str, path: Path, fn: Callable[[], T]) -> T:
+    """Run a synchronous setup step, retrying (``SETUP_BACKOFF``) while SQLite is busy
+    or full. The first try loads no retry machinery: it nearly always succeeds."""
+    try:
         try:
             return fn()
         except sqlite3.OperationalError as exc:
-            if attempt == attempts - 1:
-                raise StoreError(f"cannot {what} history database {path}: {exc}") from exc
-            time.sleep(_BACKOFF[min(attempt + 2, len(_BACKOFF) - 1)])
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"cannot {what} history database {path}: {exc} "
-                "(move the file away or pass another --db)"
-            ) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+            return retry_after_failure(fn, exc, SETUP_BACKOFF, sqlite3.OperationalError)
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"cannot {what} history database {path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"cannot {what} history database {path}: {exc} "
+            "(move the file away or pass another --db)"
+        ) from exc
 
 
 class HistoryStore:
@@ -204,7 +209,9 @@ class HistoryStore:
                         red(version),
                     ),
                 )
-                return int(cur.lastrowid)
+                if cur.lastrowid is None:  # sqlite3 sets it after every INSERT
+                    raise sqlite3.DatabaseError("the new run got no id")
+                return cur.lastrowid
 
             run_id = _retrying("write to", path, insert_run)
         except BaseException:
@@ -370,7 +377,8 @@ class HistoryStore:
                     self._wake.wait(wait)
                 elif pending and self._failures:
                     # closing while SQLite refuses writes: keep trying until the deadline
-                    time.sleep(min(wait, max(0.0, self._close_deadline - now)))
+                    # (close() set the Event; it is clear again after the first attempt)
+                    self._wake.wait(min(wait, max(0.0, self._close_deadline - now)))
                 if self._urgent and not self._closing:
                     # news is written now, but a run of failures still in batches
                     gap = self._last_write + URGENT_GAP - time.monotonic()
@@ -396,8 +404,7 @@ class HistoryStore:
                     if not closing and not self._failures:
                         self._checkpoint()
                     if self._failures:
-                        delay = _BACKOFF[min(self._failures - 1, len(_BACKOFF) - 1)]
-                        next_attempt = time.monotonic() + delay
+                        next_attempt = time.monotonic() + WRITE_BACKOFF.delay(self._failures)
                 if waiters:
                     ok = not pending
                     for request in waiters:

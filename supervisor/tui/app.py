@@ -202,7 +202,12 @@ class SupervisorApp(App[str]):
         if isinstance(event.data_table, FailuresPane):
             group = event.data_table.selected()
             if group is not None:
-                self.push_screen(FailureScreen(group, self.redact))
+                from supervisor.store.triage import describe_streaks
+
+                # since which revision each fails: a few index seeks, read-only
+                tests = [(r.suite, r.nodeid) for r in group.results[:50]]
+                streaks = describe_streaks(self.db_path, tests)
+                self.push_screen(FailureScreen(group, self.redact, streaks))
 
 
 def run_tui(

@@ -63,10 +63,17 @@ class FailureScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "close", "Back")]
 
-    def __init__(self, group: FailureGroup, redact: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        group: FailureGroup,
+        redact: Callable[[str], str] | None = None,
+        streaks: dict[tuple[str, str], str] | None = None,
+    ) -> None:
         super().__init__()
         self.group = group
         self.redact = redact or (lambda s: s)
+        #: (suite, nodeid) -> "failing since revision … ; last passed at …: git log A..B"
+        self.streaks = streaks or {}
 
     def compose(self) -> ComposeResult:
         r = self.redact
@@ -76,12 +83,19 @@ class FailureScreen(Screen[None]):
             yield Static(head, id="report-title")
             for result in self.group.results[:50]:
                 body = Text()
-                body.append(f"\n{result.outcome.upper()} ", style="bold red")
+                flaky = " (FLAKY: passed on a retry)" if result.flaky else ""
+                style = "bold yellow" if result.flaky else "bold red"
+                body.append(f"\n{result.outcome.upper()}{flaky} ", style=style)
                 body.append(f"{result.suite} · {result.nodeid}\n", style="bold")
+                if result.change:
+                    body.append(f"{result.change} · ", style="bold")
                 body.append(f"duration {result.duration:.2f}s · attempt {result.attempt}")
                 if result.worker:
                     body.append(f" · worker {result.worker}")
                 body.append("\n")
+                streak = self.streaks.get((result.suite, result.nodeid))
+                if streak:
+                    body.append(streak + "\n", style="bold")
                 if result.message:
                     body.append(r(result.message) + "\n")
                 if result.longrepr:

@@ -7,6 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, Static
 
 from supervisor.core.model import ModelView, counted_phases
+from supervisor.core.quarantine import add_counts, quarantine_text
 
 _SLASH = "  ╱\n ╱ \n╱  "
 
@@ -35,7 +36,11 @@ class CountPane(Vertical):
 
     def show(self, view: ModelView) -> None:
         passing, discovered, executed = totals(view)
-        key = (passing, discovered, executed, view.target, len(view.iterations))
+        apart: dict[str, int] = {}
+        for phase in counted_phases(view.phases):
+            add_counts(apart, phase.quarantined)
+        quarantined = quarantine_text(apart)
+        key = (passing, discovered, executed, view.target, len(view.iterations), quarantined)
         if key == self._last:
             return  # unchanged: no repaint
         self._last = key
@@ -46,4 +51,6 @@ class CountPane(Vertical):
             f"best: iteration {best.seq} ({best.counts.get('passed', 0)})" if best else "best: -"
         )
         info = f"discovered {discovered} · executed {executed} · {best_text}"
+        if quarantined:  # counted apart: never in the passing count or a gate
+            info += f" · {quarantined}"
         self.query_one("#count-info", Static).update(info)

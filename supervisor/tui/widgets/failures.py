@@ -1,4 +1,5 @@
-"""Failed, hung and crashed tests of this iteration, newest first, grouped by message."""
+"""Failed, hung and crashed tests of this iteration, newest first, grouped by message;
+and the flaky ones (passed on a retry after they did not pass: ``retries``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,27 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widgets import DataTable
 
-from supervisor.core.events import TestResult
+from supervisor.core.events import FLAKY, TestResult
 
 MAX_GROUPS = 200  # rows shown; the rest are in the history database
 MAX_PER_GROUP = 200
-_OUTCOME_STYLE = {"failed": "red", "error": "red", "hung": "magenta", "crashed": "bold red"}
+_OUTCOME_STYLE = {
+    "failed": "red",
+    "error": "red",
+    "hung": "magenta",
+    "crashed": "bold red",
+    FLAKY: "yellow",
+}
+
+
+def shown_outcome(result: TestResult) -> str:
+    """What a result is shown as: its outcome, or ``flaky`` (a retry that passed)."""
+    return FLAKY if result.flaky else result.outcome
 
 
 def group_key(result: TestResult) -> str:
     first = (result.message or "").strip().splitlines()
-    return f"{result.outcome}: {first[0] if first else '(no message)'}"
+    return f"{shown_outcome(result)}: {first[0] if first else '(no message)'}"
 
 
 @dataclass
@@ -27,6 +39,14 @@ class FailureGroup:
     message: str
     results: list[TestResult] = field(default_factory=list)  # newest first
     count: int = 0
+    #: new / still: how many of the group's results are which (``TestResult.change``)
+    changes: dict[str, int] = field(default_factory=dict)
+
+    def change_text(self) -> str:
+        """``new``, ``still``, or ``2 new 1 still`` for a mixed group."""
+        if len(self.changes) == 1:
+            return next(iter(self.changes))
+        return " ".join(f"{n} {k}" for k, n in sorted(self.changes.items()))
 
 
 class FailureGroups:
@@ -44,10 +64,12 @@ class FailureGroups:
             group = self.groups.pop(key, None)
             if group is None:
                 first = (result.message or "").strip().splitlines()
-                group = FailureGroup(key, result.outcome, first[0] if first else "")
+                group = FailureGroup(key, shown_outcome(result), first[0] if first else "")
             group.results.insert(0, result)
             del group.results[MAX_PER_GROUP:]
             group.count += 1
+            if result.change:
+                group.changes[result.change] = group.changes.get(result.change, 0) + 1
             self.groups[key] = group  # re-inserted: now the newest
         while len(self.groups) > MAX_GROUPS * 2:
             self.groups.pop(next(iter(self.groups)))
@@ -58,6 +80,20 @@ class FailureGroups:
     @property
     def total(self) -> int:
         return sum(g.count for g in self.groups.values())
+
+    def change_total(self, change: str) -> int:
+        return sum(g.changes.get(change, 0) for g in self.groups.values())
+
+
+def _message_cell(group: FailureGroup, message: str) -> Text:
+    """The message (``Text``: messages are not markup), after the group's change:
+    ``new · AssertionError: …``, ``still · …``, ``2 new 1 still · …``."""
+    cell = Text()
+    if group.changes:
+        cell.append(group.change_text(), style="bold" if "new" in group.changes else "dim")
+        cell.append(" · ")
+    cell.append(message)
+    return cell
 
 
 class FailuresPane(DataTable):
@@ -101,7 +137,7 @@ class FailuresPane(DataTable):
             cells = (
                 str(group.count),
                 Text(group.outcome, style=_OUTCOME_STYLE.get(group.outcome, "")),
-                Text(self.redact(group.message)),  # Text: messages are not markup
+                _message_cell(group, self.redact(group.message)),
                 Text(group.results[0].nodeid),
             )
             if i >= len(self._cells):
@@ -109,9 +145,15 @@ class FailuresPane(DataTable):
                 self._cells.append(cells)
                 continue
             old = self._cells[i]
-            for column, before, after in zip(("n", "outcome", "message", "test"), old, cells):
+            for column, before, after in zip(
+                ("n", "outcome", "change", "message", "test"), old, cells
+            ):
                 if before != after:
                     self.update_cell(f"r{i}", column, after)
             self._cells[i] = cells
         self._shown = groups
-        self.border_subtitle = f"{self.model.total} not passing"
+        flaky = sum(g.count for g in self.model.groups.values() if g.outcome == FLAKY)
+        fresh, still = self.model.change_total("new"), self.model.change_total("still")
+        changes = f" · {fresh} new · {still} still" if fresh or still else ""
+        shown = f"{self.model.total - flaky} not passing{changes}"
+        self.border_subtitle = shown + (f" · {flaky} flaky" if flaky else "")

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from supervisor.config import format_duration
+from supervisor.core.changes import format_changes
 from supervisor.core.eta import format_eta
 from supervisor.core.model import ModelView
 
@@ -54,6 +55,9 @@ class RunHeader(Static):
         line1.append(f" run {view.run_id} ", style="bold")
         of = f"/{view.max_iterations}" if view.max_iterations and view.until != "once" else ""
         line1.append(f"· iteration {view.iteration or '-'}{of} ")
+        changes = format_changes(view.changes)
+        if changes:  # the iteration so far: 2 new · 1 still failing · 3 fixed · 1 flaky
+            line1.append(f"({changes}) ", style="bold")
         if view.deploy_state:
             rev = f" {view.deploy_revision[:12]}" if view.deploy_revision else ""
             line1.append("· deploy")

@@ -10,8 +10,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from supervisor.core.eta import format_eta
-from supervisor.core.events import FAILING_OUTCOMES, VERIFY_SEQ
+from supervisor.core.events import FAILING_OUTCOMES, FLAKY, VERIFY_SEQ
 from supervisor.core.model import PhaseState
+from supervisor.core.quarantine import quarantine_text
 
 BAR = 12
 
@@ -38,6 +39,12 @@ def count_text(phase: PhaseState) -> str:
     return f"{phase.done}/{total} expected" if phase.expected else f"{phase.done}/{total}"
 
 
+def quarantined_text(phase: PhaseState) -> Text:
+    """``3 quarantined: 2 failed, 1 passed`` (never part of the gate), or nothing."""
+    text = quarantine_text(phase.quarantined)
+    return Text(f"{text} ", style="yellow") if text else Text("")
+
+
 def not_run_text(phase: PhaseState) -> Text:
     """``24 not run: the gate can no longer hold``, or nothing."""
     if not phase.not_run and not phase.note:
@@ -54,14 +61,15 @@ def rerun_line(phase: PhaseState) -> Text:
     """The verify pass's verdicts: what still fails (with how, when not ``failed``),
     then what passes now; one line, cut at the pane's edge."""
     failing = [(n, o) for n, o in phase.rerun.items() if o in FAILING_OUTCOMES]
-    passing = [n for n, o in phase.rerun.items() if o not in FAILING_OUTCOMES]
+    passing = [(n, o) for n, o in phase.rerun.items() if o not in FAILING_OUTCOMES]
     line = Text("    ", no_wrap=True, overflow="ellipsis")
     if failing:
         names = ", ".join(_short(n) + ("" if o == "failed" else f" ({o})") for n, o in failing)
         line.append(f"✖ {len(failing)} still failing: {names}", style="red")
     if passing:
         line.append(" · " if failing else "")
-        line.append(f"✔ {len(passing)} now pass: {', '.join(map(_short, passing))}", style="green")
+        names = ", ".join(_short(n) + (" (flaky)" if o == FLAKY else "") for n, o in passing)
+        line.append(f"✔ {len(passing)} now pass: {names}", style="green")
     if not failing and not passing:
         line.append("no result yet", style="dim")
     return line
@@ -86,7 +94,7 @@ class PhasesPane(Static):
         key = tuple(
             (p.seq, p.name, p.status, p.gate_held, p.discovered, p.expected, eta)
             + tuple(p.counts.values())
-            + (p.not_run, p.note, tuple(p.rerun.items()))
+            + (p.not_run, p.note, tuple(p.rerun.items()), tuple(p.quarantined.items()))
             for p, eta in zip(phases, etas)
         )
         if key == self._last:
@@ -117,6 +125,7 @@ class PhasesPane(Static):
                 *((_cell(eta, eta_width, style="cyan"), " ") if eta_width else ()),
                 Text(f"✔{c.get('passed', 0)}", style="green"),
                 " ",
+                *((Text(f"≈{c[FLAKY]} flaky", style="yellow"), " ") if c.get(FLAKY) else ()),
                 Text(f"✖{failed}", style="red" if failed else "dim"),
                 " ",
                 Text(f"⏱{hung}", style="magenta" if hung else "dim"),
@@ -127,6 +136,7 @@ class PhasesPane(Static):
                 " ",
                 gate_text(phase),
                 " ",
+                quarantined_text(phase),
                 not_run_text(phase),
                 Text(phase.impact, style="italic"),
                 no_wrap=True,

@@ -7,6 +7,7 @@ Rows are reconciled by key (suite + nodeid) on every refresh, so the cursor (the
 from __future__ import annotations
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from supervisor.core.model import RunningTest
@@ -50,7 +51,7 @@ class RunningPane(DataTable):
     def selected(self) -> RunningTest | None:
         if not self._tests or self.cursor_row < 0 or self.cursor_row >= self.row_count:
             return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+        key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
         return self._tests.get(key or "")
 
     def show(self, running: tuple[RunningTest, ...], now: float, killing=lambda t: False) -> None:
