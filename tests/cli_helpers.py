@@ -43,3 +43,21 @@ def run_cli(
     return subprocess.run(
         CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
     )
+
+
+#: a module for generated suites: ``first_time(name)`` is True on the first call for
+#: ``name`` only (a marker file beside the suite remembers it), so a test can fail or
+#: hang once and pass when run again (a fix landing, a retry, a flaky backend)
+FIRST_TIME = """
+import pathlib, time
+
+STATE = pathlib.Path(__file__).resolve().parent.parent / "state"
+
+def first_time(name):
+    marker = STATE / name
+    if marker.exists():
+        return False
+    STATE.mkdir(exist_ok=True)
+    marker.write_text("ran")
+    return True
+"""

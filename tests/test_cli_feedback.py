@@ -6,22 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cli_helpers import query, run_cli, write
-
-#: a test that fails (or hangs) on its first run only: the fix lands between iterations
-FIRST_TIME = """
-import pathlib, time
-
-STATE = pathlib.Path(__file__).resolve().parent.parent / "state"
-
-def first_time(name):
-    marker = STATE / name
-    if marker.exists():
-        return False
-    STATE.mkdir(exist_ok=True)
-    marker.write_text("ran")
-    return True
-"""
+from cli_helpers import FIRST_TIME, query, run_cli, write
 
 
 def two_phase_project(tmp_path: Path, p1: str, p2: str, run: str = "") -> Path:

@@ -9,24 +9,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from cli_helpers import query, run_cli, write
+from cli_helpers import FIRST_TIME, query, run_cli, write
 
 from supervisor.store import schema
-
-#: a test that fails (or hangs) on its first run only: a marker file remembers it ran
-FIRST_TIME = """
-import pathlib
-
-STATE = pathlib.Path(__file__).resolve().parent.parent / "state"
-
-def first_time(name):
-    marker = STATE / name
-    if marker.exists():
-        return False
-    STATE.mkdir(exist_ok=True)
-    marker.write_text("ran")
-    return True
-"""
 
 TESTS = """
 import time
