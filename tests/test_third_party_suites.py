@@ -139,8 +139,8 @@ def prepare(project: Project) -> tuple[str, Path]:
                 "download",
                 "--disable-pip-version-check",
                 "--no-deps",
-                "--no-binary",
-                ":all:",
+                "--no-binary",  # the project's sdist (its tests are in it); its build
+                project.name,  # requirements may come as wheels (from source: minutes)
                 "-d",
                 str(sdists),
                 f"{project.name}=={project.version}",
