@@ -170,6 +170,17 @@ def test_the_model_counts_a_retried_test_once_and_lists_the_flaky_pass():
     ]
 
 
+def test_a_retried_quarantined_test_is_counted_once_by_its_latest_attempt():
+    model = RunModel()
+    model.apply(PhaseStarted(1, 1, 1, "P1", "all-pass", ("a",), "now"))
+    model.apply(result("q", "failed", quarantined=True))
+    model.apply(result("q", "failed", attempt=2, quarantined=True))
+    model.apply(result("q", "passed", attempt=3, flaky=True, quarantined=True))
+    phase = model.snapshot().phases[0]
+    assert phase.quarantined == {FLAKY: 1}
+    assert phase.done == 1 and not any(phase.counts.values())
+
+
 # ------------------------------------------------------------------ the loop
 
 

@@ -65,6 +65,9 @@ class PhaseState:
     rerun: dict[str, str] = field(default_factory=dict)
     #: quarantined tests' results per outcome: apart from ``counts``, they never gate
     quarantined: dict[str, int] = field(default_factory=dict)
+    #: (suite, nodeid) -> the latest counted outcome of each quarantined test, so a
+    #: retry replaces its earlier attempt (not copied to views)
+    quarantined_latest: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     #: (suite, nodeid) -> outcome of the tests whose latest result fails: a retry's
     #: result replaces it in ``counts`` (bounded by the failures; not copied to views)
     failing: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
@@ -287,6 +290,13 @@ class RunModel:
         key = FLAKY if e.flaky else e.outcome
         if e.quarantined:  # counted apart, and not a failure to look at
             if phase is not None:
+                test = (e.suite, e.nodeid)
+                before = phase.quarantined_latest.get(test)
+                if before is not None:  # a retry: its earlier attempt stops counting
+                    phase.quarantined[before] -= 1
+                    if not phase.quarantined[before]:
+                        del phase.quarantined[before]
+                phase.quarantined_latest[test] = key
                 phase.quarantined[key] = phase.quarantined.get(key, 0) + 1
             return
         if phase is not None:
