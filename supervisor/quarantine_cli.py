@@ -228,10 +228,11 @@ def _suggest(
     from datetime import datetime, timedelta, timezone
 
     from supervisor.config import ConfigError, parse_duration
-    from supervisor.core.flips import could_come_out, count_flips, not_quarantined
+    from supervisor.core.flips import could_come_out, most_flipped, not_quarantined
     from supervisor.history_cli import _Output, connect_readonly
     from supervisor.quarantine_file import read_quarantine
-    from supervisor.store.quarantine_queries import all_tests, flip_rows, latest_outcomes
+    from supervisor.store.quarantine_queries import all_tests, latest_outcomes
+    from supervisor.store.triage import flaky
 
     try:
         window = parse_duration(args.since)
@@ -249,7 +250,7 @@ def _suggest(
     )
     conn = connect_readonly(db)
     try:
-        flipping = not_quarantined(count_flips(flip_rows(conn, since)), quarantine)
+        flipping = not_quarantined(most_flipped(flaky(conn, since)), quarantine)
         covered = [t for t in all_tests(conn) if quarantine.match(*t) is not None]
         healthy = could_come_out(
             quarantine, latest_outcomes(conn, covered, args.passes), args.passes

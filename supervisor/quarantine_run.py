@@ -13,11 +13,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from supervisor.config import Config, ConfigError
-from supervisor.core.flips import auto_reason, count_flips, to_auto_quarantine
+from supervisor.core.flips import auto_reason, most_flipped, to_auto_quarantine
 from supervisor.core.quarantine import Entry, RunQuarantine
 from supervisor.quarantine_file import add_entries, quarantine_path, read_quarantine
 from supervisor.store import queries
-from supervisor.store.quarantine_queries import flip_rows
+from supervisor.store.triage import flaky
 
 #: ``added_by`` of the entries ``[run] auto_quarantine`` writes
 AUTO_BY = "netra-supervisor auto_quarantine"
@@ -45,12 +45,12 @@ def run_quarantine(
         try:
             conn = queries.connect_readonly(db_path)
             try:
-                rows = flip_rows(conn, since)
+                rows = flaky(conn, since)
             finally:
                 conn.close()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"{db_path}: cannot read the history: {exc}") from None
-        found = to_auto_quarantine(count_flips(rows), quarantine.active, settings.flips)
+        found = to_auto_quarantine(most_flipped(rows), quarantine.active, settings.flips)
         if not found:
             return []
         day = today()

@@ -15,7 +15,7 @@ from supervisor.core.events import LogLine, PhaseStarted, TestResult
 from supervisor.core.flips import (
     auto_reason,
     could_come_out,
-    count_flips,
+    most_flipped,
     not_quarantined,
     to_auto_quarantine,
 )
@@ -216,30 +216,36 @@ def test_the_model_counts_them_apart_and_keeps_them_out_of_the_failures():
 # --------------------------------------------------------------------------- flips
 
 
-def rows(nodeid: str, revision: str, outcomes: str, suite: str = "s"):
-    """``"PFPF"`` → rows: P passed, F failed, H hung, S skipped."""
-    names = {"P": "passed", "F": "failed", "H": "hung", "S": "skipped"}
-    return [(suite, nodeid, revision, names[c]) for c in outcomes]
+def row(nodeid: str, revision: str, flips: int, executions: int, failed: int, suite: str = "s"):
+    """One row of ``history flaky`` (the history counts the flips)."""
+    return {
+        "suite": suite,
+        "nodeid": nodeid,
+        "revision": revision,
+        "flips": flips,
+        "executions": executions,
+        "failed": failed,
+    }
 
 
-def test_flips_are_counted_under_one_revision_and_the_worst_revision_is_kept():
-    history = (
-        rows("t::a", "r1", "PFPFP")  # 4 flips
-        + rows("t::a", "r2", "PF")  # 1
-        + rows("t::b", "r1", "PPSPP")  # never
-        + rows("t::c", "r1", "FF")  # broken, not flaky
-        + rows("t::c", "r2", "PP")  # fixed by a deploy: no flip under one revision
-        + rows("t::d", "r1", "PHSP")  # a skip between does not count
+def test_each_test_keeps_the_revision_where_it_flipped_most():
+    found = most_flipped(
+        [  # newest evidence first, as history flaky orders them
+            row("t::a", "r2", 1, 2, 1),
+            row("t::a", "r1", 4, 5, 2),
+            row("t::d", "r3", 2, 3, 1),
+            row("t::d", "r1", 2, 4, 2),  # a tie: the newer revision is kept
+            row("t::c", "r1", 0, 2, 2),  # never flipped: left out
+        ]
     )
-    found = count_flips(history)
     assert [(f.nodeid, f.revision, f.flips, f.executions, f.failed) for f in found] == [
         ("t::a", "r1", 4, 5, 2),
-        ("t::d", "r1", 2, 3, 1),
+        ("t::d", "r3", 2, 3, 1),
     ]
 
 
 def test_auto_quarantine_takes_what_flipped_enough_and_no_entry_covers():
-    found = count_flips(rows("t::a", "r1", "PFPF") + rows("t::b", "r1", "PF"))
+    found = most_flipped([row("t::a", "r1", 3, 4, 2), row("t::b", "r1", 1, 2, 1)])
     covered = QuarantineList((Entry("t::*", "r", suite="other"),))
     assert [f.nodeid for f in to_auto_quarantine(found, covered, 3)] == ["t::a"]
     covered = QuarantineList((Entry("t::a", "r"),))

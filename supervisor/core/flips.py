@@ -4,21 +4,17 @@
 outcome changes from one execution to the next **under one deploy revision** is
 flaky (the code did not change; the test did), and the more often it flips, the
 stronger the case to quarantine it. A quarantined test that passed its last N
-executions could come out. Plain logic over rows the store reads
-(:mod:`supervisor.store.quarantine_queries`), tested without a database.
+executions could come out. Plain logic over rows the store reads (``history flaky``'s rows,
+:mod:`supervisor.store.quarantine_queries`), tested without a database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from supervisor.core.events import FAILING_OUTCOMES
 from supervisor.core.quarantine import Entry, QuarantineList
-
-#: Outcomes that take part in a flip: passed against failed, error, hung, crashed
-#: (skips and xfails say nothing about the test's stability).
-_COUNTED = FAILING_OUTCOMES | {"passed"}
 
 
 @dataclass(frozen=True)
@@ -33,34 +29,26 @@ class Flipping:
     failed: int
 
 
-def count_flips(rows: Iterable[tuple[str, str, str, str]]) -> list[Flipping]:
-    """``(suite, nodeid, revision, outcome)`` rows, each test's oldest first → each
-    test's revision with the most flips (ties: the later revision), most flips first.
-    Tests that never flipped are left out."""
-    per: dict[tuple[str, str, str], list[int]] = {}  # key -> [flips, executions, failed, last]
-    order: dict[tuple[str, str], list[str]] = {}
-    for suite, nodeid, revision, outcome in rows:
-        if outcome not in _COUNTED:
-            continue
-        bad = int(outcome != "passed")
-        key = (suite, nodeid, revision)
-        state = per.get(key)
-        if state is None:
-            per[key] = [0, 1, bad, bad]
-            order.setdefault((suite, nodeid), []).append(revision)
-            continue
-        state[0] += int(bad != state[3])
-        state[1] += 1
-        state[2] += bad
-        state[3] = bad
-    found = []
-    for (suite, nodeid), revisions in order.items():
-        best = max(revisions, key=lambda rev: (per[(suite, nodeid, rev)][0], revisions.index(rev)))
-        flips, executions, failed, _ = per[(suite, nodeid, best)]
-        if flips:
-            found.append(Flipping(suite, nodeid, best, flips, executions, failed))
-    found.sort(key=lambda f: (-f.flips, f.suite, f.nodeid))
-    return found
+def most_flipped(rows: Iterable[Mapping[str, Any]]) -> list[Flipping]:
+    """``history flaky`` rows (one per test and revision, newest evidence first; keys
+    ``suite``, ``nodeid``, ``revision``, ``flips``, ``executions``, ``failed``) → each
+    test's revision with the most flips (ties: the newer one), most flips first. Tests
+    that never flipped are left out. The flips are counted once, by the history's own
+    query (:data:`supervisor.store.canned.FLAKY_SQL`)."""
+    best: dict[tuple[str, str], Flipping] = {}
+    for row in rows:
+        key = (str(row["suite"]), str(row["nodeid"]))
+        flips = int(row["flips"])
+        if flips and (key not in best or flips > best[key].flips):
+            best[key] = Flipping(
+                key[0],
+                key[1],
+                str(row["revision"]),
+                flips,
+                int(row["executions"]),
+                int(row["failed"]),
+            )
+    return sorted(best.values(), key=lambda f: (-f.flips, f.suite, f.nodeid))
 
 
 def not_quarantined(flipping: Iterable[Flipping], quarantine: QuarantineList) -> list[Flipping]:
