@@ -39,6 +39,7 @@ from supervisor.core.events import (
     TestsCollected,
     TestStarted,
 )
+from supervisor.core.retries import count_key
 
 MAX_FAILURES = 500
 MAX_LOG_LINES = 1000
@@ -287,7 +288,7 @@ class RunModel:
         self.running.pop((e.suite, e.nodeid), None)
         self.results_seen += 1
         phase = self._phase(e.phase)
-        key = FLAKY if e.flaky else e.outcome
+        key = count_key(e)
         if e.quarantined:  # counted apart, and not a failure to look at
             if phase is not None:
                 test = (e.suite, e.nodeid)

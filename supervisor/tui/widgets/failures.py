@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from supervisor.core.events import FLAKY, TestResult
+from supervisor.core.retries import count_key
 
 MAX_GROUPS = 200  # rows shown; the rest are in the history database
 MAX_PER_GROUP = 200
@@ -22,14 +23,9 @@ _OUTCOME_STYLE = {
 }
 
 
-def shown_outcome(result: TestResult) -> str:
-    """What a result is shown as: its outcome, or ``flaky`` (a retry that passed)."""
-    return FLAKY if result.flaky else result.outcome
-
-
 def group_key(result: TestResult) -> str:
     first = (result.message or "").strip().splitlines()
-    return f"{shown_outcome(result)}: {first[0] if first else '(no message)'}"
+    return f"{count_key(result)}: {first[0] if first else '(no message)'}"
 
 
 @dataclass
@@ -64,7 +60,7 @@ class FailureGroups:
             group = self.groups.pop(key, None)
             if group is None:
                 first = (result.message or "").strip().splitlines()
-                group = FailureGroup(key, shown_outcome(result), first[0] if first else "")
+                group = FailureGroup(key, count_key(result), first[0] if first else "")
             group.results.insert(0, result)
             del group.results[MAX_PER_GROUP:]
             group.count += 1
