@@ -48,12 +48,6 @@ def label(previous: str | None, outcome: str) -> str | None:
     return None
 
 
-def is_flaky(result: TestResult) -> bool:
-    """Whether the result is a pass on retry (``flaky``, a field the retries carry;
-    False where the event has none)."""
-    return bool(getattr(result, "flaky", False))
-
-
 class IterationChanges:
     """Counts of new / still / fixed / flaky tests in one iteration, by each test's last
     result (a test that failed, then passed on retry, counts once, as flaky)."""
@@ -64,7 +58,7 @@ class IterationChanges:
 
     def add(self, result: TestResult) -> None:
         key: str | None = result.change
-        if result.outcome in PASSING and is_flaky(result):
+        if result.outcome in PASSING and result.flaky:
             key = "flaky"
         self._final[(result.suite, result.nodeid)] = key
 
@@ -129,7 +123,9 @@ class ChangeLabeller:
             elif isinstance(event, TestResult):
                 key = (event.suite, event.nodeid)
                 if event.change is None:
-                    event = replace(event, change=label(self._baseline.get(key), event.outcome))
+                    change = label(self._baseline.get(key), event.outcome)
+                    if change is not None:  # most results: a pass after a pass, no copy
+                        event = replace(event, change=change)
                 self._current[key] = event.outcome
                 self._tally.add(event)
             elif isinstance(event, IterationFinished) and event.changes is None:
