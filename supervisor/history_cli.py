@@ -445,6 +445,7 @@ class _Output:
                     right=fmt in ("num", "secs", "rate"),
                     long=_LONG.get(fmt, "wrap"),
                     max_width=80 if fmt == "msg" else None,
+                    min_width=len("2026-12-01") if fmt == "time" else 1,  # a date stays whole
                 )
                 for _, header, fmt in columns
             ],

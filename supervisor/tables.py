@@ -33,12 +33,14 @@ class Column:
     (names, paths: every character is kept). ``"cut"``: it narrows, each value stays one
     line ending in "…" (messages, whose whole text is in the history). ``"keep"``: it
     keeps its width while the others narrow (numbers, durations, short labels).
+    ``min_width``: it never narrows below this (a date stays whole: 10).
     """
 
     header: str
     right: bool = False  # numbers and durations
     long: Literal["wrap", "cut", "keep"] = "wrap"
     max_width: int | None = None
+    min_width: int = 1
 
 
 def is_styled(out: TextIO) -> bool:
@@ -200,7 +202,7 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room
         w if column.long == "keep" else min(w, FOLD_FLOOR) for column, w in zip(columns, wide)
     ]
     widths = _narrow(widths, folded, room, same, key=lambda i, width: (width / wide[i], width))
-    return _narrow(widths, [1] * len(columns), room, same)
+    return _narrow(widths, [column.min_width for column in columns], room, same)
 
 
 #: A cut column (a message) gives up width down to this before names start to fold.

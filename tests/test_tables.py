@@ -42,6 +42,13 @@ def test_narrower_columns_fit_the_room_and_give_up_the_cheapest_first(room):
         assert started == 19 and message == room - 3 - 19 - 71
 
 
+def test_a_min_width_column_keeps_it_while_others_can_give():
+    dated = [COLUMNS[0], Column("started", min_width=10), *COLUMNS[2:]]
+    assert column_widths(COLUMNS, ROWS, 24)[1] < 10  # without it, the date folds too
+    widths = column_widths(dated, ROWS, 24)
+    assert sum(widths) <= 24 and widths[1] == 10
+
+
 def test_a_table_that_cannot_fit_still_fits_the_room():
     widths = column_widths(COLUMNS, ROWS, 8)
     assert sum(widths) <= 8 and all(w >= 1 for w in widths)
