@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_quarantine_parser(sub)
 
+    from supervisor.report import add_report_parser
+
+    add_report_parser(sub)
+
     init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
@@ -188,6 +192,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from supervisor.quarantine_cli import quarantine_command
 
         return quarantine_command(args)
+    if args.command == "report":
+        from supervisor.report import report_command
+
+        return report_command(args)
     if args.command == "init":
         from pathlib import Path
 

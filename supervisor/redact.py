@@ -203,3 +203,29 @@ def _holds_secret(path: str, redact: Redactor) -> bool:
     except OSError:
         pass
     return False
+
+
+def secrets_named_by_config(data: Any, env: Mapping[str, str]) -> list[str]:
+    """The values of the environment variables a config names for secrets.
+
+    The config never holds a secret itself: it names the variable (``secret_env``,
+    ``url_env``, any ``*_env`` key; ``export_as`` for the minted token). Whoever renders
+    from a stored config (``runs.config``) and the environment it runs in masks these
+    values too, so a secret printed by a test under another name still cannot leak.
+    """
+    found: list[str] = []
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                walk(v, str(k))
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str) and (key.endswith("_env") or key == "export_as"):
+            value = env.get(node, "")
+            if len(value) >= _MIN_SECRET_LEN:
+                found.append(value)
+
+    walk(data)
+    return found
