@@ -55,6 +55,12 @@ def report_command(args: argparse.Namespace) -> int:
     from supervisor.history_cli import connect_readonly, resolve_db
     from supervisor.store.queries import QueryError
 
+    target = Path(args.html or args.markdown)
+    if not target.parent.is_dir():  # said before the history is read, not after
+        raise ConfigError(
+            f"report: cannot write {target}: no folder {target.parent}; name a file in a "
+            "folder that exists"
+        )
     db = resolve_db(args.db, args.config)
     conn = connect_readonly(db)
     try:
@@ -63,7 +69,6 @@ def report_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"report: {exc}") from None
     finally:
         conn.close()
-    target = Path(args.html or args.markdown)
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -119,21 +119,21 @@ def _iterations(iterations: list[Iteration]) -> str:
     rows = [
         "### Iterations, phases and gates",
         "",
-        "| iteration | phase | status | gate | held | passed | failed | hung | took |",
-        "|---|---|---|---|---|--:|--:|--:|--:|",
+        "| iteration | phase | status | gate | held | passed | failed | hung | took | note |",
+        "|---|---|---|---|---|--:|--:|--:|--:|---|",
     ]
     for it in iterations:
         deploy = ", ".join(f"{d.backend} {d.status}" for d in it.deploys) or "no deploy"
         rows.append(
             f"| **{md(it.label)}** | {md('revision ' + (it.revision or '-'))}; {md(deploy)}"
             f" | **{md(it.status)}** | | | {it.passed} | {it.counts.get('failed', 0)}"
-            f" | {it.counts.get('hung', 0)} | {md(secs(it.duration))} |"
+            f" | {it.counts.get('hung', 0)} | {md(secs(it.duration))} | |"
         )
         for p in it.phases:
             held = "" if p.gate_held is None else ("yes" if p.gate_held else "**no**")
             rows.append(
                 f"| | {md(p.name)} | {md(p.status)} | {md(p.gate)} | {held} | {p.passed}"
-                f" | {p.failed} | {p.hung} | {md(secs(p.duration))} |"
+                f" | {p.failed} | {p.hung} | {md(secs(p.duration))} | {md(p.impact)} |"
             )
     return "\n".join(rows)
 
