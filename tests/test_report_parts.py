@@ -102,3 +102,22 @@ def test_secrets_named_by_a_config_are_the_values_of_the_variables_it_names():
     ]  # fmt: skip
     assert secrets_named_by_config({"auth": {"secret_env": "UNSET"}}, env) == []
     assert secrets_named_by_config({"a_env": "SHORT"}, env) == []  # too short to mask
+
+
+def test_a_run_without_iterations_reports_so(tmp_path):
+    """A run that is still deploying (or stopped before its first iteration)."""
+    import sqlite3
+
+    from supervisor.report import build
+    from supervisor.store.writer import HistoryStore
+
+    store = HistoryStore.open(tmp_path / "h.db", config_json={"run": {"target": 10}})
+    store.close()
+    conn = sqlite3.connect(f"file:{tmp_path / 'h.db'}?mode=ro", uri=True)
+    try:
+        for fmt in ("html", "markdown"):
+            text = build(conn, None, fmt)
+            assert text.count("No iteration recorded yet.") == 2  # trend, iterations
+            assert "| iteration | phase |" not in text and "<svg" not in text
+    finally:
+        conn.close()

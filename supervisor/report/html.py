@@ -103,6 +103,8 @@ def _trend(report: Report) -> str:
 
 def _iterations(iterations: list[Iteration]) -> str:
     out = ['<h2 id="iterations">Iterations, phases and gates</h2>']
+    if not iterations:
+        out.append("<p>No iteration recorded yet.</p>")
     for it in iterations:
         deploy = "; ".join(
             f"{d.backend} {d.status}"

@@ -116,6 +116,8 @@ def _trend(report: Report) -> str:
 
 
 def _iterations(iterations: list[Iteration]) -> str:
+    if not iterations:
+        return "### Iterations, phases and gates\n\nNo iteration recorded yet."
     rows = [
         "### Iterations, phases and gates",
         "",
