@@ -9,7 +9,6 @@ supervisor is SIGKILLed. Also over a ``popen`` gateway with another venv's pytho
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -206,9 +205,7 @@ def test_a_popen_gateway_with_another_venvs_python(tmp_path):
     ).stdout.strip()
     ours = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "ours.pth").write_text("\n".join(ours) + "\n")  # pytest and xdist, not us
-    project = _project(
-        tmp_path, TESTS, [f"2*popen//python={python}//chdir={tmp_path / 'remote'}"]
-    )
+    project = _project(tmp_path, TESTS, [f"2*popen//python={python}//chdir={tmp_path / 'remote'}"])
     proc = run_cli(["run", "--headless"], project)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     outcomes = _outcomes(project)

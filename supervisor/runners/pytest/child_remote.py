@@ -150,7 +150,7 @@ def install(config: pytest.Config, socket_path: str) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER") or not specs:
         return
     import execnet
-    import xdist.workermanage
+    import xdist.workermanage  # type: ignore[import-untyped]
 
     if not any(needs_relay(execnet.XSpec(_without_count(s))) for s in specs):
         return

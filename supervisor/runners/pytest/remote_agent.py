@@ -33,7 +33,7 @@ def serve(channel) -> None:  # type: ignore[no-untyped-def]
     payload = channel.receive()
     data = channel.gateway.newchannel()
     transport = _install("_netra_transport", payload["sources"]["transport"])
-    transport.REMOTE = transport.ExecnetTransport(data)
+    transport.REMOTE = transport.ExecnetTransport(data)  # type: ignore[attr-defined]
     env = dict(payload["env"])
     folder = tempfile.mkdtemp(prefix="netra-remote-")
     for name, values in payload["lists"].items():
