@@ -140,6 +140,8 @@ class SuiteConfig:
     cwd: str = "."
     python: str = ""  # empty: the supervisor's own interpreter
     workers: int = 1
+    #: pytest-xdist ``--tx`` specs of remote workers (``ssh=...``), besides ``workers``
+    hosts: tuple[str, ...] = ()
     test_timeout: float | None = None
     tags: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -272,6 +274,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "cwd": "str",
         "python": "str",
         "workers": "int",
+        "hosts": "strlist",
         "test_timeout": "duration",
         "tags": "strlist",
         "env": "strmap",
@@ -526,8 +529,9 @@ def _parse_suite(r: Reader, index: int, data: Mapping[str, Any]) -> SuiteConfig:
     values = _table(r, where, data)
     if "name" not in values or not values["name"]:
         raise r.fail(f"{where}.name", "every [[suite]] needs a name")
-    if values.get("workers", 1) < 1:
-        raise r.fail(f"{where}.workers", "must be at least 1")
+    if values.get("workers", 1) < (0 if values.get("hosts") else 1):
+        fix = "at least 1 (0 only with hosts = [...]: then the suite runs only remotely)"
+        raise r.fail(f"{where}.workers", f"must be {fix}")
     return SuiteConfig(**values)
 
 

@@ -423,9 +423,12 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
             env.update(minter.iteration_env(redactor))
     rows: list[list[str]] = []
     failed = False
+    remote = any(suite.hosts for suite in config.suites)
     for suite in config.suites:
         phases = [p.name for p in config.phases if suite in config.select_suites(p.suites)]
         row = [suite.name, suite.kind, ",".join(suite.tags) or "-", ", ".join(phases) or "-"]
+        if remote:  # the xdist --tx specs of remote workers (a spec names no secret)
+            row.append(redactor(" ".join(suite.hosts)) or "-")
         if collect:
             try:
                 row.append(str(len(kinds[suite.kind].collect(suite, config, {**env, **suite.env}))))
@@ -434,6 +437,8 @@ def list_suites(config_path: str | None, collect: bool = False, out=None) -> int
                 failed = True
         rows.append(row)
     columns = [Column("suite"), Column("kind"), Column("tags"), Column("phases")]
+    if remote:
+        columns.append(Column("hosts"))
     TablePrinter(out).table(columns + [Column("tests")] if collect else columns, rows)
     return ExitCode.FAILED if failed else ExitCode.OK
 

@@ -40,6 +40,7 @@ class Conn:
     buf: bytes = b""
     pid: int = 0
     worker: str = ""  # the xdist worker id ("" for the main process)
+    remote: str = ""  # a remote xdist worker's host: its pid is not ours to signal
     controller: bool = False  # an xdist controller: runs no tests itself
     session: bool = False  # reached pytest_sessionstart
     finished: bool = False  # sent "fin"

@@ -12,14 +12,16 @@ siblings ``child_watch.py`` (ends the run's processes when the supervisor is gon
 and ``child_dump.py`` (thread stacks and asyncio tasks) are loaded the same way.
 
 Wire format: one JSON object per line (ASCII, so any nodeid survives byte for byte),
-both ways over one Unix stream socket per process. Keys are short on purpose; the
+both ways over one Unix stream socket per process (a remote xdist worker's goes
+over an execnet channel the controller relays: ``transport.py``, ``child_remote.py``). Keys are short on purpose; the
 parent side (``protocol.py``) documents every message. Messages are buffered and
 flushed at test start, on heartbeats and at session end, so a trivial test costs two
 lines formatted by hand (no ``json.dumps``) and one ``send``.
 
 Child → parent::
 
-    {"t":"hello","pid":1,"w":"gw0","pt":"8.3.2","py":"3.11.7"}   on pytest_configure
+    {"t":"hello","pid":1,"w":"gw0","pt":"8.3.2","py":"3.11.7","r":""}   on pytest_configure
+                                         (r: the host of a remote worker, see child_remote.py)
     {"t":"sess","ctl":false}             session start (ctl: an xdist controller)
     {"t":"cfile","i":id,"f":path}        a collector starts (a module is imported, ...)
     {"t":"coll","ids":[...]}             collected nodeids (processes that collect)
@@ -38,6 +40,8 @@ Parent → child::
                                          waits after collection: run these tests now,
                                          those in "first" before the others
     {"cmd":"pause"} / {"cmd":"resume"}   start no new test until resumed (the TUI's p)
+
+    The parent ends a remote worker by closing its connection (``transport.py``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ SKIP_ENV = "NETRA_CHILD_SKIP"
 FIRST_ENV = "NETRA_CHILD_FIRST"
 STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
+REMOTE_ENV = "NETRA_CHILD_REMOTE"
 #: this file's folder: it is run by the shim in ``childpath/``, its siblings are here
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,8 +79,7 @@ class _Channel:
     """The socket to the parent: a buffer, a lock, a heartbeat and a reader thread."""
 
     def __init__(self, path: str, heartbeat: float) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+        self.sock = _sibling("transport").connect(path)  # Unix socket, or execnet channel
         self.lock = threading.Lock()
         self.buf: list[str] = []
         self.alive = True
@@ -209,6 +213,10 @@ class _Channel:
         if self.closed.is_set() or os.getpid() != self.pid:
             return
         self.alive = False
+        lost = getattr(self.sock, "lost", None)
+        if lost is not None:  # a remote worker: its tree and itself (transport.py)
+            lost()
+            return
         watch = _sibling("child_watch")
         if watch.supervisor_ends_within(0.3):
             watch.end_everything()  # it was killed: its other processes are orphans too
@@ -514,6 +522,10 @@ def pytest_configure(config: pytest.Config) -> None:
             "w": os.environ.get("PYTEST_XDIST_WORKER", ""),
             "pt": pytest.__version__,
             "py": sys.version.split()[0],
+            "r": os.environ.get(REMOTE_ENV, ""),
         }
     )
     config.pluginmanager.register(NetraChildPlugin(channel), "netra-child")
+    if getattr(config.option, "tx", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        # an xdist controller with --tx workers: some may be remote
+        _sibling("child_remote").install(config, path)

@@ -82,7 +82,7 @@ def comparable_env(env: Mapping[str, str]) -> dict[str, str]:
 def start(config: Config, suite: SuiteConfig, log_folder: Path) -> Early | None:
     """Start the suite's first pytest as a standby (``None`` when it could not be the
     one the runner starts: xdist workers, a missing interpreter or folder)."""
-    if suite.workers > 1:
+    if suite.workers > 1 or suite.hosts:
         return None
     python = resolve_python(suite.python, config.base_dir)
     cwd = str(config.resolve(suite.cwd))

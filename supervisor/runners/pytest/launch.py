@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from supervisor import procs
-from supervisor.runners.pytest import protocol
+from supervisor.runners.pytest import hosts, protocol
 
 if TYPE_CHECKING:
     from supervisor.config import SuiteConfig
@@ -38,22 +38,26 @@ def resolve_python(python: str, base_dir: Path) -> str | None:
 
 
 def pytest_command(suite: SuiteConfig, python: str, collect_only: bool = False) -> list[str]:
-    """pytest with our plugin and the suite's args (plus ``-n`` for ``workers``)."""
+    """pytest with our plugin and the suite's args (plus ``-n`` for ``workers``, or
+    ``-d --tx ...`` with ``hosts``: see :mod:`hosts`)."""
     args = list(suite.args)
     cmd = [python, "-m", "pytest", "-p", protocol.PLUGIN_MODULE]
     if collect_only:
         return [*cmd, *args, "--collect-only", "-q"]
     if "--continue-on-collection-errors" not in args:
         cmd.append("--continue-on-collection-errors")
-    if suite.workers > 1 and not any(
+    if suite.hosts:
+        cmd += hosts.tx_args(suite.workers, suite.hosts, args)
+    elif suite.workers > 1 and not any(
         a in ("-n", "--numprocesses") or a.startswith(("-n=", "--numprocesses=")) for a in args
     ):
         cmd += ["-n", str(suite.workers)]
     return [*cmd, *args]
 
 
-def child_env(extra: Mapping[str, str], socket_path: str) -> dict[str, str]:
-    """Our environment, the suite's on top, and what the child plugin needs to report."""
+def child_env(extra: Mapping[str, str], socket_path: str, remote: bool = False) -> dict[str, str]:
+    """Our environment, the suite's on top, and what the child plugin needs to report
+    (``remote``: and the names of the suite's variables, for its remote workers)."""
     env = dict(os.environ)
     env.update(extra)
     for key in protocol.SCRUB_ENV:
@@ -62,6 +66,8 @@ def child_env(extra: Mapping[str, str], socket_path: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(CHILD_PATH) + (os.pathsep + previous if previous else "")
     env[protocol.SOCKET_ENV] = socket_path
     env[protocol.HEARTBEAT_ENV] = "1"
+    if remote and extra:  # what remote xdist workers get too (child_remote.py)
+        env[protocol.FORWARD_ENV] = ",".join(sorted(extra))
     return env
 
 

@@ -176,6 +176,9 @@ class Messages:
     def _hello(self, conn: Conn, msg: dict) -> None:
         conn.pid = int(msg.get("pid") or 0)
         conn.worker = str(msg.get("w") or "")
+        conn.remote = str(msg.get("r") or "")
+        if conn.remote:  # results.worker says where it ran: "gw2 on ci@runner-1"
+            conn.worker = f"{conn.worker or '?'} on {conn.remote}"
         conn.track.other = self.stretch(wd.START)  # configuring, up to its session start
         attempt = self.state.attempt
         if attempt.spawn_track is not None:  # it started: the start-up timer is done
@@ -200,7 +203,7 @@ class Messages:
         conn.exitstatus = status if isinstance(status, int) else None
         conn.track.other = None
         attempt = self.state.attempt
-        if attempt.proc is not None and conn.pid == attempt.proc.pid:
+        if attempt.proc is not None and conn.pid == attempt.proc.pid and not conn.remote:
             attempt.main_finished = True
             attempt.exitstatus = conn.exitstatus
             # now it has to exit. (Not timed: an xdist worker after its session, which

@@ -80,7 +80,7 @@ class Processes:
         return attempt_tag(self.ctx.iteration, self.ctx.phase_seq, self.suite.name, number)
 
     def env(self, selection: list[str] | None, number: int, ignored: list[str]) -> dict[str, str]:
-        env = child_env(self.ctx.env, self.socket_path)
+        env = child_env(self.ctx.env, self.socket_path, remote=bool(self.suite.hosts))
         if selection is not None:
             env[protocol.SELECT_ENV] = self._file(f"select-{number}.json", selection)
         if self.ctx.already_run and selection is None:

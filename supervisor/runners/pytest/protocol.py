@@ -37,6 +37,8 @@ SKIP_ENV = "NETRA_CHILD_SKIP"
 FIRST_ENV = "NETRA_CHILD_FIRST"
 STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
+FORWARD_ENV = "NETRA_CHILD_FORWARD"  # the suite's variables remote workers get too
+REMOTE_ENV = "NETRA_CHILD_REMOTE"  # in a remote worker: where it runs (its hello's "r")
 
 #: Variables of an outer pytest/xdist that must not leak into the child.
 SCRUB_ENV = (

@@ -13,11 +13,17 @@ import os
 from pathlib import Path
 
 from supervisor.config import Config, OptionError, SuiteConfig
+from supervisor.runners.pytest.hosts import host_problem
 from supervisor.runners.pytest.launch import resolve_python
 
 
 def validate_suite(suite: SuiteConfig, config: Config) -> None:
-    """Raise :class:`OptionError` for a ``cwd`` or ``python`` that cannot work."""
+    """Raise :class:`OptionError` for a ``cwd``, ``python`` or ``hosts`` spec that
+    cannot work."""
+    for spec in suite.hosts:
+        problem = host_problem(spec)
+        if problem:
+            raise OptionError("hosts", problem)
     if config.deploy.backend != "none":
         return  # the deploy may make them; the runner checks again at run time
     cwd = config.resolve(suite.cwd)

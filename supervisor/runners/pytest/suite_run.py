@@ -24,6 +24,7 @@ from supervisor.core.events import TestCrashed, TestHung
 from supervisor.procs import STOP_GRACE
 from supervisor.runners.pytest import protocol
 from supervisor.runners.pytest.channel import Arrived, Channel, Conn
+from supervisor.runners.pytest.hosts import worker_count
 from supervisor.runners.pytest.launch import maxfail_of, resolve_python
 from supervisor.runners.pytest.messages import Messages
 from supervisor.runners.pytest.output import fatal_error, read_tail
@@ -318,7 +319,7 @@ class SuiteRun:
             maxfail=self.maxfail,
             failing=self.state.failing,
             have_standby=self.procs.standby is not None,
-            workers=self.suite.workers,
+            workers=worker_count(self.suite.workers, self.suite.hosts),
         )
 
     def _start_standby(self, number: int) -> None:
@@ -397,7 +398,7 @@ class SuiteRun:
         """Ask, then SIGCONT: a stopped process (SIGSTOP) cannot answer until resumed,
         and finds the request waiting when it is."""
         conn.ask("dump")
-        if conn.pid > 0:
+        if conn.pid > 0 and not conn.remote:  # a remote pid is another machine's
             with contextlib.suppress(OSError):
                 os.kill(conn.pid, signal.SIGCONT)
 
@@ -409,7 +410,7 @@ class SuiteRun:
     def _is_worker(self, conn: Conn) -> bool:
         """An xdist worker: it can be ended alone, and xdist replaces it."""
         main = self.state.attempt.main_pid
-        return bool(conn.worker) and conn.pid > 0 and conn.pid != main
+        return bool(conn.worker) and conn.pid > 0 and (bool(conn.remote) or conn.pid != main)
 
     def _end_attempt(self, attempt: Attempt) -> None:
         """End the attempt's processes now (after a hang: the restart comes next)."""
@@ -451,7 +452,14 @@ class SuiteRun:
             # only this worker goes; xdist replaces it and hands its tests to the others
             attempt.worker_losses += 1
             assert self.procs is not None
-            self.procs.end_worker(conn.pid, attempt.main_pid, attempt.number)
+            if conn.remote:
+                # closing its connection ends it there, with its process tree (the
+                # relay closes its execnet channel: transport.ExecnetTransport.lost)
+                self.wd.drop(conn.track)
+                assert self.channel is not None
+                self.channel.close(conn)
+            else:
+                self.procs.end_worker(conn.pid, attempt.main_pid, attempt.number)
             self.messages.watch_replacement(self._controller())
             return
         self._end_attempt(attempt)
@@ -523,7 +531,7 @@ class SuiteRun:
         self.wd.drop(track)
         attempt = self.state.attempt
         proc = attempt.proc
-        main = proc is not None and conn.pid == proc.pid
+        main = proc is not None and conn.pid == proc.pid and not conn.remote
         ending = self.ending or self.stopped or self.cut
         loss = wd.loss(track, main=main, finished=conn.finished, ending=ending)
         test, other = track.test, track.other
