@@ -557,9 +557,7 @@ def add_history_parser(sub: Any) -> None:
     p.add_argument("b", nargs="?", metavar="B", help="ITER; default: latest")
     p = add("browse", "the history screen (runs, flakiest, slowest, a test) as its own app")
     p.add_argument("run", nargs="?", type=positive_int, metavar="RUN", help="its iterations first")
-    p.add_argument(
-        "--no-mouse", action="store_true", help="leave the mouse to the terminal (tmux)"
-    )
+    p.add_argument("--no-mouse", action="store_true", help="leave the mouse to the terminal (tmux)")
     p = add("export", "write one iteration as JUnit XML")
     p.add_argument("--junit", required=True, metavar="FILE", help="the XML file to write")
     p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)

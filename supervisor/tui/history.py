@@ -92,7 +92,9 @@ class HistoryScreen(Screen[None]):
             with TabPane("slowest", id="slowest"):
                 yield DataTable(id="history-slowest", cursor_type="row")
             with TabPane("test", id="test"):
-                yield Static("Enter on a flaky or slow test shows its results here.", id="test-head")
+                yield Static(
+                    "Enter on a flaky or slow test shows its results here.", id="test-head"
+                )
                 yield DataTable(id="history-test", cursor_type="row")
         yield Footer()
 
@@ -159,7 +161,9 @@ class HistoryScreen(Screen[None]):
         self._fill_runs(runs)
         self._fill_tests("flaky", flaky)
         self._fill_tests("slowest", slowest)
-        chosen = self.first_run if self.first_run is not None else (runs[0]["run"] if runs else None)
+        chosen = (
+            self.first_run if self.first_run is not None else (runs[0]["run"] if runs else None)
+        )
         if chosen is not None:
             self.show_iterations(int(chosen))
 
@@ -270,7 +274,9 @@ class HistoryScreen(Screen[None]):
         self.query_one("#test-head", Static).update(head)
         table = self.query_one("#history-test", DataTable)
         table.clear(columns=True)
-        table.add_columns("iter", "started", "revision", "phase", "outcome", "took", "try", "message")
+        table.add_columns(
+            "iter", "started", "revision", "phase", "outcome", "took", "try", "message"
+        )
         for i, row in enumerate(data["results"]):
             table.add_row(
                 row["iteration"],
