@@ -92,7 +92,7 @@ class RunningPane(DataTable):
             else:
                 # Text, not str: a DataTable parses str cells as markup, and node ids
                 # hold brackets (parametrize ids such as [/api/items?limit=3])
-                cells = (elapsed, left, Text(test.nodeid))
+                cells: tuple[str | Text, ...] = (elapsed, left, Text(test.nodeid))
                 if self._workers:
                     cells = (Text(test.worker or "-"), *cells)
                 self.add_row(*cells, key=key)
