@@ -14,3 +14,11 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535 (``serve --port``)."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is no TCP port (1 to 65535)")
+    return value

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from supervisor import __version__
-from supervisor.argtypes import positive_int
+from supervisor.argtypes import port_number, positive_int
 from supervisor.exitcodes import ExitCode
 
 
@@ -78,6 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
     from supervisor.report import add_report_parser
 
     add_report_parser(sub)
+
+    serve = sub.add_parser(
+        "serve",
+        help="watch a run in a browser tab (textual-serve)",
+        description="Serve `watch` (or, with --history, the history screen) to a browser. "
+        "Loopback only unless --allow-remote; then a token printed at start is required.",
+    )
+    serve.add_argument("run", nargs="?", type=positive_int, metavar="RUN", help="default: latest")
+    serve.add_argument("--db", metavar="PATH", help="history database (default: [run] db)")
+    _config_arg(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=port_number, default=8000, help="port (8000)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host; every request then needs the printed token",
+    )
+    serve.add_argument(
+        "--history", action="store_true", help="serve the history screen instead of `watch`"
+    )
 
     init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -150,6 +170,29 @@ def _run(args: argparse.Namespace) -> int:
     return run_supervisor(options)
 
 
+def _history_db(args: argparse.Namespace) -> str:
+    """The history database of ``--db``/``-c``, checked readable: an absolute path."""
+    from supervisor.history_cli import connect_readonly, resolve_db
+
+    path = resolve_db(args.db, args.config)
+    connect_readonly(path).close()
+    return str(path.resolve())
+
+
+def _browse(args: argparse.Namespace) -> int:
+    from supervisor.tui.history import browse
+
+    return browse(_history_db(args), run=args.run, mouse=not args.no_mouse)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    db = _history_db(args)
+    from supervisor.tui.serve import browse_command, serve, watch_command
+
+    command = (browse_command if args.history else watch_command)(args.run, db)
+    return serve(command, host=args.host, port=args.port, allow_remote=args.allow_remote)
+
+
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that are the user's to fix: one line, exit 2.
 
@@ -160,7 +203,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from supervisor.plugins import PluginError
     from supervisor.store.writer import StoreError
 
-    return (ConfigError, PluginError, StoreError)
+    errors: tuple[type[Exception], ...] = (ConfigError, PluginError, StoreError)
+    if "supervisor.tui.serve" in sys.modules:
+        from supervisor.tui.serve import ServeError
+
+        errors += (ServeError,)
+    return errors
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -184,6 +232,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from supervisor.session import list_plugins
 
         return list_plugins(args.config)
+    if args.command == "history" and args.what == "browse":
+        return _browse(args)
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "history":
         from supervisor.history_cli import history_command
 

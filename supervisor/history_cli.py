@@ -1,7 +1,9 @@
 """``netra-supervisor history``: read the SQLite history (read-only, never the writer).
 
 Subcommands: ``runs``, ``iterations [RUN]``, ``test NODEID``, ``flaky``,
-``failures [ITER]``, ``slowest``, ``diff [A [B]]``, ``export --junit FILE [ITER]``.
+``failures [ITER]``, ``slowest``, ``diff [A [B]]``, ``export --junit FILE [ITER]``;
+``browse [RUN]`` runs the TUI's history screen (``supervisor.cli`` starts it: this
+module does not import the TUI).
 An ITER is ``SEQ`` (iteration SEQ of the latest run), ``RUN.SEQ`` or ``latest`` (the
 default). Output: a rich table in a terminal, aligned plain text when piped, JSON with
 ``--json``. The queries themselves are in :mod:`supervisor.store.queries`.
@@ -107,7 +109,7 @@ def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
     rows = queries.runs(conn, args.limit)
     if not o.as_json:
         for row in rows:
-            row["results"] = _results(row)
+            row["results"] = queries.counts_text(row)
     columns: list[Column] = [
         ("run", "run", "num"),
         ("started_at", "started", "time"),
@@ -131,7 +133,7 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
     rows = queries.iterations(conn, run)
     if not o.as_json:
         for row in rows:
-            row["results"] = _results(row)
+            row["results"] = queries.counts_text(row)
     columns: list[Column] = [
         ("iteration", "iter", "text"),
         ("started_at", "started", "time"),
@@ -143,18 +145,6 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
         ("phases", "phases", "text"),
     ]
     return o.table(rows, columns, f"iterations of run {run}")
-
-
-def _results(row: dict[str, Any]) -> str:
-    """An iteration's counts in one cell (``5 passed, 2 failed, 1 hung``): one column
-    that wraps instead of six that cannot, so the table fits 80 columns."""
-    if row.get("passed") is None:  # a run without an iteration
-        return ""
-    return ", ".join(
-        f"{row[key]} {key}"
-        for key in ("passed", "flaky", "failed", "errors", "hung", "crashed", "skipped")
-        if row.get(key) or key in ("passed", "failed")
-    )
 
 
 def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
@@ -565,6 +555,9 @@ def add_history_parser(sub: Any) -> None:
     p = add("diff", "newly failing, fixed, new and removed tests from iteration A to B")
     p.add_argument("a", nargs="?", metavar="A", help="ITER; default: the iteration before B")
     p.add_argument("b", nargs="?", metavar="B", help="ITER; default: latest")
+    p = add("browse", "the history screen (runs, flakiest, slowest, a test) as its own app")
+    p.add_argument("run", nargs="?", type=positive_int, metavar="RUN", help="its iterations first")
+    p.add_argument("--no-mouse", action="store_true", help="leave the mouse to the terminal (tmux)")
     p = add("export", "write one iteration as JUnit XML")
     p.add_argument("--junit", required=True, metavar="FILE", help="the XML file to write")
     p.add_argument("iter", nargs="?", metavar="ITER", help=_ITER_HELP)

@@ -177,6 +177,19 @@ def iterations(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
     return rows
 
 
+def counts_text(row: dict[str, Any]) -> str:
+    """An iteration's counts in one cell (``5 passed, 2 failed, 1 hung``): one column
+    that wraps instead of six that cannot, so a table fits 80 columns (``history
+    runs``/``iterations`` and the TUI's history screen)."""
+    if row.get("passed") is None:  # a run without an iteration
+        return ""
+    return ", ".join(
+        f"{row[key]} {key}"
+        for key in ("passed", "flaky", "failed", "errors", "hung", "crashed", "skipped")
+        if row.get(key) or key in ("passed", "failed")
+    )
+
+
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 

@@ -55,6 +55,8 @@ class SupervisorApp(App[str]):
         Binding("n", "next_now", "Next iteration"),
         Binding("k", "kill", "Kill test"),
         Binding("f", "focus_failures", "Failures"),
+        # in the help, not the footer: at 80 columns the footer has no room left
+        Binding("h", "history", "History", show=False),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -193,6 +195,12 @@ class SupervisorApp(App[str]):
 
     def action_focus_failures(self) -> None:
         self.failures_pane.focus()
+
+    def action_history(self) -> None:
+        from supervisor.tui.history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(self.db_path))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -20,6 +20,7 @@ KEYS = (
     ("k", "kill the selected running test (hung, with a dump)"),
     ("f", "focus the failures; Enter: full report, Esc: back"),
     ("tab", "move between running tests and failures"),
+    ("h", "history: runs, flakiest, slowest, a test's results"),
     ("?", "this help"),
 )
 

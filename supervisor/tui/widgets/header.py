@@ -35,7 +35,13 @@ def stop_condition(view: ModelView) -> str:
 
 
 class RunHeader(Static):
-    """Two lines; re-rendered only when the text changes (elapsed ticks per second)."""
+    """Two lines; re-rendered only when the text changes (elapsed ticks per second).
+
+    Each line is cut with an ellipsis, never wrapped (``app.tcss``): a wrapped first
+    line pushed the second off the header. So what a person must see comes first: the
+    run's state and its key (FINISHED · exit 1  q leaves) sit right after the run id,
+    and why it stopped opens the second line; the iteration's details may be cut.
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
@@ -53,6 +59,16 @@ class RunHeader(Static):
         line1 = Text()
         line1.append(" netra-supervisor ", style="bold reverse")
         line1.append(f" run {view.run_id} ", style="bold")
+        if finished:
+            code = "" if view.exit_code is None else f" · exit {view.exit_code}"
+            line1.append(f" FINISHED{code} ", style="bold reverse green")
+            line1.append(" q leaves ")
+        elif paused:
+            line1.append(" PAUSED ", style="bold reverse yellow")
+            line1.append(" p resumes ")
+        elif waiting:
+            line1.append(" WAITING ", style="bold reverse cyan")
+            line1.append(" n starts the next iteration ")
         of = f"/{view.max_iterations}" if view.max_iterations and view.until != "once" else ""
         line1.append(f"· iteration {view.iteration or '-'}{of} ")
         changes = format_changes(view.changes)
@@ -65,23 +81,16 @@ class RunHeader(Static):
             line1.append(" ")
             line1.append(view.deploy_state, style=_DEPLOY_STYLE.get(view.deploy_state, ""))
             line1.append(" ")
-        if finished:
-            code = "" if view.exit_code is None else f" · exit {view.exit_code}"
-            line1.append(f" FINISHED{code} ", style="bold reverse green")
-            reason = f" stopped: {view.stop_reason} ·" if view.stop_reason else ""
-            line1.append(f"{reason} q leaves")
-        elif paused:
-            line1.append(" PAUSED ", style="bold reverse yellow")
-            line1.append(" p resumes")
-        elif waiting:
-            line1.append(" WAITING ", style="bold reverse cyan")
-            line1.append(" n starts the next iteration")
         end = view.finished if view.finished is not None else now
         elapsed = max(0.0, end - view.started)
-        line2 = Text(f" elapsed {format_duration(elapsed)}")
+        line2 = Text(" ")
+        if finished and view.stop_reason:
+            line2.append(f"stopped: {view.stop_reason}", style="bold")
+            line2.append(" · ")
+        line2.append(f"elapsed {format_duration(elapsed)}")
         if view.eta is not None and not finished:
             line2.append(f" · iteration ETA {format_eta(view.eta)}", style="bold")
-        if view.max_duration is not None:
+        if view.max_duration is not None and not finished:
             left = max(0.0, view.max_duration - elapsed)
             line2.append(f" · budget left {format_duration(left)}")
         line2.append(f" · {stop_condition(view)}")

@@ -38,15 +38,25 @@ def countdown(test: RunningTest, now: float, killing: bool = False) -> Text:
 
 
 class RunningPane(DataTable):
-    """One row per test in flight (one per xdist worker)."""
+    """One row per test in flight (one per xdist worker).
+
+    The ``worker`` column is shown only while a test in flight names one (xdist): a
+    plain pytest run has one process, and at 80 columns those six cells are the test
+    name's.
+    """
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_column("worker", key="worker", width=6)
+        self._tests: dict[str, RunningTest] = {}
+        self._workers = False
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        if self._workers:
+            self.add_column("worker", key="worker", width=6)
         self.add_column("elapsed", key="elapsed", width=7)
         self.add_column("left", key="left", width=9)
         self.add_column("test", key="test")
-        self._tests: dict[str, RunningTest] = {}
 
     def selected(self) -> RunningTest | None:
         if not self._tests or self.cursor_row < 0 or self.cursor_row >= self.row_count:
@@ -56,9 +66,23 @@ class RunningPane(DataTable):
 
     def show(self, running: tuple[RunningTest, ...], now: float, killing=lambda t: False) -> None:
         wanted = {row_key(t): t for t in sorted(running, key=lambda t: (t.worker, t.started))}
+        workers = any(t.worker for t in running)
+        if wanted and workers != self._workers:  # xdist came or went: rebuild, keep the cursor
+            chosen = self.selected()
+            self._workers = workers
+            self.clear(columns=True)
+            self._tests.clear()
+            self._add_columns()
+            self._fill(wanted, now, killing)
+            if chosen is not None and row_key(chosen) in self._tests:
+                self.move_cursor(row=self.get_row_index(row_key(chosen)))
+            return
         for key in [k for k in self._tests if k not in wanted]:
             self.remove_row(key)
             del self._tests[key]
+        self._fill(wanted, now, killing)
+
+    def _fill(self, wanted: dict[str, RunningTest], now: float, killing) -> None:
         for key, test in wanted.items():
             elapsed = f"{now - test.started:6.1f}s"
             left = countdown(test, now, killing(test))
@@ -68,5 +92,8 @@ class RunningPane(DataTable):
             else:
                 # Text, not str: a DataTable parses str cells as markup, and node ids
                 # hold brackets (parametrize ids such as [/api/items?limit=3])
-                self.add_row(Text(test.worker or "-"), elapsed, left, Text(test.nodeid), key=key)
+                cells: tuple[str | Text, ...] = (elapsed, left, Text(test.nodeid))
+                if self._workers:
+                    cells = (Text(test.worker or "-"), *cells)
+                self.add_row(*cells, key=key)
             self._tests[key] = test
