@@ -80,6 +80,9 @@ class FailureScreen(Screen[None]):
         with VerticalScroll(id="report"):
             head = Text(f"{self.group.count} × {self.group.outcome}: ", style="bold")
             head.append(r(self.group.message))
+            first = self.group.first_seen_text()
+            if first:  # this signature's first sighting in the run: iteration @ revision
+                head.append(f"\nfirst seen in iteration {first}", style="dim")
             yield Static(head, id="report-title")
             for result in self.group.results[:50]:
                 body = Text()
