@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from supervisor.core.waiting import fold_dump
 from supervisor.tui.widgets.failures import FailureGroup
 
 KEYS = (
@@ -104,9 +105,9 @@ class FailureScreen(Screen[None]):
                 if result.longrepr:
                     body.append("\n--- report (longrepr, captured output) ---\n", style="dim")
                     body.append(r(result.longrepr) + "\n")
-                if result.dump:
-                    body.append("\n--- hang dump ---\n", style="dim")
-                    body.append(r(result.dump) + "\n")
+                if result.dump:  # folded: the history keeps it whole (history test --dump)
+                    body.append("\n--- hang dump (pytest's frames folded) ---\n", style="dim")
+                    body.append(r(fold_dump(result.dump)) + "\n")
                 yield Static(body, classes="report-body")
         yield Footer()
 
