@@ -231,11 +231,13 @@ class HeadlessReporter:
         why = {"silence": "silent (no heartbeat)", "killed": "killed by the user"}.get(
             e.reason, "past its deadline"
         )
-        self.line(f"  ⏱ HUNG {e.nodeid}: {why}, deadline {e.deadline:g}s")
+        where = f" {self._shown(e.where)}" if e.where else ""
+        self.line(f"  ⏱ HUNG {e.nodeid}: {why}, deadline {e.deadline:g}s{where}")
         self._digest(e.dump)
 
     def _on_test_crashed(self, e: TestCrashed) -> None:
-        self.line(f"  💥 CRASHED {e.nodeid}: {e.cause}")
+        where = f" {self._shown(e.where)}" if e.where else ""
+        self.line(f"  💥 CRASHED {e.nodeid}: {e.cause}{where}")
         self._digest(e.dump)
 
     def _shown(self, value: object) -> str:

@@ -153,6 +153,7 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
     test = queries.find_test(conn, args.nodeid, args.suite)
     data = queries.test_history(conn, test, args.limit)
     data["streak"] = triage.streak(conn, test["id"])  # None: its latest result passed
+    data["dump"] = queries.newest_dump(conn, test["id"])  # whole, also in JSON
     if o.as_json:
         return o.json(data)
     s = data["summary"]
@@ -177,7 +178,22 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         ("attempt", "try", "num"),
         ("message", "message", "msg"),
     ]
-    return o.table(data["results"], columns, "newest first")
+    o.table(data["results"], columns, "newest first")
+    return _show_dump(data["dump"], args.dump, o)
+
+
+def _show_dump(dump: dict[str, Any] | None, whole: bool, o: _Output) -> int:
+    """The newest hang or crash dump: folded (pytest's own frames as one line, the
+    test's thread or task first), or as stored with ``--dump``."""
+    if dump is None:
+        return ExitCode.OK
+    from supervisor.core.waiting import fold_dump
+
+    how = "as stored" if whole else "folded; --dump prints it whole"
+    o.line(f"dump of the newest {dump['outcome']} result (iteration {dump['iteration']}, {how}):")
+    for line in (dump["text"] if whole else fold_dump(dump["text"])).splitlines():
+        o.out.write(f"  {line}\n")  # as it is: a wrapped stack line reads worse
+    return ExitCode.OK
 
 
 def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
@@ -539,6 +555,9 @@ def add_history_parser(sub: Any) -> None:
     p.add_argument("nodeid", metavar="NODEID", help="its pytest node id, or a unique part of it")
     p.add_argument("--suite", metavar="NAME", help="only tests of this suite")
     p.add_argument("--limit", type=positive_int, default=50, metavar="N", help="newest N (50)")
+    p.add_argument(
+        "--dump", action="store_true", help="print its newest hang/crash dump whole, not folded"
+    )
     p = add("flaky", "tests that passed and failed (or hung) under one revision")
     p.add_argument("--limit", type=positive_int, metavar="N", help="at most N")
     p.add_argument(

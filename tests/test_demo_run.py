@@ -58,6 +58,19 @@ def test_the_demo_converges_headless(tmp_path):
     dump = next(d for _, outcome, d in bad if outcome == "hung")
     assert "recv" in dump  # the dump shows where the test waited
     assert "⏱ HUNG tests/test_p1_critical.py::test_the_agent_stream_completes" in out
+    # ... and its message names that line and the library call under it (issue 15)
+    source = (workspace.PROJECT / "tests" / "test_p1_critical.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if "agent_ws.recv()" in text)
+    (message,) = query(
+        db,
+        f"select r.message from results r where r.outcome = 'hung' and r.iteration_id = {first[0]}",
+    )[0]
+    waiting = (
+        f"at tests/test_p1_critical.py:{line} in test_the_agent_stream_completes:"
+        " agent_ws.recv() → websockets/sync/messages.py:"
+    )
+    assert message.startswith(f"hung 5s {waiting}"), message
+    assert f"HUNG tests/test_p1_critical.py::test_the_agent_stream_completes: past its deadline, deadline 5s {waiting}" in out  # fmt: skip
 
     # Iteration 2 first re-ran those five (the verify pass, phase 0), then everything.
     second = iterations[1]

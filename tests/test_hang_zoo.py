@@ -49,6 +49,30 @@ CASES = {
 }
 IMPORT_HANG = "test_10_import.py"
 
+#: file → what its result's message names after the stuck line's ``FILE:LINE`` (the
+#: waiting line, ``core.waiting``): the function or fixture, and the code it waits on
+WAITING = {
+    "test_01_sleep.py": " in test_sleep_forever: time.sleep(600)",
+    "test_02_future.py": " in test_awaits_a_future_nobody_sets: await fut",
+    "test_03_websocket.py": (
+        " in test_websocket_recv_never_answered: await ws.recv() → websockets/asyncio/"
+    ),
+    "test_04_deadlock.py": " in test_thread_deadlock: with b:",
+    "test_05_socket.py": " in test_blocking_recv_without_timeout: client.recv(1)",
+    "test_06_sigterm.py": " in test_ignores_sigterm: time.sleep(600)",
+    "test_07_child_stdout.py": " in test_child_keeps_stdout_open: child.wait() → subprocess.py:",
+    "test_08_fixture_setup.py": " in fixture stuck_resource (setup): time.sleep(600)",
+    "test_09_fixture_teardown.py": " in fixture sticky_resource (teardown): time.sleep(600)",
+    "test_12_segfault.py": " in test_segfaults: ctypes.string_at(0)",
+    IMPORT_HANG: " in <module>: time.sleep(600)",
+}
+
+
+def stuck_at(path: str) -> str:
+    """``FILE:LINE`` of the file's ``ZOO-STUCK`` line."""
+    lines = (ZOO / "zoo" / path).read_text().splitlines()
+    return f"{path}:{next(i for i, ln in enumerate(lines, 1) if 'ZOO-STUCK' in ln)}"
+
 
 def segv_dump(results: dict[str, TestResult]) -> str:
     return results["test_12_segfault.py::test_segfaults"].dump
@@ -113,8 +137,11 @@ def test_hang_zoo(tmp_path, workers, masked):
         if outcome == "hung":
             assert result.dump, f"{path}: no dump"
             assert f"ZOO-STUCK {case}" in result.dump, f"{path}: the dump misses the stuck line"
-            assert "still running after its deadline of 2s" in result.message
+            # the message names the line it waits on, and what it waits in
+            waiting = f"at {stuck_at(path)}{WAITING[path]}"
+            assert result.message.startswith(f"hung 2s {waiting}"), result.message
             assert hung_events[result.nodeid].dump == result.dump
+            assert hung_events[result.nodeid].where.startswith(waiting)
         else:
             assert "while running this test" in result.message
     assert set(hung_events) == {f"{p}::{c[0]}" for p, c in CASES.items() if c[1] == "hung"}
@@ -128,6 +155,10 @@ def test_hang_zoo(tmp_path, workers, masked):
     segv = results["test_12_segfault.py::test_segfaults"].dump
     assert segv.startswith("Fatal Python error: Segmentation fault")
     assert 'test_12_segfault.py", line 9 in test_segfaults' in segv
+    segv_message = results["test_12_segfault.py::test_segfaults"].message
+    assert "SIGSEGV" in segv_message
+    waiting = f"at {stuck_at('test_12_segfault.py')}{WAITING['test_12_segfault.py']}"
+    assert waiting in segv_message, segv_message
 
     # the async cases: the dump shows the line the test awaits, not just the event loop
     for path in ("test_02_future.py", "test_03_websocket.py"):
@@ -140,6 +171,7 @@ def test_hang_zoo(tmp_path, workers, masked):
     assert imported.file == IMPORT_HANG
     assert "ZOO-STUCK import" in imported.dump
     assert "collecting" in imported.message
+    assert f"at {stuck_at(IMPORT_HANG)}{WAITING[IMPORT_HANG]}" in imported.message
 
     started = {e.nodeid for e in events if isinstance(e, TestStarted)}
     assert started == set(expected_outcomes()) - {IMPORT_HANG}

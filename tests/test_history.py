@@ -188,6 +188,27 @@ def test_test_shows_history_across_runs(project):
     assert "odd call 1" in text
 
 
+def test_test_shows_the_newest_dump_folded_and_whole_with_dump(project, db):
+    (stored,) = query(db, "select dump from results where outcome = 'hung'")[0]
+    assert "/_pytest/" in stored and "pluggy" in stored  # the history keeps everything
+    folded = history(project, "test", "test_hangs").stdout
+    assert (
+        "dump of the newest hung result (iteration 2.1, folded; --dump prints it whole)" in folded
+    )
+    assert " pytest frames …" in folded and "pluggy" not in folded
+    test_thread = folded.split("dump of the newest", 1)[1].splitlines()[1]
+    assert test_thread.strip().startswith("Thread MainThread")  # the test's thread first
+    assert "time.sleep(60)" in folded
+    assert "hung 2s at web/test_new.py:" in folded  # its message names the line
+    whole = history(project, "test", "test_hangs", "--dump").stdout
+    assert "(iteration 2.1, as stored):" in whole
+    assert all(line.strip() in whole for line in stored.splitlines() if line.strip())
+    assert history_json(project, "test", "test_hangs")["dump"]["text"] == stored
+    assert history_json(project, "test", "test_page")["dump"] is None
+    failures = history(project, "failures", "2.1").stdout
+    assert "hung: hung <n>s at web/test_new.py:<n> in test_hangs: time.sleep(<n>)" in failures
+
+
 def test_test_ambiguous_or_unknown_is_one_clear_line(project):
     several = history(project, "test", "test_addr")
     assert several.returncode == 2

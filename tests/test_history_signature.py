@@ -67,3 +67,14 @@ def test_signature_shape():
     assert error_type("failed", "KeyError") == "KeyError"
     assert error_type("failed", "Errors were found: 3") == "failed"  # not a type
     assert len(normalise("x" * 1000)) == 300
+
+
+def test_a_hung_message_with_its_waiting_line_keeps_its_line_apart_from_run_to_run_parts():
+    message = (
+        "hung 5s at tests/test_p1_critical.py:90 in test_stream: agent_ws.recv()"
+        " → websockets/sync/messages.py:90 frames.get"
+    )
+    assert signature("hung", message) == (
+        "hung: hung <n>s at tests/test_p1_critical.py:<n> in test_stream: agent_ws.recv()"
+        " → websockets/sync/messages.py:<n> frames.get"
+    )

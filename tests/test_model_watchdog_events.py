@@ -22,7 +22,9 @@ def test_hung_and_crashed_tests_show_in_log_failures_and_counts():
         TestStarted(1, 1, "s", "t.py::boom", worker="gw1", deadline=2.0),
         TestHung(1, 1, "s", "t.py::hang", 2.0, "deadline", "stuck at t.py:3"),
         TestResult(1, 1, "s", "t.py::hang", "hung", dump="stuck at t.py:3"),
-        TestCrashed(1, 1, "s", "t.py::boom", "pytest was killed by SIGSEGV"),
+        TestCrashed(
+            1, 1, "s", "t.py::boom", "pytest was killed by SIGSEGV", where="at t.py:9 in boom: f()"
+        ),
         TestResult(1, 1, "s", "t.py::boom", "crashed"),
     ):
         model.apply(event)
@@ -30,7 +32,7 @@ def test_hung_and_crashed_tests_show_in_log_failures_and_counts():
         assert m.running == {}
         texts = [line.text for line in m.log]
         assert "hung (deadline, 2s): t.py::hang" in texts
-        assert "crashed (pytest was killed by SIGSEGV): t.py::boom" in texts
+        assert "crashed (pytest was killed by SIGSEGV): t.py::boom at t.py:9 in boom: f()" in texts
         assert [f.nodeid for f in m.failures] == ["t.py::boom", "t.py::hang"]
         counts = m.phases[0].counts
         assert (counts["hung"], counts["crashed"]) == (1, 1)

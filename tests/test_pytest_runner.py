@@ -272,7 +272,9 @@ def test_deadline_passed_is_hung_with_a_dump_and_the_rest_runs(tmp_path):
     (hung_event,) = run.of(TestHung)
     assert hung_event.reason == "deadline" and hung_event.deadline == 1.0
     hung = run.results["test_hang.py::test_hangs"]
-    assert "deadline of 1s" in hung.message
+    # past its deadline of 1s, waiting in time.sleep on the test's own line
+    assert hung.message.startswith("hung 1s at test_hang.py:"), hung.message
+    assert hung.message.endswith(" in test_hangs: time.sleep(600)")
     assert "test_hangs" in hung.dump and "time.sleep(600)" in hung.dump
     assert hung.dump == hung_event.dump
     assert run.finished.status == "ok"

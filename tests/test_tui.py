@@ -120,7 +120,8 @@ def test_failures_are_grouped_by_message_and_enter_opens_the_full_report():
             model.apply(
                 TestResult(
                     2, 2, "p2", f"tests/test_p2.py::test_ws_{i}", "failed", 0.1, AT,
-                    message="TimeoutError: no agent_completed event",
+                    # one signature (history failures' key): only the numbers differ
+                    message=f"TimeoutError: no agent_completed event after {i + 1}.5s",
                     longrepr=f"captured stdout: connecting {i}\nE   TimeoutError",
                 )
             )  # fmt: skip
@@ -129,8 +130,9 @@ def test_failures_are_grouped_by_message_and_enter_opens_the_full_report():
             await settle(app, pilot)
             failures = app.query_one(FailuresPane)
             groups = failures.model.newest_first()
-            assert groups[0].message == "TimeoutError: no agent_completed event"
+            assert groups[0].message == "TimeoutError: no agent_completed event after 1.5s"
             assert groups[0].count == 3
+            assert groups[0].first_seen_text() == "2 @ def5678"  # iteration @ revision
             assert groups[0].results[0].nodeid.endswith("test_ws_2")  # newest first
             assert failures.row_count == 3  # 3 groups: timeout, hung, assertion
             await pilot.press("f")

@@ -230,6 +230,8 @@ class TestHung(Event):
     deadline: float
     reason: str  # "deadline" | "silence" | "killed" (a person asked: the TUI's k)
     dump: str = ""
+    #: where it waited: ``at tests/a.py:9 in test_x: ws.recv() → …`` (``core.waiting``)
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +250,8 @@ class TestCrashed(Event):
     nodeid: str
     cause: str
     dump: str = ""
+    #: the signal (when ``cause`` does not name it) and the test's frame in the dump
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)

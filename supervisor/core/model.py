@@ -324,10 +324,12 @@ class RunModel:
 
     def _test_hung(self, e: TestHung) -> None:
         text = f"hung ({e.reason}, {e.deadline:g}s): {e.nodeid}"
+        text += f" {e.where}" if e.where else ""  # the line it waited on
         self._append_log(LogLine(level="warning", source=e.suite, text=text))
 
     def _test_crashed(self, e: TestCrashed) -> None:
         text = f"crashed ({e.cause}): {e.nodeid}"
+        text += f" {e.where}" if e.where else ""
         self._append_log(LogLine(level="warning", source=e.suite, text=text))
 
     def _log(self, e: LogLine) -> None:

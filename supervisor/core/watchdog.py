@@ -77,6 +77,8 @@ class Track:
     finished: Period | None = None
     last_seen: float = 0.0
     dump: str | None = None  # the answer to the last dump request
+    #: the same answer's stacks as data (``{"stacks", "roots"}``; see ``core.waiting``)
+    dump_data: dict[str, object] | None = None
     dumpable: bool = True  # a process we can talk to (a pytest not yet connected cannot)
 
     @property
@@ -220,15 +222,23 @@ class Watchdog:
 # --------------------------------------------------------------------------- texts
 
 
-def hang_message(period: Period, elapsed: float, silence: float, doing: str = "") -> str:
-    """The one-line ``results.message`` of a hung test or a stuck stretch."""
+def hang_message(
+    period: Period, elapsed: float, silence: float, doing: str = "", where: str = ""
+) -> str:
+    """The one-line ``results.message`` of a hung test or a stuck stretch; ``where``
+    (``at tests/a.py:9 in test_x: ws.recv() → …``, see ``core.waiting``) names the
+    line it waited on: a test past its deadline reads ``hung 5s at …``."""
     doing = doing or "still running"
     if period.reason == "killed":
         message = f"killed by the user after {elapsed:.1f}s (deadline {period.deadline:g}s)"
     elif period.reason == "silence":
         message = f"the test process was silent for more than {silence:g}s"
+    elif where and period.is_test:
+        message = f"hung {period.deadline:g}s"
     else:
         message = f"{doing} after its deadline of {period.deadline:g}s"
+    if where:
+        message += f" {where}"
     if period.shared_teardown:
         scope = period.shared_teardown
         message += (

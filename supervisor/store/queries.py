@@ -290,6 +290,19 @@ def test_history(
     return {**info, "summary": summary, "results": results}
 
 
+def newest_dump(conn: sqlite3.Connection, test_id: int) -> dict[str, Any] | None:
+    """The test's newest result with a dump (a hang's stacks, a crash's report):
+    ``{"iteration", "outcome", "text"}``, or None."""
+    row = conn.execute(
+        "SELECT i.run_id || '.' || i.seq, r.outcome, r.dump FROM results r"
+        " JOIN iterations i ON i.id = r.iteration_id"
+        " WHERE r.test_id = ? AND r.dump IS NOT NULL AND r.dump <> ''"
+        " ORDER BY r.iteration_id DESC, r.id DESC LIMIT 1",
+        (test_id,),
+    ).fetchone()
+    return None if row is None else {"iteration": row[0], "outcome": row[1], "text": row[2]}
+
+
 # ---------------------------------------------------------------------- flaky
 
 

@@ -151,7 +151,7 @@ class SupervisorApp(App[str]):
                 self.count_pane.show(view)
             if lists:
                 self.trend_pane.show(view)
-                self.failures_pane.show(view.failures, reset)
+                self.failures_pane.show(view.failures, reset, view.deploy_revision)
                 self.log_pane.add(view.log)
         self.refreshes += 1
         if finished and control.stop.is_set():

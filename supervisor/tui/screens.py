@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from supervisor.core.waiting import fold_dump
 from supervisor.tui.widgets.failures import FailureGroup
 
 KEYS = (
@@ -81,6 +82,9 @@ class FailureScreen(Screen[None]):
         with VerticalScroll(id="report"):
             head = Text(f"{self.group.count} × {self.group.outcome}: ", style="bold")
             head.append(r(self.group.message))
+            first = self.group.first_seen_text()
+            if first:  # this signature's first sighting in the run: iteration @ revision
+                head.append(f"\nfirst seen in iteration {first}", style="dim")
             yield Static(head, id="report-title")
             for result in self.group.results[:50]:
                 body = Text()
@@ -102,9 +106,9 @@ class FailureScreen(Screen[None]):
                 if result.longrepr:
                     body.append("\n--- report (longrepr, captured output) ---\n", style="dim")
                     body.append(r(result.longrepr) + "\n")
-                if result.dump:
-                    body.append("\n--- hang dump ---\n", style="dim")
-                    body.append(r(result.dump) + "\n")
+                if result.dump:  # folded: the history keeps it whole (history test --dump)
+                    body.append("\n--- hang dump (pytest's frames folded) ---\n", style="dim")
+                    body.append(r(fold_dump(result.dump)) + "\n")
                 yield Static(body, classes="report-body")
         yield Footer()
 

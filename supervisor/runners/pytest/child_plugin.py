@@ -30,7 +30,8 @@ Child → parent::
     {"t":"td","i":id,"sc":"session"}     the coming teardown ends fixtures of this scope
     {"t":"done","i":id,"p":[{"w":"setup","o":"passed","d":0.001,...},...]}
     {"t":"hb"}                           heartbeat, every NETRA_CHILD_HEARTBEAT seconds
-    {"t":"dump","text":"..."}            answer to {"cmd":"dump"}
+    {"t":"dump","text":"...","stacks":[...],"roots":{...}}   answer to {"cmd":"dump"}
+                                         (stacks and roots: see child_dump.dump)
     {"t":"fin","s":0}                    session finished with this exit status
 
 Parent → child::
@@ -94,6 +95,7 @@ class _Channel:
         self.run_first: list | None = None
         self.heartbeat = heartbeat
         self.pid = os.getpid()
+        self.rootdir = ""  # pytest's rootdir: whose code a dumped frame is
         for target in (self._beat, self._read):
             threading.Thread(target=target, name="netra-child", daemon=True).start()
 
@@ -245,10 +247,10 @@ class _Channel:
             self.go.set()
         elif cmd.get("cmd") == "dump":
             try:
-                text = _sibling("child_dump").dump_stacks()
+                answer = _sibling("child_dump").dump(self.rootdir)
             except Exception as exc:  # never let a dump kill the reader
-                text = f"<dump failed: {exc!r}>"
-            self.send_first({"t": "dump", "text": text})
+                answer = {"text": f"<dump failed: {exc!r}>"}
+            self.send_first({"t": "dump", **answer})
             self.dumps_answered += 1
 
 
@@ -513,6 +515,7 @@ def pytest_configure(config: pytest.Config) -> None:
         sys.stderr.flush()
         os._exit(4)
     os.register_at_fork(after_in_child=channel.forget)
+    channel.rootdir = str(config.rootpath)
     if signal.getsignal(signal.SIGCONT) == signal.SIG_DFL:  # a test's own handler stays
         signal.signal(signal.SIGCONT, channel.on_sigcont)
     channel.send(

@@ -195,6 +195,7 @@ class Messages:
 
     def _dump(self, conn: Conn, msg: dict) -> None:
         conn.track.dump = str(msg.get("text") or "")
+        conn.track.dump_data = {"stacks": msg.get("stacks"), "roots": msg.get("roots")}
 
     def _fin(self, conn: Conn, msg: dict) -> None:
         conn.finished = True

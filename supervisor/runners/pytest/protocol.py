@@ -15,7 +15,8 @@ worker). Every message has ``t`` (its type):
            shared with other tests (a hang there is most likely theirs)
 ``done``   ``i`` nodeid, ``p`` the phases, ``s`` captured sections (only when one failed)
 ``hb``     heartbeat (the child's daemon thread, every ``NETRA_CHILD_HEARTBEAT`` s)
-``dump``   ``text``: thread stacks and pending asyncio tasks, the answer to a dump request
+``dump``   ``text``: thread stacks and pending asyncio tasks, the answer to a dump request;
+           ``stacks`` and ``roots``: the same as data (``child_dump.dump``)
 ``fin``    ``s``: pytest's exit status, sent from ``pytest_sessionfinish``
 =========  ============================================================================
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from supervisor.core import watchdog as wd
 from supervisor.core.events import TestCrashed, TestHung
+from supervisor.core.waiting import crash_where, signal_name, where_from_answer
 from supervisor.procs import STOP_GRACE
 from supervisor.runners.pytest import protocol
 from supervisor.runners.pytest.channel import Arrived, Channel, Conn
@@ -402,10 +403,12 @@ class SuiteRun:
             with contextlib.suppress(OSError):
                 os.kill(conn.pid, signal.SIGCONT)
 
-    def _dump_and_message(self, conn: Conn, period: wd.Period, doing: str) -> tuple[str, str]:
+    def _dump_and_message(self, conn: Conn, period: wd.Period, doing: str) -> tuple[str, str, str]:
+        """(the dump, the result's message, where it waited: ``core.waiting``)."""
         dump = conn.track.dump
-        message = wd.hang_message(period, self.wd.elapsed(period), self.wd.silence, doing)
-        return (wd.no_dump(self.wd.grace) if dump is None else dump), message
+        where = "" if dump is None else where_from_answer(conn.track.dump_data, period.nodeid)
+        message = wd.hang_message(period, self.wd.elapsed(period), self.wd.silence, doing, where)
+        return (wd.no_dump(self.wd.grace) if dump is None else dump), message, where
 
     def _is_worker(self, conn: Conn) -> bool:
         """An xdist worker: it can be ended alone, and xdist replaces it."""
@@ -422,7 +425,7 @@ class SuiteRun:
     def _hung(self, conn: Conn, period: wd.Period, attempt: Attempt | None) -> None:
         """Record a hung test; end its process (``attempt``), unless it finished during
         the grace (``None``: it went on, nothing to end)."""
-        dump, message = self._dump_and_message(conn, period, "still running")
+        dump, message, where = self._dump_and_message(conn, period, "still running")
         if attempt is None:
             message += " (it finished during the grace for its dump)"
         self.ctx.report(
@@ -432,6 +435,7 @@ class SuiteRun:
             deadline=period.deadline,
             reason=period.reason,
             dump=dump,
+            where=where,
         )
         if attempt is None:
             conn.track.finished = conn.track.dump = None
@@ -472,16 +476,16 @@ class SuiteRun:
                 doing = "pytest was still starting up"
             else:
                 doing = "pytest was still collecting (no test file being imported)"
-            dump, message = self._dump_and_message(conn, period, doing)
+            dump, message, _ = self._dump_and_message(conn, period, doing)
             self._kill_stuck(attempt, message, dump)
             return
         if period.what == wd.COLLECT:
             doing = f"still collecting {period.nodeid}"
-            dump, message = self._dump_and_message(conn, period, doing)
+            dump, message, _ = self._dump_and_message(conn, period, doing)
             self._collect_lost(conn, period, message, dump)
         else:
             doing, where = wd.stuck_doing(period, tests_left=bool(self.state.remaining()))
-            dump, message = self._dump_and_message(conn, period, doing)
+            dump, message, _ = self._dump_and_message(conn, period, doing)
             nodeid = f"{self.suite.name}::{where}"
             if nodeid not in self.state.done:  # once: the same hang again stops restarts
                 self.state.result(
@@ -559,13 +563,21 @@ class SuiteRun:
             why = f"{who} (pid {conn.pid}) died"
         tail = read_tail(attempt.log_path, 4000)
         fatal = fatal_error(attempt.log_path)
-        self.ctx.report(TestCrashed, self.suite.name, nodeid=test.nodeid, cause=why, dump=fatal)
+        where = _crash_where(why, fatal, test.nodeid)
+        self.ctx.report(
+            TestCrashed,
+            self.suite.name,
+            nodeid=test.nodeid,
+            cause=why,
+            dump=fatal,
+            where=where.strip(),
+        )
         self.state.result(
             test.nodeid,
             "crashed",
             duration=self.wd.elapsed(test),
             started_at=test.started_at,
-            message=f"{why} while running this test",
+            message=f"{why} while running this test{where}",
             longrepr=tail,
             dump=fatal,
             worker=conn.worker,
@@ -579,3 +591,13 @@ class SuiteRun:
     def _log_synced(self, proc: subprocess.Popen) -> None:
         if self.procs is not None:
             self.procs.log_synced(proc.pid, 1.0)
+
+
+def _crash_where(why: str, fatal: str, nodeid: str) -> str:
+    """`` (SIGSEGV) at tests/a.py:9 in test_x: ctypes.string_at(0)``: the signal when
+    ``why`` does not name it, and the test's frame in faulthandler's report."""
+    import linecache
+
+    sig = signal_name(fatal) if not signal_name(why) else ""
+    where = crash_where(fatal, nodeid, linecache.getline) if fatal else ""
+    return (f" ({sig})" if sig else "") + (f" {where}" if where else "")

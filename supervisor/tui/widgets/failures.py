@@ -1,5 +1,7 @@
-"""Failed, hung and crashed tests of this iteration, newest first, grouped by message;
-and the flaky ones (passed on a retry after they did not pass: ``retries``)."""
+"""Failed, hung and crashed tests of this iteration, newest first, grouped by failure
+signature (``supervisor.store.signature``: the key ``history failures`` groups by), with
+when each signature was first seen in this run; and the flaky ones (passed on a retry
+after they did not pass: ``retries``)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from textual.widgets import DataTable
 
 from supervisor.core.events import FLAKY, TestResult
 from supervisor.core.retries import count_key
+from supervisor.store.signature import signature
 
 MAX_GROUPS = 200  # rows shown; the rest are in the history database
 MAX_PER_GROUP = 200
+MAX_FIRST_SEEN = 10_000  # signatures remembered across iterations
 _OUTCOME_STYLE = {
     "failed": "red",
     "error": "red",
@@ -24,8 +28,9 @@ _OUTCOME_STYLE = {
 
 
 def group_key(result: TestResult) -> str:
-    first = (result.message or "").strip().splitlines()
-    return f"{count_key(result)}: {first[0] if first else '(no message)'}"
+    """The result's failure signature (a flaky pass apart from the failures)."""
+    key = signature(result.outcome, result.message)
+    return f"{FLAKY} · {key}" if count_key(result) == FLAKY else key
 
 
 @dataclass
@@ -37,6 +42,9 @@ class FailureGroup:
     count: int = 0
     #: new / still: how many of the group's results are which (``TestResult.change``)
     changes: dict[str, int] = field(default_factory=dict)
+    #: the iteration this signature was first seen in (this run), and its revision
+    first_iteration: int = 0
+    first_revision: str | None = None
 
     def change_text(self) -> str:
         """``new``, ``still``, or ``2 new 1 still`` for a mixed group."""
@@ -44,23 +52,39 @@ class FailureGroup:
             return next(iter(self.changes))
         return " ".join(f"{n} {k}" for k, n in sorted(self.changes.items()))
 
+    def first_seen_text(self) -> str:
+        """``3 @ a1b2c3d4e5`` (iteration and revision), ``3`` without a revision."""
+        if not self.first_iteration:
+            return ""
+        rev = f" @ {self.first_revision[:10]}" if self.first_revision else ""
+        return f"{self.first_iteration}{rev}"
+
 
 class FailureGroups:
-    """Groups by identical outcome + first message line; the newest group first."""
+    """Groups by failure signature; the newest group first. Where each signature was
+    first seen outlives the iteration (the pane starts over at each one)."""
 
     def __init__(self) -> None:
         self.groups: dict[str, FailureGroup] = {}  # insertion order: oldest first
+        self.first_seen: dict[str, tuple[int, str | None]] = {}
 
     def clear(self) -> None:
         self.groups.clear()
 
-    def add_newest_first(self, results: tuple[TestResult, ...]) -> None:
+    def add_newest_first(
+        self, results: tuple[TestResult, ...], revision: str | None = None
+    ) -> None:
         for result in reversed(results):  # oldest of the delta first
             key = group_key(result)
             group = self.groups.pop(key, None)
             if group is None:
                 first = (result.message or "").strip().splitlines()
                 group = FailureGroup(key, count_key(result), first[0] if first else "")
+                if key not in self.first_seen and len(self.first_seen) < MAX_FIRST_SEEN:
+                    self.first_seen[key] = (result.iteration, revision)
+                group.first_iteration, group.first_revision = self.first_seen.get(
+                    key, (result.iteration, revision)
+                )
             group.results.insert(0, result)
             del group.results[MAX_PER_GROUP:]
             group.count += 1
@@ -112,6 +136,7 @@ class FailuresPane(DataTable):
         self.add_column("×", key="n", width=3)
         self.add_column("outcome", key="outcome", width=7)
         self.add_column("message", key="message")
+        self.add_column("first seen", key="first")
         self.add_column("latest test", key="test")
 
     def selected(self) -> FailureGroup | None:
@@ -119,12 +144,13 @@ class FailuresPane(DataTable):
             return self._shown[self.cursor_row]
         return None
 
-    def show(self, new: tuple[TestResult, ...], reset: bool) -> None:
+    def show(self, new: tuple[TestResult, ...], reset: bool, revision: str | None = None) -> None:
+        """Add the new results (``revision``: what is deployed while they ran)."""
         if reset:
             self.model.clear()
         if not new and not reset:
             return
-        self.model.add_newest_first(new)
+        self.model.add_newest_first(new, revision)
         groups = self.model.newest_first()[:MAX_GROUPS]
         if len(groups) < self.row_count:  # a new iteration: start over
             self.clear()
@@ -134,6 +160,7 @@ class FailuresPane(DataTable):
                 str(group.count),
                 Text(group.outcome, style=_OUTCOME_STYLE.get(group.outcome, "")),
                 _message_cell(group, self.redact(group.message)),
+                Text(group.first_seen_text(), style="dim"),
                 Text(group.results[0].nodeid),
             )
             if i >= len(self._cells):
@@ -142,7 +169,7 @@ class FailuresPane(DataTable):
                 continue
             old = self._cells[i]
             for column, before, after in zip(
-                ("n", "outcome", "change", "message", "test"), old, cells
+                ("n", "outcome", "message", "first", "test"), old, cells
             ):
                 if before != after:
                     self.update_cell(f"r{i}", column, after)
