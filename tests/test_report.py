@@ -222,7 +222,9 @@ def test_a_run_with_a_hang_failures_a_flaky_test_and_a_secret(tmp_path, evidence
         assert page.evaluate("document.querySelectorAll('svg.trend circle.point').length") == 2
         assert "<b>checkout</b>" in text  # as text, not bold
         assert SECRET not in text and "eyJ" not in text
-        assert "test_hangs_on_the_stream" in text and "still running after" in text
+        assert "test_hangs_on_the_stream" in text
+        # the waiting line: the test's own line, not "still running after its deadline"
+        assert "test_e2e.py:19 in test_hangs_on_the_stream: time.sleep(60)" in text
         page.goto((tmp_path / "evidence.html").as_uri())
         text = page.wait_for_text("logged while")
         assert "ERROR sign failed <script>x</script>" in text and SECRET not in text

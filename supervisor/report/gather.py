@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from supervisor.core.waiting import fold_dump
 from supervisor.store import queries, triage
 from supervisor.store.schema import FAILING_SQL
 from supervisor.store.signature import signature
@@ -34,12 +35,15 @@ EVIDENCE_LINES = 60
 HUNG_DUMPS = 20
 
 
-def _shown_dump(dump: str) -> str:
-    """The dump a person is shown: bounded, its end kept (the test's own thread and the
-    frame it waits in come last), the cut counted. The lead swaps in ``fold_dump``."""
+def _shown_dump(dump: str, *, fold: bool = False) -> str:
+    """What a person is shown of a dump or traceback: a hang dump (``fold``) folded the
+    way the TUI and ``history test`` fold it (the test's own stack first, pytest frames
+    counted), then anything bounded with the cut counted."""
+    if fold:
+        dump = fold_dump(dump)
     lines = dump.rstrip().splitlines()
     if len(lines) > DUMP_LINES:
-        head = 20
+        head = DUMP_LINES - 20 if fold else 20  # folded: the test's stack comes first
         tail = DUMP_LINES - head
         lines = [
             *lines[:head],
@@ -403,7 +407,7 @@ def _hung(conn: sqlite3.Connection, run_id: int, t: Callable[[Any], str]) -> tup
         total += 1
         if len(out) >= 100:
             continue
-        shown = _shown_dump(t(dump)) if dump and len(out) < HUNG_DUMPS else ""
+        shown = _shown_dump(t(dump), fold=True) if dump and len(out) < HUNG_DUMPS else ""
         out.append(Hung(t(label), t(suite), t(nodeid), t(outcome), duration, t(message), shown))
     return out, total
 
