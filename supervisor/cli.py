@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_quarantine_parser(sub)
 
+    watch = sub.add_parser("watch", help="the dashboard of a run, read-only from its history")
+    watch.add_argument("run", nargs="?", type=positive_int, metavar="RUN",
+                       help="run id (default: the latest)")  # fmt: skip
+    watch.add_argument("--db", metavar="PATH", help="history database (default: [run] db)")
+    _no_mouse_arg(watch)
+
     init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
@@ -188,6 +194,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from supervisor.quarantine_cli import quarantine_command
 
         return quarantine_command(args)
+    if args.command == "watch":
+        from supervisor.tui.watch import watch_command
+
+        return watch_command(args)
     if args.command == "init":
         from pathlib import Path
 
