@@ -142,7 +142,7 @@ class FailuresPane(DataTable):
                 continue
             old = self._cells[i]
             for column, before, after in zip(
-                ("n", "outcome", "change", "message", "test"), old, cells
+                ("n", "outcome", "message", "test"), old, cells
             ):
                 if before != after:
                     self.update_cell(f"r{i}", column, after)
