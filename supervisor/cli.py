@@ -195,9 +195,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return quarantine_command(args)
     if args.command == "watch":
+        from supervisor.history_cli import resolve_db
         from supervisor.tui.watch import watch_command
 
-        return watch_command(args)
+        # no database there: ConfigError, one line and exit 2
+        return watch_command(resolve_db(args.db, None), args.run, mouse=not args.no_mouse)
     if args.command == "init":
         from pathlib import Path
 

@@ -124,6 +124,7 @@ class Batch:
         "ended",
         "clear_running",
         "collected",
+        "running_row",
     )
 
     def __init__(self) -> None:
@@ -132,7 +133,9 @@ class Batch:
         self.plugin_errors: list[tuple[Any, ...]] = []
         self.undo: list[tuple[dict[Any, int], Any]] = []
         self.saved: list[Path] = []
-        self.started: dict[tuple[str, str], tuple[Any, ...]] = {}
+        #: (suite, nodeid) -> its TestStarted; made a row only if still in flight at the end
+        self.started: dict[tuple[str, str], TestStarted] = {}
+        self.running_row: Callable[[TestStarted], tuple[Any, ...]] | None = None
         self.ended: list[tuple[Any, ...]] = []
         self.clear_running: int | None = None  # a run id: its running rows all go
         self.collected: dict[int, int] = {}  # phase row id -> tests collected
@@ -144,8 +147,8 @@ class Batch:
             conn.execute("DELETE FROM running WHERE run_id = ?", (self.clear_running,))
         if self.ended:
             conn.executemany(_DELETE_RUNNING, self.ended)
-        if self.started:
-            conn.executemany(_INSERT_RUNNING, self.started.values())
+        if self.started and self.running_row is not None:
+            conn.executemany(_INSERT_RUNNING, map(self.running_row, self.started.values()))
         if self.collected:
             conn.executemany(_ADD_DISCOVERED, [(n, i) for i, n in self.collected.items()])
         if self.results:
@@ -329,8 +332,12 @@ class RowFolder:
         )
 
     def _on_started(self, ev: TestStarted, batch: Batch) -> None:
+        batch.started[(ev.suite, ev.nodeid)] = ev
+        batch.running_row = self._running_row
+
+    def _running_row(self, ev: TestStarted) -> tuple[Any, ...]:
         r = self._r
-        batch.started[(ev.suite, ev.nodeid)] = (
+        return (
             self.run_id,
             ev.iteration,
             ev.phase,

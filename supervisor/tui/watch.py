@@ -8,10 +8,10 @@ the run: pause, next and kill belong to the process that drives it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.binding import Binding
 
@@ -73,18 +73,15 @@ class WatchApp(DashboardApp):
         self.refresh_view()
 
 
-def watch_command(args: argparse.Namespace) -> int:
-    """``watch [RUN] [--db PATH]``: 0 when the person leaves; 2 for a missing db or run."""
-    from supervisor.history_cli import resolve_db
-
-    db = resolve_db(args.db, None)  # none there: ConfigError, one line and exit 2
+def watch_command(db: Path, run_id: int | None, *, mouse: bool = True) -> int:
+    """``watch [RUN] [--db PATH]``: 0 when the person leaves; 2 for a missing run."""
     try:
-        source = FollowedRun(db, args.run)
+        source = FollowedRun(db, run_id)
     except WatchError as exc:
         print(f"netra-supervisor: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     try:
-        WatchApp(source).run(mouse=not args.no_mouse)
+        WatchApp(source).run(mouse=mouse)
     finally:
         source.close()
     return ExitCode.OK

@@ -141,9 +141,7 @@ class FailuresPane(DataTable):
                 self._cells.append(cells)
                 continue
             old = self._cells[i]
-            for column, before, after in zip(
-                ("n", "outcome", "message", "test"), old, cells
-            ):
+            for column, before, after in zip(("n", "outcome", "message", "test"), old, cells):
                 if before != after:
                     self.update_cell(f"r{i}", column, after)
             self._cells[i] = cells
