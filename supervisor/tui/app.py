@@ -3,11 +3,11 @@
 The loop runs in its own thread and folds events into ``RunModel``; this app only
 reads it. :class:`DashboardApp` is the view over any ``ViewSource`` (the live model,
 or a run followed from the history: ``supervisor.tui.watch``); :class:`SupervisorApp`
-adds the keys that act on the run it drives. Ten times a second it takes a snapshot (the delta since the last one) and
-applies it to every pane inside one ``batch_update()``: no event reaches a widget, so
-a burst of results costs one repaint. A crash here never loses results: the store
-writer is fed by the bus, not by the app, and ``run_tui`` reports the crash so the
-session can finish headless.
+adds the keys that act on the run it drives. Ten times a second it takes a snapshot
+(the delta since the last one) and applies it to every pane inside one
+``batch_update()``: no event reaches a widget, so a burst of results costs one
+repaint. A crash here never loses results: the store writer is fed by the bus, not by
+the app, and ``run_tui`` reports the crash so the session can finish headless.
 """
 
 from __future__ import annotations
