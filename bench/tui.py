@@ -30,11 +30,20 @@ records it (``iterations.finished_at - started_at``: the loop's own time, so the
 TUI's start-up and its waiting for ``q`` at the end do not count). Target: TUI <= 1.15x
 headless (median of the per-round ratios).
 
+``--watch`` runs ``netra-supervisor watch`` (the real ``WatchApp`` over a
+``FollowedRun``, headless, 120x40, in this process) on a history database that a
+writer process fills through the real ``HistoryStore`` at 2000 results/s (the same
+event mix, each with its ``TestStarted``) for ``--seconds``. The writer runs twice: alone,
+then watched. Printed: the watcher's CPU (% of one core; target <= 15 %), and what the
+writer waited: it opens SQLite with ``busy_timeout=0``, so any wait on a lock would
+have been a failed write (target: 0), and its commit times alone vs watched.
+
 Usage::
 
     .venv/bin/python bench/tui.py
     .venv/bin/python bench/tui.py --seconds 5 --total 30000     # quicker
     .venv/bin/python bench/tui.py --suite-rounds 3               # TUI vs headless run
+    .venv/bin/python bench/tui.py --watch --seconds 10           # watch vs its writer
 """
 
 from __future__ import annotations
@@ -293,6 +302,128 @@ def suite_mode(rounds: int) -> int:
     return 0
 
 
+def writer_mode(db: Path, seconds: float) -> int:
+    """The writer process of ``--watch``: results at 2000/s through the real store."""
+    import json
+    import statistics
+    import types
+
+    from supervisor.store.writer import HistoryStore
+
+    errors: list[str] = []
+    store = HistoryStore.open(db, busy_timeout=0.0, on_error=errors.append)
+    commits: list[float] = []  # seconds per transaction (BEGIN IMMEDIATE .. COMMIT)
+    transaction = store._transaction
+
+    def timed(events: list) -> None:
+        t = time.perf_counter()
+        transaction(events)
+        commits.append(time.perf_counter() - t)
+
+    store._transaction = timed  # type: ignore[method-assign]
+    total = int(2000 * seconds)
+    for event in (
+        IterationStarted(store.run_id, 1, AT),
+        PhaseStarted(store.run_id, 1, 1, "P1 firehose", "none", ("e2e",), AT, "bench"),
+        TestsCollected(1, 1, "e2e", tuple(f"c{i}" for i in range(total))),
+    ):
+        store.put(event)
+    feeder = Feeder(types.SimpleNamespace(apply=store.put), total)  # type: ignore[arg-type]
+    flushes: list[float] = []  # seconds from a flush request to its commit
+    t0 = time.perf_counter()
+    feeder.start()
+    while feeder.is_alive():
+        time.sleep(0.5)
+        t = time.perf_counter()
+        store.flush()
+        flushes.append(time.perf_counter() - t)
+    wall = time.perf_counter() - t0
+    store.close()
+    commits.sort()
+    print(
+        json.dumps(
+            {
+                "sent": feeder.sent,
+                "wall": wall,
+                "commits": len(commits),
+                "commit_p50": statistics.median(commits),
+                "commit_p99": commits[int(len(commits) * 0.99)],
+                "commit_max": commits[-1],
+                "flush_max": max(flushes),
+                "errors": errors + ([store.last_error] if store.last_error else []),
+                "unsaved": store.unsaved + store.dropped,
+            }
+        )
+    )
+    return 0
+
+
+async def _watch_app(db: Path, writer) -> dict:
+    """Run ``WatchApp`` on ``db`` until the writer process ends; its CPU meanwhile."""
+    from supervisor.store.follow import FollowedRun
+    from supervisor.tui.watch import WatchApp
+
+    while True:  # the writer creates the database and its run row
+        try:
+            source = FollowedRun(db)
+            break
+        except Exception:
+            await asyncio.sleep(0.05)
+    app = WatchApp(source)
+    proc = psutil.Process()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        cpu0, wall0 = proc.cpu_times(), time.perf_counter()
+        while writer.poll() is None:
+            await asyncio.sleep(0.05)
+        cpu1, wall1 = proc.cpu_times(), time.perf_counter()
+        await asyncio.sleep(0.6)  # the last poll and refresh
+        shown = int(app.count_pane.query_one("#passing").value)
+        polls, refreshes = source.polls, app.refreshes
+    source.close()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    return {"cpu": cpu / (wall1 - wall0), "shown": shown, "polls": polls, "refreshes": refreshes}
+
+
+def watch_mode(seconds: float) -> int:
+    """The writer at 2000 results/s alone, then with ``watch`` following it."""
+    import json
+    import subprocess
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="netra-bench-watch-"))
+    cmd = [sys.executable, __file__, "--seconds", str(seconds), "--writer"]
+    alone = subprocess.run([*cmd, str(root / "alone.db")], capture_output=True, text=True)
+    if alone.returncode:
+        print(alone.stderr, file=sys.stderr)
+        return 1
+    base = json.loads(alone.stdout)
+    db = root / "watched.db"
+    writer = subprocess.Popen([*cmd, str(db)], stdout=subprocess.PIPE, text=True)
+    seen = asyncio.run(_watch_app(db, writer))
+    watched = json.loads(writer.communicate()[0])
+    passed = sum(1 for i in range(watched["sent"]) if i % 100 < 90)
+    print(f"writer: {watched['sent']} results at 2000/s in {watched['wall']:.1f}s")
+    print(f"  watcher CPU: {seen['cpu'] * 100:.1f}% of one core")
+    print(f"  watcher: {seen['polls']} reads, {seen['refreshes']} refreshes;"
+          f" count on screen {seen['shown']} (written: {passed})")  # fmt: skip
+    for name, run in (("alone", base), ("watched", watched)):
+        print(
+            f"  writer {name}: {run['commits']} commits, p50 {run['commit_p50'] * 1000:.2f} ms,"
+            f" p99 {run['commit_p99'] * 1000:.2f} ms, max {run['commit_max'] * 1000:.2f} ms;"
+            f" flush max {run['flush_max'] * 1000:.1f} ms; lock errors {len(run['errors'])}"
+        )
+    waits = len(watched["errors"]) + watched["unsaved"]
+    print(f"  writer waits on the watcher: {waits} (busy_timeout=0: a wait is an error)")
+    for name, ok in (
+        ("watcher CPU <= 15% of one core", seen["cpu"] <= 0.15),
+        ("the writer never waited on the watcher", waits == 0),
+        ("the screen shows the final count", seen["shown"] == passed),
+    ):
+        print(f"{'PASS' if ok else 'MISS'}  {name}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="phase 1 length (10)")
@@ -301,7 +432,13 @@ def main() -> int:
     parser.add_argument(
         "--suite-rounds", type=int, metavar="N", help="TUI vs headless on 2000 trivial tests"
     )
+    parser.add_argument("--watch", action="store_true", help="watch vs a writer at 2000/s")
+    parser.add_argument("--writer", metavar="DB", help=argparse.SUPPRESS)  # --watch's writer
     args = parser.parse_args()
+    if args.writer:
+        return writer_mode(Path(args.writer), args.seconds)
+    if args.watch:
+        return watch_mode(args.seconds)
     if args.suite_rounds:
         return suite_mode(args.suite_rounds)
     if args.total < max(10_000, 2000 * args.seconds):

@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--history", action="store_true", help="serve the history screen instead of `watch`"
     )
 
+    watch = sub.add_parser("watch", help="the dashboard of a run, read-only from its history")
+    watch.add_argument("run", nargs="?", type=positive_int, metavar="RUN",
+                       help="run id (default: the latest)")  # fmt: skip
+    watch.add_argument("--db", metavar="PATH", help="history database (default: [run] db)")
+    _no_mouse_arg(watch)
+
     init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
@@ -187,9 +193,9 @@ def _browse(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     db = _history_db(args)
-    from supervisor.tui.serve import browse_command, serve, watch_command
+    from supervisor.tui.serve import browse_argv, serve, watch_argv
 
-    command = (browse_command if args.history else watch_command)(args.run, db)
+    command = (browse_argv if args.history else watch_argv)(args.run, db)
     return serve(command, host=args.host, port=args.port, allow_remote=args.allow_remote)
 
 
@@ -248,6 +254,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from supervisor.report import report_command
 
         return report_command(args)
+    if args.command == "watch":
+        from supervisor.history_cli import resolve_db
+        from supervisor.tui.watch import watch_command
+
+        # no database there: ConfigError, one line and exit 2
+        return watch_command(resolve_db(args.db, None), args.run, mouse=not args.no_mouse)
     if args.command == "init":
         from pathlib import Path
 

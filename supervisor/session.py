@@ -159,6 +159,12 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             on_error=store_problem,
         )
     run_id = store.run_id
+    from supervisor.store.rows import RunSettings
+
+    # a watcher's header shows the stop condition (and the count grows toward target)
+    store.put(
+        RunSettings(settings.target, settings.until, settings.max_iterations, settings.max_duration)
+    )
     log_dir = db_path.parent / "logs" / f"run-{run_id}"
     log_dir.mkdir(parents=True, exist_ok=True)
     prestart.remember(log_dir.parent, host.suite_kinds())

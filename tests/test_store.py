@@ -45,6 +45,8 @@ CONTRACT = {
     "results": "id, iteration_id, phase_id, test_id, attempt, outcome, duration, started_at, message, longrepr, dump",
     "logs": "id, run_id, at, level, source, text",
     "plugin_errors": "id, run_id, plugin, hook, error, at",
+    # 0007_live: the tests in flight, for `netra-supervisor watch` (README)
+    "running": "run_id, iteration, phase, suite, nodeid, worker, deadline, started_at",
 }
 FOREIGN_KEYS = {
     ("iterations", "run_id", "runs"),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from supervisor.core.changes import IterationChanges
 from supervisor.core.eta import Estimator
@@ -138,6 +138,15 @@ class ModelView:
     eta: float | None = None  # seconds the running iteration has left (None: unknown)
     #: this iteration's tests new / still failing / fixed / flaky so far (core.changes)
     changes: dict[str, int] = field(default_factory=dict)
+
+
+class ViewSource(Protocol):
+    """What a dashboard reads: the live :class:`RunModel`, or a run followed from the
+    history database (``supervisor.store.follow``). The panes see only ``ModelView``."""
+
+    def snapshot(
+        self, log_seq: int = 0, failures_seq: int = 0, epoch: int = -1, now: float | None = None
+    ) -> ModelView: ...
 
 
 @dataclass

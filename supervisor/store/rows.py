@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,8 @@ from supervisor.core.events import (
     TestCrashed,
     TestHung,
     TestResult,
+    TestsCollected,
+    TestStarted,
     utc_now,
 )
 from supervisor.store.bounds import Bounds, RowId
@@ -72,18 +77,55 @@ _FINISH_PHASE = (
     "UPDATE phases SET status = ?, gate = ?, gate_held = ?, passed = ?, failed = ?,"
     " hung = ?, crashed = ?, errors = ?, skipped = ?, duration = ?, flaky = ? WHERE id = ?"
 )
+_INSERT_RUNNING = (
+    "INSERT OR REPLACE INTO running (run_id, iteration, phase, suite, nodeid, worker, deadline,"
+    " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_DELETE_RUNNING = "DELETE FROM running WHERE run_id = ? AND suite = ? AND nodeid = ?"
+_ADD_DISCOVERED = "UPDATE phases SET discovered = discovered + ? WHERE id = ?"
 _INSERT_DEPLOY = (
     "INSERT INTO deploys (id, iteration_id, backend, revision, started_at, duration, status,"
     " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """The run's stop condition, for a watcher's header (``runs.target`` …). Not an
+    event of the bus: the session hands it to the store once, beside ``RunStarted``."""
+
+    target: int
+    until: str
+    max_iterations: int
+    max_duration: float | None
+
+
+def wall_time(monotonic_at: float) -> str:
+    """A ``time.monotonic()`` reading (``TestStarted.at``) as UTC ISO-8601 text."""
+    wall = time.time() - (time.monotonic() - monotonic_at)
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
+
+
 class Batch:
     """What one transaction accumulates. :meth:`insert` writes the queued rows;
     :meth:`revert` (after a rollback) forgets the row ids cached meanwhile and removes
-    the full-text files written for rows that were not written."""
+    the full-text files written for rows that were not written.
 
-    __slots__ = ("results", "logs", "plugin_errors", "undo", "saved")
+    ``started`` holds the tests started in this batch and not finished in it: a test
+    that starts and ends within one batch (most of them) never reaches ``running``."""
+
+    __slots__ = (
+        "results",
+        "logs",
+        "plugin_errors",
+        "undo",
+        "saved",
+        "started",
+        "ended",
+        "clear_running",
+        "collected",
+        "running_row",
+    )
 
     def __init__(self) -> None:
         self.results: list[tuple[Any, ...]] = []
@@ -91,8 +133,24 @@ class Batch:
         self.plugin_errors: list[tuple[Any, ...]] = []
         self.undo: list[tuple[dict[Any, int], Any]] = []
         self.saved: list[Path] = []
+        #: (suite, nodeid) -> its TestStarted; made a row only if still in flight at the end
+        self.started: dict[tuple[str, str], TestStarted] = {}
+        self.running_row: Callable[[TestStarted], tuple[Any, ...]] | None = None
+        self.ended: list[tuple[Any, ...]] = []
+        self.clear_running: int | None = None  # a run id: its running rows all go
+        self.collected: dict[int, int] = {}  # phase row id -> tests collected
 
     def insert(self, conn: sqlite3.Connection) -> None:
+        # running: an iteration's end empties it, then the tests that ended since go,
+        # then the ones still in flight are written
+        if self.clear_running is not None:
+            conn.execute("DELETE FROM running WHERE run_id = ?", (self.clear_running,))
+        if self.ended:
+            conn.executemany(_DELETE_RUNNING, self.ended)
+        if self.started and self.running_row is not None:
+            conn.executemany(_INSERT_RUNNING, map(self.running_row, self.started.values()))
+        if self.collected:
+            conn.executemany(_ADD_DISCOVERED, [(n, i) for i, n in self.collected.items()])
         if self.results:
             conn.executemany(_INSERT_RESULT, self.results)
         if self.logs:
@@ -140,6 +198,9 @@ class RowFolder:
             LogLine: self._on_log,
             PluginFailed: self._on_plugin_failed,
             RunFinished: self._on_run_finished,
+            TestStarted: self._on_started,
+            TestsCollected: self._on_collected,
+            RunSettings: self._on_settings,
         }
 
     def _r(self, value: Any) -> str | None:
@@ -245,6 +306,7 @@ class RowFolder:
         test_id = self._test_ids.get((ev.suite, ev.nodeid))
         if test_id is None:
             test_id = self._test_id(ev, batch)
+        self._ended(ev.suite, ev.nodeid, batch)
         r, fit = self._r, self._fit
         row_id = RowId(lambda: self._next_id("results", len(batch.results)))
         message = fit("results", "message", ev.message, row_id, batch)
@@ -269,6 +331,47 @@ class RowFolder:
             )
         )
 
+    def _on_started(self, ev: TestStarted, batch: Batch) -> None:
+        batch.started[(ev.suite, ev.nodeid)] = ev
+        batch.running_row = self._running_row
+
+    def _running_row(self, ev: TestStarted) -> tuple[Any, ...]:
+        r = self._r
+        return (
+            self.run_id,
+            ev.iteration,
+            ev.phase,
+            r(ev.suite) or "",
+            r(ev.nodeid) or "",
+            r(ev.worker),
+            ev.deadline,
+            wall_time(ev.at),
+        )
+
+    def _ended(self, suite: str, nodeid: str, batch: Batch) -> None:
+        """A test's result (or its iteration's end): its ``running`` row goes."""
+        if batch.started.pop((suite, nodeid), None) is None:
+            batch.ended.append((self.run_id, self._r(suite) or "", self._r(nodeid) or ""))
+
+    def _clear_running(self, batch: Batch) -> None:
+        batch.started.clear()
+        batch.ended.clear()
+        batch.clear_running = self.run_id
+
+    def _on_collected(self, ev: TestsCollected, batch: Batch) -> None:
+        phase_id = self._phase_ids.get((ev.iteration, ev.phase))
+        if phase_id is None:
+            phase_id = self._phase_id(ev.iteration, ev.phase, batch)
+        if phase_id is not None:
+            batch.collected[phase_id] = batch.collected.get(phase_id, 0) + len(ev.nodeids)
+
+    def _on_settings(self, ev: RunSettings, batch: Batch) -> None:
+        self._conn.execute(
+            "UPDATE runs SET target = ?, until = ?, max_iterations = ?, max_duration = ?"
+            " WHERE id = ?",
+            (ev.target, self._r(ev.until), ev.max_iterations, ev.max_duration, self.run_id),
+        )
+
     def _on_iteration_started(self, ev: IterationStarted, batch: Batch) -> None:
         row_id = self._iteration_ids.get(ev.iteration)
         if row_id is None:
@@ -280,6 +383,7 @@ class RowFolder:
             )
 
     def _on_iteration_finished(self, ev: IterationFinished, batch: Batch) -> None:
+        self._clear_running(batch)
         row_id = self._iteration_id(ev.iteration, batch)
         counts = ev.counts
         r = self._r
@@ -398,6 +502,7 @@ class RowFolder:
         )
 
     def _on_run_finished(self, ev: RunFinished, batch: Batch) -> None:
+        self._clear_running(batch)
         r = self._r
         self._conn.execute(
             "UPDATE runs SET finished_at = ?, status = ?, exit_code = ? WHERE id = ?",

@@ -219,6 +219,49 @@ def m0005_flaky(db: Any) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN flaky INTEGER NOT NULL DEFAULT 0")
 
 
+_SCHEMA_0007 = (
+    # Tests started and not finished as of the last commit: what a watcher's running
+    # pane shows. The writer deletes a test's row when its result is written (a test
+    # that starts and ends within one batch never gets one).
+    """
+    CREATE TABLE IF NOT EXISTS running (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        iteration INTEGER NOT NULL,
+        phase INTEGER NOT NULL,
+        suite TEXT NOT NULL,
+        nodeid TEXT NOT NULL,
+        worker TEXT,
+        deadline REAL,
+        started_at TEXT,
+        PRIMARY KEY (run_id, suite, nodeid)
+    )
+    """,
+)
+
+
+def m0007_live(db: Any) -> None:
+    """What a watcher (``netra-supervisor watch``) needs beyond the results: the
+    ``running`` table, ``phases.discovered`` (tests collected so far) and the run's
+    stop condition on ``runs`` (``target``, ``until``, ``max_iterations``,
+    ``max_duration``). Idempotent: the table is ``IF NOT EXISTS``, columns looked for."""
+    for statement in _SCHEMA_0007:
+        db.execute(statement)
+    added = {
+        "runs": (
+            ("target", "INTEGER"),
+            ("until", "TEXT"),
+            ("max_iterations", "INTEGER"),
+            ("max_duration", "REAL"),
+        ),
+        "phases": (("discovered", "INTEGER NOT NULL DEFAULT 0"),),
+    }
+    for table, columns in added.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        for name, kind in columns:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
 #: Every migration, in order: (name, function taking a db with ``execute``).
 MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_initial", m0001_initial),
@@ -226,6 +269,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0003_iteration_eta", m0003_iteration_eta),
     ("0004_quarantine", m0004_quarantine),
     ("0005_flaky", m0005_flaky),
+    ("0007_live", m0007_live),
 )
 
 

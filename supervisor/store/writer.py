@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 from supervisor.core.backoff import Backoff, retry_after_failure
 from supervisor.core.events import FAILING_OUTCOMES, Event, TestResult, utc_now
 from supervisor.store import schema
-from supervisor.store.rows import Batch, Redactor, RowFolder, stored_text
+from supervisor.store.rows import Batch, Redactor, RowFolder, RunSettings, stored_text
 
 Reporter = Callable[[str], None]
 T = TypeVar("T")
@@ -294,7 +294,7 @@ class HistoryStore:
 
     # ------------------------------------------------------------------ public API
 
-    def put(self, event: Event) -> None:
+    def put(self, event: Event | RunSettings) -> None:
         """Queue an event for writing. Thread-safe, never blocks, never raises.
         Event types the history does not record are ignored here, for free."""
         if type(event) not in self._folder.handlers:

@@ -1,11 +1,13 @@
 """The live dashboard of a run.
 
 The loop runs in its own thread and folds events into ``RunModel``; this app only
-reads it. Ten times a second it takes a snapshot (the delta since the last one) and
-applies it to every pane inside one ``batch_update()``: no event reaches a widget, so
-a burst of results costs one repaint. A crash here never loses results: the store
-writer is fed by the bus, not by the app, and ``run_tui`` reports the crash so the
-session can finish headless.
+reads it. :class:`DashboardApp` is the view over any ``ViewSource`` (the live model,
+or a run followed from the history: ``supervisor.tui.watch``); :class:`SupervisorApp`
+adds the keys that act on the run it drives. Ten times a second it takes a snapshot
+(the delta since the last one) and applies it to every pane inside one
+``batch_update()``: no event reaches a widget, so a burst of results costs one
+repaint. A crash here never loses results: the store writer is fed by the bus, not by
+the app, and ``run_tui`` reports the crash so the session can finish headless.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer
 
 from supervisor.core.control import RunControl
-from supervisor.core.model import RunModel
-from supervisor.tui.screens import ConfirmQuit, FailureScreen, HelpScreen
+from supervisor.core.model import RunModel, RunningTest, ViewSource
+from supervisor.tui.screens import KEYS, ConfirmQuit, FailureScreen, HelpScreen
 from supervisor.tui.widgets import (
     CountPane,
     FailuresPane,
@@ -42,39 +44,27 @@ REFRESH_EVERY = 0.1  # seconds: the pull rate from the model
 LIST_EVERY = 4
 
 
-class SupervisorApp(App[str]):
-    """Exits with ``"quit"`` (a person quit, the run is stopped) or ``"finished"``."""
+class DashboardApp(App[str]):
+    """The panes over a ``ViewSource``; no pane knows where the view comes from.
+    Subclasses name their keys (``BINDINGS``) and say when the run is over."""
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # subclasses live elsewhere
     TITLE = "netra-supervisor"
     ENABLE_COMMAND_PALETTE = False  # every key is ours; the footer has room for them
-    BINDINGS = [
-        Binding("q", "quit_run", "Quit"),
-        Binding("ctrl+c", "quit_run", "Quit", show=False, priority=True),
-        Binding("p", "pause", "Pause/resume"),
-        Binding("n", "next_now", "Next iteration"),
-        Binding("k", "kill", "Kill test"),
-        Binding("f", "focus_failures", "Failures"),
-        # in the help, not the footer: at 80 columns the footer has no room left
-        Binding("h", "history", "History", show=False),
-        Binding("question_mark", "help", "Help"),
-    ]
+    #: what the help screen lists: (key, what it does)
+    HELP_KEYS: tuple[tuple[str, str], ...] = KEYS
 
     def __init__(
         self,
-        model: RunModel,
-        control: RunControl | None = None,
+        source: ViewSource,
         db_path: str | Path | None = None,
-        loop_done: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         redact: Callable[[str], str] | None = None,
         refresh_every: float = REFRESH_EVERY,
     ) -> None:
         super().__init__()
-        self.model = model
-        self.control = control or RunControl()
+        self.source = source
         self.db_path = db_path
-        self.loop_done = loop_done or threading.Event()
         self.clock = clock
         self.redact = redact or (lambda s: s)
         self.refresh_every = refresh_every
@@ -121,31 +111,35 @@ class SupervisorApp(App[str]):
 
     # ------------------------------------------------------------------ the pull
 
+    def run_finished(self) -> bool:
+        """The run has ended (the header says FINISHED; ``q`` leaves at once)."""
+        return False
+
+    def paused_waiting(self) -> tuple[bool, bool]:
+        """(paused, waiting between iterations): only a run's own view knows."""
+        return False, False
+
+    def killing(self, test: RunningTest) -> bool:
+        """A kill of ``test`` was asked for (its countdown says so)."""
+        return False
+
     def refresh_view(self) -> None:
-        """Take the delta from the model and apply it to every pane in one batch."""
+        """Take the delta from the source and apply it to every pane in one batch."""
         now = self.clock()
-        view = self.model.snapshot(self._log_seq, self._fail_seq, self._epoch, now=now)
+        view = self.source.snapshot(self._log_seq, self._fail_seq, self._epoch, now=now)
         reset = view.failures_reset
         self._ticks += 1
         lists = reset or self._ticks % LIST_EVERY == 1
-        finished = self.loop_done.is_set()
+        finished = self.run_finished()
         changed = view.version != self._version
         self._version = view.version
         if lists:  # else the delta waits, and grows, until the next list refresh
             self._log_seq, self._fail_seq = view.log_seq, view.failures_seq
             self._epoch = view.failures_epoch
-        control = self.control
+        paused, waiting = self.paused_waiting()
         with self.batch_update():
-            self.header_pane.show(
-                view,
-                now,
-                paused=control.paused,
-                waiting=control.waiting,
-                finished=finished,
-            )
-            self.running_pane.show(
-                view.running, now, lambda t: control.kill_requested(t.suite, t.nodeid)
-            )
+            self.header_pane.show(view, now, paused=paused, waiting=waiting, finished=finished)
+            self.running_pane.show(view.running, now, self.killing)
             self.phases_pane.show(view.phases)  # repaints only when a row's text changed
             if changed:
                 self.count_pane.show(view)
@@ -154,10 +148,81 @@ class SupervisorApp(App[str]):
                 self.failures_pane.show(view.failures, reset, view.deploy_revision)
                 self.log_pane.add(view.log)
         self.refreshes += 1
-        if finished and control.stop.is_set():
-            self.exit("quit")  # stopped from outside (SIGTERM): nothing left to watch
+        self.refreshed(finished)
+
+    def refreshed(self, finished: bool) -> None:
+        """Called after each refresh (the live view leaves when stopped from outside)."""
 
     # ------------------------------------------------------------------ keys
+
+    def action_focus_failures(self) -> None:
+        self.failures_pane.focus()
+
+    def action_history(self) -> None:
+        from supervisor.tui.history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(self.db_path))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.HELP_KEYS))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, FailuresPane):
+            group = event.data_table.selected()
+            if group is not None:
+                from supervisor.store.triage import describe_streaks
+
+                # since which revision each fails: a few index seeks, read-only
+                tests = [(r.suite, r.nodeid) for r in group.results[:50]]
+                streaks = describe_streaks(self.db_path, tests)
+                self.push_screen(FailureScreen(group, self.redact, streaks))
+
+
+class SupervisorApp(DashboardApp):
+    """The view of the run this process drives. Exits with ``"quit"`` (a person quit,
+    the run is stopped) or ``"finished"``."""
+
+    BINDINGS = [
+        Binding("q", "quit_run", "Quit"),
+        Binding("ctrl+c", "quit_run", "Quit", show=False, priority=True),
+        Binding("p", "pause", "Pause/resume"),
+        Binding("n", "next_now", "Next iteration"),
+        Binding("k", "kill", "Kill test"),
+        Binding("f", "focus_failures", "Failures"),
+        # in the help, not the footer: at 80 columns the footer has no room left
+        Binding("h", "history", "History", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        model: RunModel,
+        control: RunControl | None = None,
+        db_path: str | Path | None = None,
+        loop_done: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        redact: Callable[[str], str] | None = None,
+        refresh_every: float = REFRESH_EVERY,
+    ) -> None:
+        self.model = model
+        self.control = control or RunControl()
+        self.loop_done = loop_done or threading.Event()
+        super().__init__(model, db_path, clock, redact, refresh_every)
+
+    def run_finished(self) -> bool:
+        return self.loop_done.is_set()
+
+    def paused_waiting(self) -> tuple[bool, bool]:
+        return self.control.paused, self.control.waiting
+
+    def killing(self, test: RunningTest) -> bool:
+        return self.control.kill_requested(test.suite, test.nodeid)
+
+    def refreshed(self, finished: bool) -> None:
+        if finished and self.control.stop.is_set():
+            self.exit("quit")  # stopped from outside (SIGTERM): nothing left to watch
 
     def action_quit_run(self) -> None:
         if self.loop_done.is_set():
@@ -192,30 +257,6 @@ class SupervisorApp(App[str]):
             return
         self.control.kill(test.suite, test.nodeid)
         self.notify(f"killing {test.nodeid} (it will be recorded as hung, with a dump)")
-
-    def action_focus_failures(self) -> None:
-        self.failures_pane.focus()
-
-    def action_history(self) -> None:
-        from supervisor.tui.history import HistoryScreen
-
-        if not isinstance(self.screen, HistoryScreen):
-            self.push_screen(HistoryScreen(self.db_path))
-
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if isinstance(event.data_table, FailuresPane):
-            group = event.data_table.selected()
-            if group is not None:
-                from supervisor.store.triage import describe_streaks
-
-                # since which revision each fails: a few index seeks, read-only
-                tests = [(r.suite, r.nodeid) for r in group.results[:50]]
-                streaks = describe_streaks(self.db_path, tests)
-                self.push_screen(FailureScreen(group, self.redact, streaks))
 
 
 def run_tui(

@@ -47,9 +47,13 @@ class ConfirmQuit(ModalScreen[bool]):
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
+    def __init__(self, keys: tuple[tuple[str, str], ...] = KEYS) -> None:
+        super().__init__()
+        self.keys = keys  # the view's own keys (a watcher has no p, n or k)
+
     def compose(self) -> ComposeResult:
         text = Text("Keys\n\n", style="bold")
-        for key, what in KEYS:
+        for key, what in self.keys:
             text.append(f"  {key:<5}", style="bold")
             text.append(f" {what}\n")
         text.append("\nEscape closes this help.", style="dim")

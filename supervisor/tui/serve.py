@@ -40,7 +40,7 @@ class ServeError(ValueError):
     """A bad host or a port in use: one line for the user, exit 2."""
 
 
-def watch_command(run: int | None, db: str | Path) -> list[str]:
+def watch_argv(run: int | None, db: str | Path) -> list[str]:
     """The command each browser tab runs: ``watch`` of RUN from the history at ``db``."""
     argv = [sys.executable, "-m", "supervisor", "watch"]
     if run is not None:
@@ -48,7 +48,7 @@ def watch_command(run: int | None, db: str | Path) -> list[str]:
     return [*argv, "--db", str(db)]
 
 
-def browse_command(run: int | None, db: str | Path) -> list[str]:
+def browse_argv(run: int | None, db: str | Path) -> list[str]:
     """``--history``: the history screen on its own (``history browse``)."""
     argv = [sys.executable, "-m", "supervisor", "history", "browse"]
     if run is not None:
