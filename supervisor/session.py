@@ -211,6 +211,19 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     backend = None
     if config.deploy.backend != "none":
         backend = host.deploy_backends()[config.deploy.backend]
+    from supervisor.evidence_run import open_evidence
+
+    evidence = open_evidence(  # what the backend said while a non-pass ran
+        config,
+        backend,
+        host,
+        store.put,
+        redactor,
+        report=bus.emit,
+        on_fatal=bridge.strict_failure,
+    )
+    if evidence is not None:
+        bus.subscribe(evidence)
     resume = resume_point(db_path, run_id) if options.resume else None
     if resume is not None and resume.recorded:
         reporter.line(
@@ -280,6 +293,11 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             pass  # a further Ctrl-C: the results still go to the database below
         restore()
         between.close()  # wait-for-change: the watcher's threads end here
+        if evidence is not None:
+            try:
+                evidence.close()  # the last failures' evidence, before the store closes
+            except KeyboardInterrupt:
+                pass
         store.close()
         if store.last_error:
             print(

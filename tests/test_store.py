@@ -45,6 +45,7 @@ CONTRACT = {
     "results": "id, iteration_id, phase_id, test_id, attempt, outcome, duration, started_at, message, longrepr, dump",
     "logs": "id, run_id, at, level, source, text",
     "plugin_errors": "id, run_id, plugin, hook, error, at",
+    "evidence": "id, result_id, source, lines, omitted, first_at, last_at",
 }
 FOREIGN_KEYS = {
     ("iterations", "run_id", "runs"),
@@ -55,6 +56,7 @@ FOREIGN_KEYS = {
     ("results", "test_id", "tests"),
     ("logs", "run_id", "runs"),
     ("plugin_errors", "run_id", "runs"),
+    ("evidence", "result_id", "results"),
 }
 
 
@@ -142,6 +144,7 @@ def test_schema_matches_the_contract(tmp_path):
     assert ("test_id",) in indexes("results")
     assert ("iteration_id",) in indexes("results")
     assert any(cols[0] == "run_id" for cols in indexes("iterations"))
+    assert ("result_id",) in indexes("evidence")
     conn.close()
 
 
