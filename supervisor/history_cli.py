@@ -159,10 +159,12 @@ def _results(row: dict[str, Any]) -> str:
 
 def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
     from supervisor.store import queries, triage
+    from supervisor.store.evidence import evidence_of_test, evidence_text
 
     test = queries.find_test(conn, args.nodeid, args.suite)
     data = queries.test_history(conn, test, args.limit)
     data["streak"] = triage.streak(conn, test["id"])  # None: its latest result passed
+    data["evidence"] = evidence_of_test(conn, test["id"])  # what the backend said
     if o.as_json:
         return o.json(data)
     s = data["summary"]
@@ -187,7 +189,10 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         ("attempt", "try", "num"),
         ("message", "message", "msg"),
     ]
-    return o.table(data["results"], columns, "newest first")
+    code = o.table(data["results"], columns, "newest first")
+    if data["evidence"]:
+        o.line(evidence_text(data["evidence"]))
+    return code
 
 
 def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
