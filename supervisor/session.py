@@ -217,7 +217,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         config,
         backend,
         host,
-        store.put,
+        bus.emit,  # the history writer and the sinks (its lines are redacted already)
         redactor,
         report=bus.emit,
         on_fatal=bridge.strict_failure,
@@ -278,6 +278,11 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     finally:
         if bridge.fatal is not None:
             exit_code, status = ExitCode.USAGE, "error"
+        if evidence is not None:
+            try:
+                evidence.close()  # the last failures' evidence, while sinks still listen
+            except KeyboardInterrupt:
+                pass
         if backend is not None:
             _quietly(backend.stop)
         procs.end_run()  # anything of this run's still alive (tests' escaped children)
@@ -293,11 +298,6 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             pass  # a further Ctrl-C: the results still go to the database below
         restore()
         between.close()  # wait-for-change: the watcher's threads end here
-        if evidence is not None:
-            try:
-                evidence.close()  # the last failures' evidence, before the store closes
-            except KeyboardInterrupt:
-                pass
         store.close()
         if store.last_error:
             print(
