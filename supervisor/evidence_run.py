@@ -32,6 +32,7 @@ from supervisor.core.evidence import (
     EvidenceWindow,
     Kept,
     bound,
+    leading_timestamp,
     result_window,
     select,
     stamped,
@@ -42,6 +43,7 @@ from supervisor.hook_delivery import HookDelivery
 from supervisor.plugins import COLLECTING_HOOKS, ImplCall, PluginError, PluginHost
 
 HOOK = COLLECTING_HOOKS[0]  # netra_collect_evidence
+STAMPS_KEPT = 100_000  # lines whose timestamp is remembered
 
 
 def log_patterns(config: Config, backend: DeployBackend | None) -> list[str]:
@@ -95,6 +97,9 @@ class EvidenceCollector:
         self._wake = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
+        #: line -> its leading timestamp: the windows of failures close together
+        #: overlap, and the tail hands the same line objects out again
+        self._stamps: dict[str, float | None] = {}
         #: evidence rows handed to the writer, and jobs whose reading failed
         self.collected = 0
         self.failures = 0
@@ -127,7 +132,7 @@ class EvidenceCollector:
                 while True:
                     if self._jobs:
                         left = self._jobs[0][0] - self._clock()
-                        if left <= 0:
+                        if left <= 0 or self._closing:  # the run ends: no waiting
                             break
                         self._wake.wait(left)
                     elif self._closing:
@@ -153,7 +158,7 @@ class EvidenceCollector:
         made: list[Evidence] = []
         if self.tail is not None:
             for path, lines in self.tail.lines(window).items():
-                timed = select(lines, window)
+                timed = select(lines, window, self._stamp)
                 if timed:
                     made.append(self._evidence(result, f"log:{path}", bound(timed, self._redact)))
         for evidence in made:
@@ -163,6 +168,16 @@ class EvidenceCollector:
             calls = self.host.lifecycle_calls(HOOK, {"result": result, "window": window})
             self.delivery.submit([self._keeping(call, result) for call in calls])
         return made
+
+    def _stamp(self, line: str) -> float | None:
+        stamps = self._stamps
+        try:
+            return stamps[line]
+        except KeyError:
+            if len(stamps) >= STAMPS_KEPT:
+                stamps.clear()
+            stamp = stamps[line] = leading_timestamp(line)
+            return stamp
 
     def _keeping(self, call: ImplCall, result: TestResult) -> ImplCall:
         """``call``, with what it returns turned into evidence rows."""
@@ -207,9 +222,10 @@ class EvidenceCollector:
     # ------------------------------------------------------------------ the end
 
     def close(self, timeout: float = 10.0) -> None:
-        """Collect what is still due (each job when its window is over: about a
-        second after the last test), deliver the plugins' calls (bounded by
-        ``hook_timeout`` each), stop the tail. Idempotent."""
+        """Collect what is still queued at once (the run is over: the lines written so
+        far are what there is; nobody waits out the margin after the last test),
+        deliver the plugins' calls (bounded by ``hook_timeout`` each), stop the tail.
+        Idempotent."""
         with self._wake:
             self._closing = True
             self._wake.notify()

@@ -16,6 +16,7 @@ appears at the first deploy) is followed from its first byte.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import threading
 import time
@@ -26,9 +27,11 @@ from dataclasses import dataclass, field
 
 from supervisor.core.evidence import EvidenceWindow
 
-#: Seconds read beyond the window on each side: a line stamped inside the window may
-#: reach the file a little later (buffered writers) or earlier (clock skew).
-SLACK = 2.0
+#: Seconds read beyond the window: after it, a line stamped inside the window may
+#: reach the file later (a buffered writer); before it, only a clock a little ahead of
+#: ours (a line arrives after it was written, so what arrived earlier is older).
+SLACK_AFTER = 2.0
+SLACK_BEFORE = 0.5
 #: At most this many bytes are read per file and window (the end of the window is kept:
 #: a hang's last words matter most).
 MAX_READ = 8 * 1024 * 1024
@@ -36,11 +39,16 @@ MAX_READ = 8 * 1024 * 1024
 MAX_MARKS = 200_000
 
 
+_GENERATIONS = itertools.count(1)  # the identity of each file generation
+
+
 @dataclass
 class _Followed:
     """One file: its identity and the marks of its current generation."""
 
     inode: int
+    #: this generation's identity (a truncated file keeps its inode, not its bytes)
+    generation: int = field(default_factory=lambda: next(_GENERATIONS))
     times: array = field(default_factory=lambda: array("d"))
     sizes: array = field(default_factory=lambda: array("q"))
 
@@ -84,6 +92,7 @@ class LogTail:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._kept: dict[str, _Kept] = {}  # per file: the lines read last (lines())
 
     # ------------------------------------------------------------------ following
 
@@ -166,30 +175,99 @@ class LogTail:
 
     def lines(self, window: EvidenceWindow) -> dict[str, list[tuple[float, str]]]:
         """Per file, the ``(arrival, line)`` of the lines that reached it from
-        ``SLACK`` seconds before ``window`` to ``SLACK`` after, in file order.
+        ``SLACK_BEFORE`` seconds before ``window`` to ``SLACK_AFTER`` after, in file
+        order.
 
         ``arrival`` is when the tail first saw the file hold the line (at most
-        ``interval`` late). Files with nothing then are left out.
+        ``interval`` late). Files with nothing then are left out. Called from one
+        thread (the evidence thread): the lines read last time are kept, so the
+        overlapping windows of failures close together read each byte once.
         """
         with self._lock:
             self._poll()
             spans = {
-                path: _span(f, window.start_ts - SLACK, window.end_ts + SLACK)
+                path: _span(f, window.start_ts - SLACK_BEFORE, window.end_ts + SLACK_AFTER)
                 for path, f in self._files.items()
             }
         out: dict[str, list[tuple[float, str]]] = {}
         for path, span in spans.items():
             if span is None:
                 continue
-            lines = _read(path, *span)
+            lines = self._read(path, span)
             if lines:
                 out[path] = lines
         return out
 
+    def _read(self, path: str, span: _Span) -> list[tuple[float, str]]:
+        """The complete lines of ``span``: from the kept ones where they cover it,
+        the rest read from the file (and kept for the next window)."""
+        begin, end = span.begin, span.end
+        if end - begin > MAX_READ:
+            begin = end - MAX_READ
+        kept = self._kept.get(path)
+        if kept is None or kept.generation != span.generation or not kept.covers(begin):
+            kept = _Kept(span.generation, begin, begin)
+            self._kept[path] = kept
+        kept.forget_before(begin)
+        partial: list[tuple[float, str]] = []
+        if end > kept.end:
+            start, ends, lines, unfinished = _read(path, kept.end, end, span)
+            kept.extend(start, ends, lines)
+            if unfinished is not None and kept.end >= begin:
+                partial.append(unfinished)  # shown now, read again once it is complete
+        return kept.between(begin, end) + partial
 
-def _span(
-    followed: _Followed, start: float, end: float
-) -> tuple[int, int, array, array, int] | None:
+
+@dataclass
+class _Span:
+    """A byte range of one file generation, with the marks over it."""
+
+    begin: int
+    end: int
+    times: array
+    sizes: array
+    inode: int
+    generation: int
+
+
+@dataclass
+class _Kept:
+    """Complete lines read from one file generation: ``start`` .. ``end`` (bytes)."""
+
+    generation: int
+    start: int
+    end: int
+    ends: list[int] = field(default_factory=list)  # each line's end offset
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def covers(self, begin: int) -> bool:
+        return self.start <= begin <= self.end
+
+    def forget_before(self, begin: int) -> None:
+        """Drop the lines that end before ``begin`` (windows move forward)."""
+        cut = bisect_right(self.ends, begin)
+        if cut:
+            self.start = self.ends[cut - 1]
+            del self.ends[:cut]
+            del self.lines[:cut]
+
+    def extend(self, start: int, ends: list[int], lines: list[tuple[float, str]]) -> None:
+        if start != self.end:  # the bytes in between could not be read: start over
+            self.start, self.ends, self.lines = start, [], []
+        self.ends.extend(ends)
+        self.lines.extend(lines)
+        self.end = ends[-1] if ends else start
+
+    def between(self, begin: int, end: int) -> list[tuple[float, str]]:
+        """Lines starting at or after ``begin`` and ending by ``end``."""
+        first = bisect_left(self.ends, begin + 1)  # a line ending at begin is before it
+        if first < len(self.ends) and (self.ends[first - 1] if first else self.start) < begin:
+            first += 1  # it started before begin: a partial line of the window
+        last = bisect_right(self.ends, end)
+        return self.lines[first:last]
+
+
+def _span(followed: _Followed, start: float, end: float) -> _Span | None:
     """The byte range that arrived in ``start .. end``, and a copy of the marks over it."""
     times, sizes = followed.times, followed.sizes
     if not times or times[-1] < start:
@@ -199,34 +277,50 @@ def _span(
     hi = min(hi, len(times) - 1)
     if sizes[hi] <= sizes[lo]:
         return None
-    return sizes[lo], sizes[hi], times[lo : hi + 1], sizes[lo : hi + 1], followed.inode
+    return _Span(
+        sizes[lo],
+        sizes[hi],
+        times[lo : hi + 1],
+        sizes[lo : hi + 1],
+        followed.inode,
+        followed.generation,
+    )
 
 
 def _read(
-    path: str, begin: int, end: int, times: array, sizes: array, inode: int
-) -> list[tuple[float, str]]:
-    """The lines of bytes ``begin .. end`` of ``path``, each with its arrival time."""
-    if end - begin > MAX_READ:
-        begin = end - MAX_READ
+    path: str, begin: int, end: int, span: _Span
+) -> tuple[int, list[int], list[tuple[float, str]], tuple[float, str] | None]:
+    """The complete lines of bytes ``begin .. end`` of ``path`` that start at or after
+    ``begin`` (a partial first line is dropped): ``(where the first starts, each one's
+    end offset, (arrival, text) of each, the unfinished last line or None)``."""
+    times, sizes = span.times, span.sizes
     try:
         with open(path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_ino != inode:
-                return []  # replaced since the marks were taken
+            if os.fstat(fh.fileno()).st_ino != span.inode:
+                return begin, [], [], None  # replaced since the marks were taken
             start = max(0, begin - 1)
             fh.seek(start)
             data = fh.read(end - start)
     except OSError:
-        return []
+        return begin, [], [], None
     offset = start
     if begin > 0:  # drop a partial first line unless begin is a line's start
         cut = data.find(b"\n")
         if cut < 0:
-            return []
+            return begin, [], [], None
         offset, data = start + cut + 1, data[cut + 1 :]
-    out: list[tuple[float, str]] = []
+    first = offset
+    pieces = data.split(b"\n")
+    rest = pieces.pop()  # after the last newline: b"" or an unfinished line
+    ends: list[int] = []
+    lines: list[tuple[float, str]] = []
     last = len(sizes) - 1
-    for raw in data.splitlines(keepends=True):
-        offset += len(raw)
-        index = min(bisect_left(sizes, offset), last)
-        out.append((times[index], raw.decode("utf-8", "replace").rstrip("\r\n")))
-    return out
+    for raw in pieces:
+        offset += len(raw) + 1
+        ends.append(offset)
+        at = min(bisect_left(sizes, offset), last)
+        lines.append((times[at], raw.decode("utf-8", "replace").rstrip("\r")))
+    unfinished = None
+    if rest:
+        unfinished = (times[last], rest.decode("utf-8", "replace").rstrip("\r"))
+    return first, ends, lines, unfinished

@@ -115,3 +115,35 @@ def test_the_thread_follows_until_closed(tmp_path):
         tail.close()
     assert [line for _, line in lines[str(log)]] == ["seen by the thread or by lines()"]
     assert tail._thread is not None and not tail._thread.is_alive()
+
+
+def test_overlapping_windows_read_each_line_once_and_alike(tmp_path):
+    """Failures close together have overlapping windows: what was read is kept, and an
+    unfinished last line is shown, then read whole once its newline came."""
+    log = tmp_path / "app.log"
+    log.write_text("")
+    clock = Clock(1000.0)
+    tail = LogTail([str(log)], clock=clock, rescan=0.0)
+    tail.poll()
+    for second in range(1, 21):
+        clock.now = 1000.0 + second
+        append(log, f"line {second}\n")
+        tail.poll()
+    clock.now = 1021.0
+    append(log, "half a li")
+    tail.poll()
+
+    def texts(start: float, end: float) -> list[str]:
+        return [line for _, line in tail.lines(window(start, end)).get(str(log), [])]
+
+    assert texts(1005.0, 1006.0) == [f"line {n}" for n in range(5, 10)]  # 0.5 s before, 2 s after
+    assert texts(1006.0, 1007.0) == [f"line {n}" for n in range(6, 11)]
+    assert texts(1019.0, 1020.0) == ["line 19", "line 20", "half a li"]
+    clock.now = 1022.0
+    append(log, "ne, now whole\n")
+    assert texts(1019.0, 1020.0)[-1] == "half a line, now whole"
+    fresh = LogTail([str(log)], clock=clock, rescan=0.0)
+    fresh._files, fresh._scanned_at, fresh._polled_at = tail._files, 0.0, clock.now
+    assert texts(1003.0, 1010.0) == [
+        line for _, line in fresh.lines(window(1003.0, 1010.0))[str(log)]
+    ]  # an earlier window again: read afresh, the same lines

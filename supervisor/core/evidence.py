@@ -46,7 +46,7 @@ _ISO = re.compile(
 )
 _CLF = re.compile(r"(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-]\d{2})(\d{2})")
 _SYSLOG = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})\b")
-_LEAD = re.compile(r"[\s\[<(]{0,3}")  # where a leading timestamp may start
+_LEADING = frozenset(" \t[<(")  # up to three of these may come before a leading time
 _JSON_HEAD = 120  # a JSON log line: its first ISO timestamp within this many characters
 
 
@@ -110,8 +110,9 @@ def leading_timestamp(line: str, year: int | None = None) -> float | None:
     (``{"ts": "2026-…"``) the first ISO time near its start. Without an offset a time
     is local, the way Python's ``logging`` writes ``asctime``. ``None``: no time.
     """
-    lead = _LEAD.match(line)
-    at = lead.end() if lead else 0
+    at = 0
+    while at < 3 and line[at : at + 1] in _LEADING:
+        at += 1
     first = line[at : at + 1]
     if first.isdigit():
         match = _ISO.match(line, at)
@@ -244,7 +245,29 @@ def _parse_iso(text: str) -> float | None:
 
 
 def _iso_seconds(match: re.Match[str]) -> float | None:
-    yr, mo, dd, hh, mm, ss, frac, zone = match.groups()
+    """Seconds of an ISO match; the part down to the second is looked up (a log's lines
+    share their seconds, and building a datetime per line is most of the cost)."""
+    frac, zone = match.group(7, 8)
+    key = (match.string[match.start(1) : match.end(6)], zone)
+    whole = _WHOLE.get(key)
+    if whole is None and key not in _WHOLE:
+        whole = _iso_whole(match)
+        if len(_WHOLE) >= 4096:
+            _WHOLE.clear()
+        _WHOLE[key] = whole
+    if whole is None:
+        return None
+    if frac:
+        digits = str(frac)[:6]
+        return whole + int(digits) / float(10 ** len(digits))
+    return whole
+
+
+_WHOLE: dict[tuple[str, str | None], float | None] = {}
+
+
+def _iso_whole(match: re.Match[str]) -> float | None:
+    yr, mo, dd, hh, mm, ss, _frac, zone = match.groups()
     tz: timezone | None
     if zone is None:
         tz = None
@@ -254,8 +277,7 @@ def _iso_seconds(match: re.Match[str]) -> float | None:
         sign = -1 if zone.startswith("-") else 1
         digits = zone[1:].replace(":", "")
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0)))
-    micro = int((frac or "0")[:6].ljust(6, "0"))
-    return _seconds(int(yr), int(mo), int(dd), int(hh), int(mm), int(ss), micro, tz)
+    return _seconds(int(yr), int(mo), int(dd), int(hh), int(mm), int(ss), 0, tz)
 
 
 def _seconds(
