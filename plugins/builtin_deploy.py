@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import pluggy
 
@@ -112,7 +113,8 @@ class LocalBackend(DeployBackend):
     """Runs ``[deploy] command`` as a long-lived local process: "the deployed backend".
 
     Each deploy stops the previous process group and starts a fresh one; its output
-    goes to ``deploy-local.log`` beside the history database; the run's end (also
+    goes to ``deploy-local.log`` beside the history database (the run's evidence
+    source unless ``[deploy] logs`` names others); the run's end (also
     Ctrl-C or a crash of the loop) stops it. Pair it with ``health_url`` so tests wait
     until it listens.
     """
@@ -124,10 +126,18 @@ class LocalBackend(DeployBackend):
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
+    def logs(self, config: Config) -> list[str]:
+        """Its own log (the server's output): evidence unless ``[deploy] logs`` says."""
+        return [str(self._log_path(config))]
+
+    @staticmethod
+    def _log_path(config: Config) -> Path:
+        return config.resolve(config.run.db).parent / "deploy-local.log"
+
     def deploy(self, config: Config, iteration: int, log: Callable[[str], None]) -> DeployOutcome:
         deploy = _Keys.of(config)
         self.stop()
-        log_path = config.resolve(config.run.db).parent / "deploy-local.log"
+        log_path = self._log_path(config)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **config.run.env, **deploy.env, "NETRA_ITERATION": str(iteration)}
         with open(log_path, "ab") as out:

@@ -87,6 +87,10 @@ class DeployConfig:
     health_url: str = ""
     health_timeout: float = 120.0
     when: str = "every-iteration"  # every-iteration | on-change | first
+    #: files (or globs) the deployed backend writes: the lines written while a test
+    #: that did not pass ran become its evidence. None: the backend's own default
+    #: (the ``local`` backend's log file); ``[]``: none.
+    logs: tuple[str, ...] | None = None
     #: the backend's own keys (``command``, ...), parsed per its declaration
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -248,6 +252,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "health_url": "str",
         "health_timeout": "duration",
         "when": "str",
+        "logs": "strlist",
     },
     "auth": {
         "secret_env": "str",
@@ -441,6 +446,9 @@ def parse_config(
 
     run = _parse_run(r, data.get("run", {}))
     deploy = DeployConfig(**_table(r, "deploy", data.get("deploy", {})))
+    for index, pattern in enumerate(deploy.logs or ()):
+        if not pattern.strip():
+            raise r.fail(f"deploy.logs[{index}]", "an empty path; name a log file or a glob")
     auth = AuthConfig(**_table(r, "auth", data["auth"])) if "auth" in data else None
     watchdog = WatchdogConfig(**_table(r, "watchdog", data.get("watchdog", {})))
     for key in ("test_timeout", "silence_timeout"):

@@ -149,11 +149,13 @@ def _iterations(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) 
 
 def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
     from supervisor.store import queries, triage
+    from supervisor.store.evidence import evidence_of_test, evidence_text
 
     test = queries.find_test(conn, args.nodeid, args.suite)
     data = queries.test_history(conn, test, args.limit)
     data["streak"] = triage.streak(conn, test["id"])  # None: its latest result passed
     data["dump"] = queries.newest_dump(conn, test["id"])  # whole, also in JSON
+    data["evidence"] = evidence_of_test(conn, test["id"])  # what the backend said
     if o.as_json:
         return o.json(data)
     s = data["summary"]
@@ -179,6 +181,8 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
         ("message", "message", "msg"),
     ]
     o.table(data["results"], columns, "newest first")
+    if data["evidence"]:
+        o.line(evidence_text(data["evidence"]))
     return _show_dump(data["dump"], args.dump, o)
 
 

@@ -355,6 +355,11 @@ class HookBridge:
         self.settle = self.delivery.settle
         self.close = self.delivery.close
 
+    def strict_failure(self, exc: PluginError) -> None:
+        """A plugin failed under ``NETRA_STRICT_PLUGINS=1`` (also in another delivery,
+        the evidence hooks'): the run stops, and the CLI exits 2 with the first one."""
+        self._fatal(exc)
+
     def _fatal(self, exc: PluginError) -> None:
         # NETRA_STRICT_PLUGINS=1: remember the first error, stop the run cleanly; the
         # session re-raises it at the end (exit 2).

@@ -51,6 +51,10 @@ How lifecycle hooks are delivered (:mod:`supervisor.hook_delivery`):
   oldest queued :func:`netra_results` batch is dropped, counted and reported as a
   warning. No other lifecycle call is ever dropped.
 
+One more hook returns something: :func:`netra_collect_evidence` (what a log store
+outside the run's files said while a test failed), delivered the same way on a
+thread of its own.
+
 A plugin that raises from any hook is reported and quarantined (its hooks are not
 called again in this run); see :mod:`supervisor.plugins`.
 """
@@ -64,6 +68,7 @@ import pluggy
 if TYPE_CHECKING:
     from supervisor.config import Config, SuiteConfig
     from supervisor.core.events import TestHung, TestResult
+    from supervisor.core.evidence import EvidenceWindow
     from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
 
 #: The pluggy project name: markers and the entry point group use it.
@@ -304,4 +309,40 @@ def netra_run_finished(run_id: int, status: str, exit_code: int) -> None:
         (0 every selected test passed, 1 failures or hangs were left, 3 internal
         error, 130 interrupted).
     :return: Nothing; a return value is ignored.
+    """
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@hookspec
+def netra_collect_evidence(
+    result: TestResult, window: EvidenceWindow
+) -> list[tuple[str, list[str] | str]] | None:
+    """Fetch what the backend logged while a non-passing test ran, from elsewhere.
+
+    For backends whose logs are not files the supervisor can read (``[deploy] logs``):
+    Loki, Cloud Logging, journald on another host. Called once per non-passing result
+    (``failed``, ``error``, ``hung``, ``crashed``, ``xpassed``): a per-result call, not
+    a batch, and only for those, which are few. It comes about ``window.margin``
+    seconds after the test ended (so lines written as it ended are in), on the
+    ``netra evidence hooks`` thread, never the runner's: a slow query delays no test.
+    An implementation running longer than ``[plugins] hook_timeout`` is abandoned
+    and its plugin quarantined, like a lifecycle hook; one that raises is quarantined.
+
+    What it returns is stored in the ``evidence`` table beside the supervisor's own
+    log excerpts, as ``source`` ``plugin:<plugin name>/<source>``: redacted, and held
+    to 200 lines / 64 KiB per pair (the rest summarised as ``… N more lines …``).
+    Lines that start with a timestamp give the row its ``first_at``/``last_at``.
+
+    :param result: The :class:`supervisor.core.events.TestResult` that did not pass
+        (iteration, phase, suite, nodeid, attempt, outcome, message, ``started_at``,
+        ``duration``). Do not modify it.
+    :param window: A :class:`supervisor.core.evidence.EvidenceWindow`: ``start`` and
+        ``end`` are timezone-aware UTC datetimes from the test's start to its end,
+        widened by ``margin`` seconds (1 s) on each side. Query your log store for it.
+    :return: A list of ``(source, lines)`` pairs: ``source`` a short name of where the
+        lines came from (``"loki"``, ``"journald:api.service"``), ``lines`` a list of
+        strings or one string (split at newlines); ``None`` or ``[]`` for nothing.
+        Anything else is reported and quarantines the plugin.
     """

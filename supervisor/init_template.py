@@ -38,6 +38,7 @@ backend = "none"              # a registered deploy backend; "none" skips deploy
 # health_url = "http://127.0.0.1:8000/health"   # polled after the deploy until it answers
 health_timeout = "120s"       # how long to wait for health_url after a deploy
 when = "every-iteration"      # deploy on: every-iteration | on-change | first
+# logs = ["/var/log/app/*.log"]   # the backend's logs: lines written while a failing test ran
 
 # [auth]                      # optional: mint a short-lived JWT for the tests (pyjwt)
 # secret_env = "NETRA_JWT_SECRET"                # environment variable holding the secret

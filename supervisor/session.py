@@ -217,6 +217,19 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     backend = None
     if config.deploy.backend != "none":
         backend = host.deploy_backends()[config.deploy.backend]
+    from supervisor.evidence_run import open_evidence
+
+    evidence = open_evidence(  # what the backend said while a non-pass ran
+        config,
+        backend,
+        host,
+        bus.emit,  # the history writer and the sinks (its lines are redacted already)
+        redactor,
+        report=bus.emit,
+        on_fatal=bridge.strict_failure,
+    )
+    if evidence is not None:
+        bus.subscribe(evidence)
     resume = resume_point(db_path, run_id) if options.resume else None
     if resume is not None and resume.recorded:
         reporter.line(
@@ -271,6 +284,11 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     finally:
         if bridge.fatal is not None:
             exit_code, status = ExitCode.USAGE, "error"
+        if evidence is not None:
+            try:
+                evidence.close()  # the last failures' evidence, while sinks still listen
+            except KeyboardInterrupt:
+                pass
         if backend is not None:
             _quietly(backend.stop)
         procs.end_run()  # anything of this run's still alive (tests' escaped children)

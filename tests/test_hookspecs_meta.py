@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from supervisor import hookspecs
-from supervisor.plugins import LIFECYCLE_HOOKS, REGISTRIES, PluginHost
+from supervisor.plugins import COLLECTING_HOOKS, LIFECYCLE_HOOKS, REGISTRIES, PluginHost
 
 TESTS = Path(__file__).parent
 THIS_FILE = Path(__file__).name
@@ -33,6 +33,7 @@ CONTRACT = {
     "netra_test_hung": ("event",),
     "netra_iteration_finished": ("run_id", "iteration", "status", "counts", "changes"),
     "netra_run_finished": ("run_id", "status", "exit_code"),
+    "netra_collect_evidence": ("result", "window"),
 }
 
 HOOK_NAMES = sorted(
@@ -83,7 +84,9 @@ def test_every_hook_is_documented(name):
 
 @pytest.mark.parametrize("name", HOOK_NAMES)
 def test_every_hook_has_a_place_in_the_host(name):
-    wired = set(LIFECYCLE_HOOKS) | set(REGISTRIES) | {"netra_register_suites"}
+    wired = (
+        set(LIFECYCLE_HOOKS) | set(COLLECTING_HOOKS) | set(REGISTRIES) | {"netra_register_suites"}
+    )
     assert name in wired, f"{name} is not called by the plugin host (supervisor/plugins/)"
 
 

@@ -72,30 +72,6 @@ name = "e2e"
 args = ["tests_e2e", "-p", "no:cacheprovider"]
 """
 
-# TODO(lead): at merge, drop this DDL and let the real migration 0006_evidence create
-# the table (the `evidence` branch); the DDL is copied from it exactly.
-EVIDENCE_DDL = (
-    "CREATE TABLE evidence(id INTEGER PRIMARY KEY, result_id INTEGER NOT NULL"
-    " REFERENCES results(id), source TEXT NOT NULL, lines TEXT NOT NULL,"
-    " omitted INTEGER NOT NULL DEFAULT 0, first_at TEXT, last_at TEXT)"
-)
-
-
-@pytest.fixture
-def evidence_table():
-    """Adds migration 0006_evidence's table to a history (stand-in until the merge)."""
-
-    def add(db: Path) -> None:
-        conn = sqlite3.connect(db)
-        try:
-            conn.execute(EVIDENCE_DDL)
-            conn.commit()
-        finally:
-            conn.close()
-
-    return add
-
-
 def _supervised_run(tmp_path: Path) -> Path:
     write(tmp_path / "tests_e2e/helpers.py", FIRST_TIME)
     write(tmp_path / "tests_e2e/test_e2e.py", TESTS)
@@ -157,6 +133,9 @@ def test_a_demo_run_reported_as_html_in_a_real_browser(tmp_path):
         assert 'test_p1_critical.py", line 90, in test_the_agent_stream_completes' in text
         assert "agent_ws.recv()" in text
         assert "AssertionError: expected <n> Created, got <n>" in text  # one group of 3
+        # its evidence: the line the real demo backend logged while the test ran
+        assert "WARNING POST /api/items: created item" in text
+        assert "but answered 200, not 201" in text
         assert "P1 critical" in text and "gate-failed" in text and "$120K MRR" in text
         # self-contained: nothing to fetch, nothing to run
         assert (
@@ -169,7 +148,7 @@ def test_a_demo_run_reported_as_html_in_a_real_browser(tmp_path):
     assert f"`{nodeid}`" in md and "agent_ws.recv()" in md and "eyJ" not in md
 
 
-def test_a_run_with_a_hang_failures_a_flaky_test_and_a_secret(tmp_path, evidence_table):
+def test_a_run_with_a_hang_failures_a_flaky_test_and_a_secret(tmp_path):
     db = _supervised_run(tmp_path)
     leaked_id = query(
         db,
@@ -193,10 +172,9 @@ def test_a_run_with_a_hang_failures_a_flaky_test_and_a_secret(tmp_path, evidence
     assert "| `e2e: tests_e2e/test_e2e.py::test_is_flaky` | `run 1` | 1 | 1 | 0 |" in md
     assert "&lt;b&gt;checkout&lt;/b&gt;" in prose  # the phase's impact label, escaped
 
-    # The evidence table (the `evidence` branch's migration) is shown when it exists.
+    # Evidence (this run has no backend log: none was attached) is shown when stored.
     with_evidence = tmp_path / "with-evidence.db"
     shutil.copy(db, with_evidence)
-    evidence_table(with_evidence)
     conn = sqlite3.connect(with_evidence)
     conn.execute(
         "INSERT INTO evidence (result_id, source, lines, omitted, first_at, last_at)"

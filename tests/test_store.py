@@ -47,6 +47,7 @@ CONTRACT = {
     "plugin_errors": "id, run_id, plugin, hook, error, at",
     # 0007_live: the tests in flight, for `netra-supervisor watch` (README)
     "running": "run_id, iteration, phase, suite, nodeid, worker, deadline, started_at",
+    "evidence": "id, result_id, source, lines, omitted, first_at, last_at",
 }
 FOREIGN_KEYS = {
     ("iterations", "run_id", "runs"),
@@ -57,6 +58,7 @@ FOREIGN_KEYS = {
     ("results", "test_id", "tests"),
     ("logs", "run_id", "runs"),
     ("plugin_errors", "run_id", "runs"),
+    ("evidence", "result_id", "results"),
 }
 
 
@@ -144,6 +146,7 @@ def test_schema_matches_the_contract(tmp_path):
     assert ("test_id",) in indexes("results")
     assert ("iteration_id",) in indexes("results")
     assert any(cols[0] == "run_id" for cols in indexes("iterations"))
+    assert ("result_id",) in indexes("evidence")
     conn.close()
 
 

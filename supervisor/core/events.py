@@ -255,6 +255,28 @@ class TestCrashed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence(Event):
+    """What the backend said while a non-passing test ran (an ``evidence`` row).
+
+    Names its result the way events do (iteration, phase, suite, nodeid, attempt);
+    the history writer finds the row. ``lines`` is redacted, newline-joined and bounded
+    (``omitted`` lines left out); ``first_at``/``last_at`` are UTC ISO-8601 when known.
+    """
+
+    kind = "evidence"
+    iteration: int
+    phase: int
+    suite: str
+    nodeid: str
+    attempt: int
+    source: str  # "log:<path>" | "plugin:<name>"
+    lines: str
+    omitted: int = 0
+    first_at: str | None = None
+    last_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LogLine(Event):
     """Something a person should see in the log pane (and the ``logs`` table)."""
 

@@ -182,6 +182,12 @@ class DeployBackend(OwnsKeys):
     def stop(self) -> None:
         """Called once when the run ends (also on Ctrl-C): release what ``deploy`` started."""
 
+    def logs(self, config: Config) -> list[str]:
+        """Files (or globs) the deployed system writes, when ``[deploy] logs`` is not
+        set: the lines written while a test that did not pass ran become its evidence.
+        Default: none."""
+        return []
+
 
 class LogSink(OwnsKeys):
     """Receives events (``[[sink]] kind = NAME``). Instances are made per ``[[sink]]``.

@@ -144,6 +144,8 @@ class ViewSource(Protocol):
     """What a dashboard reads: the live :class:`RunModel`, or a run followed from the
     history database (``supervisor.store.follow``). The panes see only ``ModelView``."""
 
+    run_id: int  # the run shown (a failure's report reads its evidence by it)
+
     def snapshot(
         self, log_seq: int = 0, failures_seq: int = 0, epoch: int = -1, now: float | None = None
     ) -> ModelView: ...

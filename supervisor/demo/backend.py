@@ -16,6 +16,11 @@ It serves one *revision*, read from ``--revision`` or the file ``--revision-file
 
 Any other revision refuses to start (exit 2), like a build that does not boot.
 
+Where the buggy revision misbehaves it says so in its log (its output, which the
+``local`` deploy backend writes to ``deploy-local.log``), one line stamped with the
+UTC time, the way a real backend logs a warning: the supervisor attaches such lines
+to the failing test that made the request (its evidence).
+
     python -m supervisor.demo.backend --port 8000 --ws-port 8001 --revision fixed
 """
 
@@ -29,6 +34,7 @@ import os
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,12 @@ AGENT_EVENTS = (
     "tool_completed",
     "agent_completed",
 )
+
+
+def log(text: str) -> None:
+    """One line of the backend's log: ``2026-12-01T01:35:55.123Z WARNING …``."""
+    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    print(f"{stamp.replace('+00:00', 'Z')} {text}", flush=True)
 
 
 class AuthError(Exception):
@@ -180,6 +192,11 @@ def route(
             return 422, {"error": "expected {'text': str}"}
         events = app.agent_events(body["text"])
         done = events[-1]["type"] == "agent_completed"
+        if not done:
+            log(
+                f"WARNING agent run for {claims['sub']}: stopped after {events[-1]['type']}; "
+                "agent_completed was never produced"
+            )
         return 200, {"status": "completed" if done else "running", "events": events}
     if parts and parts[0] == "items":
         return items(app, method, parts[1:], query, body)
@@ -210,7 +227,10 @@ def items(
                 new = {"id": app.next_id, "name": body["name"], "price": body.get("price", 0)}
                 app.items[app.next_id] = new
                 app.next_id += 1
-            return (200 if app.buggy else 201), new
+            if app.buggy:
+                log(f"WARNING POST /api/items: created item {new['id']} but answered 200, not 201")
+                return 200, new
+            return 201, new
         return 405, {"error": f"{method} not allowed on /api/items"}
     try:
         item_id = int(parts[0])
@@ -290,8 +310,14 @@ async def serve(app: App, host: str, port: int, ws_port: int) -> None:
                         json.dumps({"type": "error", "error": "send {'type': 'user_message'}"})
                     )
                     continue
-                for event in app.agent_events(str(message.get("text", ""))):
+                events = app.agent_events(str(message.get("text", "")))
+                for event in events:
                     await connection.send(json.dumps(event))
+                if events[-1]["type"] != "agent_completed":
+                    log(
+                        f"WARNING agent stream: sent {len(events)} events, stopped after "
+                        f"{events[-1]['type']}; the connection stays open without agent_completed"
+                    )
                 # buggy: agent_completed never comes and the connection stays open, silent
         except ConnectionClosed:
             pass

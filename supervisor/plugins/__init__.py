@@ -41,6 +41,7 @@ from supervisor.plugins.discovery import (
 )
 from supervisor.plugins.host import PluginHost
 from supervisor.plugins.records import (
+    COLLECTING_HOOKS,
     LIFECYCLE_HOOKS,
     REGISTRIES,
     STRICT_ENV,
@@ -55,6 +56,7 @@ from supervisor.plugins.records import (
 __all__ = [
     "BUILTIN_PACKAGE",
     "ENTRY_POINT_GROUP",
+    "COLLECTING_HOOKS",
     "LIFECYCLE_HOOKS",
     "LOCAL_MODULE_PREFIX",
     "OWN_DISTRIBUTION",

@@ -25,6 +25,7 @@ from supervisor.core.events import PluginFailed
 from supervisor.core.kinds import DeployBackend, LogSink, SuiteKind
 from supervisor.plugins import discovery, kind_config, registrations
 from supervisor.plugins.records import (
+    COLLECTING_HOOKS,
     LIFECYCLE_HOOKS,
     REGISTRIES,
     STRICT_ENV,
@@ -240,7 +241,8 @@ class PluginHost:
         out.sort(key=lambda p: (0 if p[0].tryfirst else 2 if p[0].trylast else 1, p[1].order))
         return out
 
-    _FAILED = object()
+    #: What an isolated call returns when its implementation failed (and was reported).
+    FAILED = _FAILED = object()
 
     def _call_impl(self, impl: Any, record: PluginRecord, hook_name: str, kwargs: dict) -> Any:
         if not record.ok:  # quarantined earlier in this same call
@@ -277,12 +279,13 @@ class PluginHost:
 
         For callers that run them elsewhere (the run's hook delivery thread, with a
         timeout per call). Checks the hook and that ``kwargs`` are exactly its
-        parameters; an empty list means nobody implements it.
+        parameters; an empty list means nobody implements it. The collecting hooks
+        (``COLLECTING_HOOKS``) are handed out the same way; each call's ``run()``
+        returns what the implementation returned (``FAILED`` after a failure).
         """
-        if hook_name not in LIFECYCLE_HOOKS:
-            raise ValueError(
-                f"{hook_name!r} is not a lifecycle hook ({', '.join(LIFECYCLE_HOOKS)})"
-            )
+        if hook_name not in LIFECYCLE_HOOKS and hook_name not in COLLECTING_HOOKS:
+            known = ", ".join((*LIFECYCLE_HOOKS, *COLLECTING_HOOKS))
+            raise ValueError(f"{hook_name!r} is not a lifecycle hook ({known})")
         self._check_kwargs(hook_name, kwargs)
         return [
             ImplCall(record, hook_name, partial(self._call_impl, impl, record, hook_name, kwargs))

@@ -36,6 +36,11 @@ LIFECYCLE_HOOKS = (
     "netra_run_finished",
 )
 
+#: Hooks called once per non-passing result whose return value is kept (evidence):
+#: :meth:`PluginHost.lifecycle_calls` hands them out too; the run delivers them on a
+#: thread of their own (``supervisor.evidence_run``).
+COLLECTING_HOOKS = ("netra_collect_evidence",)
+
 
 class PluginError(Exception):
     """A plugin failed while ``NETRA_STRICT_PLUGINS=1``; ``str()`` is one line."""

@@ -26,6 +26,7 @@ from typing import Any
 from supervisor.core.events import (
     FLAKY,
     DeployFinished,
+    Evidence,
     IterationFinished,
     IterationStarted,
     LogLine,
@@ -40,6 +41,7 @@ from supervisor.core.events import (
     TestStarted,
     utc_now,
 )
+from supervisor.core.evidence import EVIDENCE_OUTCOMES
 from supervisor.store.bounds import Bounds, RowId
 from supervisor.text import storable
 
@@ -55,6 +57,16 @@ _INSERT_RESULT = (
 _INSERT_LOG = "INSERT INTO logs (id, run_id, at, level, source, text) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_PLUGIN_ERROR = (
     "INSERT INTO plugin_errors (id, run_id, plugin, hook, error, at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVIDENCE = (
+    "INSERT INTO evidence (result_id, source, lines, omitted, first_at, last_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_FIND_RESULT = (
+    "SELECT r.id FROM results r JOIN iterations i ON i.id = r.iteration_id"
+    " JOIN tests t ON t.id = r.test_id LEFT JOIN phases p ON p.id = r.phase_id"
+    " WHERE i.run_id = ? AND i.seq = ? AND COALESCE(p.seq, 0) = ? AND t.suite = ?"
+    " AND t.nodeid = ? AND r.attempt = ? ORDER BY r.id DESC LIMIT 1"
 )
 _INSERT_TEST = (
     "INSERT INTO tests (suite, nodeid, file, first_seen) VALUES (?, ?, ?, ?)"
@@ -125,10 +137,12 @@ class Batch:
         "clear_running",
         "collected",
         "running_row",
+        "evidence",
     )
 
     def __init__(self) -> None:
         self.results: list[tuple[Any, ...]] = []
+        self.evidence: list[tuple[Any, ...]] = []
         self.logs: list[tuple[Any, ...]] = []
         self.plugin_errors: list[tuple[Any, ...]] = []
         self.undo: list[tuple[dict[Any, int], Any]] = []
@@ -157,6 +171,8 @@ class Batch:
             conn.executemany(_INSERT_LOG, self.logs)
         if self.plugin_errors:
             conn.executemany(_INSERT_PLUGIN_ERROR, self.plugin_errors)
+        if self.evidence:  # after the results they name
+            conn.executemany(_INSERT_EVIDENCE, self.evidence)
 
     def revert(self) -> None:
         for cache, key in reversed(self.undo):
@@ -185,6 +201,9 @@ class RowFolder:
         self._iteration_ids: dict[int, int] = dict(iteration_ids or {})
         self._phase_ids: dict[tuple[int, int], int] = dict(phase_ids or {})
         self._test_ids: dict[tuple[str, str], int] = {}
+        #: (iteration, phase, suite, nodeid, attempt) -> results.id of a result that may get
+        #: evidence (one that did not pass); evidence comes a second or two later
+        self._evidence_of: dict[tuple[int, int, str, str, int], int] = {}
         #: The event types the history records, each with its handler.
         self.handlers: dict[type, Callable[[Any, Batch], None]] = {
             TestResult: self._on_result,
@@ -201,6 +220,7 @@ class RowFolder:
             TestStarted: self._on_started,
             TestsCollected: self._on_collected,
             RunSettings: self._on_settings,
+            Evidence: self._on_evidence,
         }
 
     def _r(self, value: Any) -> str | None:
@@ -312,6 +332,9 @@ class RowFolder:
         message = fit("results", "message", ev.message, row_id, batch)
         longrepr = fit("results", "longrepr", ev.longrepr, row_id, batch)
         dump = fit("results", "dump", ev.dump, row_id, batch)
+        evidence = ev.outcome in EVIDENCE_OUTCOMES
+        if evidence:
+            row_id()  # its evidence, a second or two later, names this row
         batch.results.append(
             (
                 row_id.value,
@@ -330,6 +353,10 @@ class RowFolder:
                 int(ev.flaky),
             )
         )
+        if evidence:
+            key = (ev.iteration, ev.phase, ev.suite, ev.nodeid, ev.attempt)
+            self._evidence_of[key] = row_id()
+            batch.undo.append((self._evidence_of, key))
 
     def _on_started(self, ev: TestStarted, batch: Batch) -> None:
         batch.started[(ev.suite, ev.nodeid)] = ev
@@ -499,6 +526,36 @@ class RowFolder:
         error = self._fit("plugin_errors", "error", ev.error, row_id, batch)
         batch.plugin_errors.append(
             (row_id.value, self.run_id, r(ev.plugin), r(ev.hook), error, r(ev.at))
+        )
+
+    def _on_evidence(self, ev: Evidence, batch: Batch) -> None:
+        key = (ev.iteration, ev.phase, ev.suite, ev.nodeid, ev.attempt)
+        result_id = self._evidence_of.get(key)
+        if result_id is None:  # a resumed run: the result was written by an earlier one
+            row = self._conn.execute(
+                _FIND_RESULT,
+                (
+                    self.run_id,
+                    ev.iteration,
+                    ev.phase,
+                    self._r(ev.suite),
+                    self._r(ev.nodeid),
+                    ev.attempt,
+                ),
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"no result of {ev.nodeid} (attempt {ev.attempt}) to attach to")
+            result_id = row[0]
+        r = self._r
+        batch.evidence.append(
+            (
+                result_id,
+                r(ev.source) or "",
+                r(ev.lines) or "",
+                ev.omitted,
+                r(ev.first_at),
+                r(ev.last_at),
+            )
         )
 
     def _on_run_finished(self, ev: RunFinished, batch: Batch) -> None:

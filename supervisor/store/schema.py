@@ -262,6 +262,31 @@ def m0007_live(db: Any) -> None:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
+_SCHEMA_0006 = (
+    """
+    CREATE TABLE IF NOT EXISTS evidence (
+        id INTEGER PRIMARY KEY,
+        result_id INTEGER NOT NULL REFERENCES results(id),
+        source TEXT NOT NULL,
+        lines TEXT NOT NULL,
+        omitted INTEGER NOT NULL DEFAULT 0,
+        first_at TEXT,
+        last_at TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS evidence_result ON evidence (result_id)",
+)
+
+
+def m0006_evidence(db: Any) -> None:
+    """``evidence``: what the backend said while a non-passing test ran, one row per
+    result and source (``log:<path>`` or ``plugin:<name>``): the lines, redacted,
+    newline-joined and bounded; ``omitted`` lines left out; the first and last kept
+    line's UTC time when known."""
+    for statement in _SCHEMA_0006:
+        db.execute(statement)
+
+
 #: Every migration, in order: (name, function taking a db with ``execute``).
 MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_initial", m0001_initial),
@@ -269,6 +294,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0003_iteration_eta", m0003_iteration_eta),
     ("0004_quarantine", m0004_quarantine),
     ("0005_flaky", m0005_flaky),
+    ("0006_evidence", m0006_evidence),
     ("0007_live", m0007_live),
 )
 

@@ -172,12 +172,18 @@ class DashboardApp(App[str]):
         if isinstance(event.data_table, FailuresPane):
             group = event.data_table.selected()
             if group is not None:
+                from supervisor.store.evidence import run_evidence
                 from supervisor.store.triage import describe_streaks
 
                 # since which revision each fails: a few index seeks, read-only
                 tests = [(r.suite, r.nodeid) for r in group.results[:50]]
                 streaks = describe_streaks(self.db_path, tests)
-                self.push_screen(FailureScreen(group, self.redact, streaks))
+                # what the backend said while each ran (written a second or two later)
+                keys = [
+                    (r.iteration, r.phase, r.suite, r.nodeid, r.attempt) for r in group.results[:50]
+                ]
+                evidence = run_evidence(self.db_path, self.source.run_id, keys)
+                self.push_screen(FailureScreen(group, self.redact, streaks, evidence))
 
 
 class SupervisorApp(DashboardApp):

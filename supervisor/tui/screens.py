@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from supervisor.core.waiting import fold_dump
+from supervisor.store.evidence import ResultKey, describe
 from supervisor.tui.widgets.failures import FailureGroup
 
 KEYS = (
@@ -65,7 +67,8 @@ class HelpScreen(ModalScreen[None]):
 
 
 class FailureScreen(Screen[None]):
-    """Every test of one failure group, the newest's full report first."""
+    """Every test of one failure group, the newest's full report first, each with what
+    the backend logged while it ran (its evidence) beside its message."""
 
     BINDINGS = [Binding("escape", "close", "Back")]
 
@@ -74,12 +77,16 @@ class FailureScreen(Screen[None]):
         group: FailureGroup,
         redact: Callable[[str], str] | None = None,
         streaks: dict[tuple[str, str], str] | None = None,
+        evidence: dict[ResultKey, list[dict[str, Any]]] | None = None,
     ) -> None:
         super().__init__()
         self.group = group
         self.redact = redact or (lambda s: s)
         #: (suite, nodeid) -> "failing since revision … ; last passed at …: git log A..B"
         self.streaks = streaks or {}
+        #: (iteration, phase, suite, nodeid, attempt) -> evidence rows: the backend's log
+        #: lines of each result's window (supervisor.store.evidence)
+        self.evidence = evidence or {}
 
     def compose(self) -> ComposeResult:
         r = self.redact
@@ -107,6 +114,12 @@ class FailureScreen(Screen[None]):
                     body.append(streak + "\n", style="bold")
                 if result.message:
                     body.append(r(result.message) + "\n")
+                key = (result.iteration, result.phase, result.suite, result.nodeid, result.attempt)
+                for row in self.evidence.get(key, ()):
+                    body.append(
+                        f"\n--- what the backend said: {r(describe(row))} ---\n", style="dim"
+                    )
+                    body.append(r(row["lines"]) + "\n")
                 if result.longrepr:
                     body.append("\n--- report (longrepr, captured output) ---\n", style="dim")
                     body.append(r(result.longrepr) + "\n")
