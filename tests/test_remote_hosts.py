@@ -152,10 +152,16 @@ def test_a_hung_remote_test_is_dumped_killed_and_the_rest_runs(tmp_path, sshd):
     assert outcomes.pop("tests/test_remote.py::test_hangs") == "hung"
     assert outcomes.pop("tests/test_remote.py::test_crashes") == "crashed"
     assert set(outcomes.values()) == {"passed"} and len(outcomes) == 4
-    (dump,) = query(
-        project / ".netra" / "history.db", "select dump from results where outcome = 'hung'"
+    (dump, message) = query(
+        project / ".netra" / "history.db",
+        "select dump, message from results where outcome = 'hung'",
     )[0]
-    assert "waits_for_a_reply_that_never_comes" in dump  # its waiting line
+    assert "waits_for_a_reply_that_never_comes" in dump
+    # its waiting line, read on the remote side: the await the test's task waits on
+    assert (
+        "at tests/test_remote.py:8 in waits_for_a_reply_that_never_comes:"
+        " await asyncio.Event().wait()" in message
+    ), message
     assert not [p for p in psutil.process_iter(["cmdline"]) if mark in (p.info["cmdline"] or [])]
     assert not sshd.sessions()
 
