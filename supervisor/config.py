@@ -144,7 +144,7 @@ class SuiteConfig:
     cwd: str = "."
     python: str = ""  # empty: the supervisor's own interpreter
     workers: int = 1
-    #: pytest-xdist ``--tx`` specs of remote workers (``ssh=...``), besides ``workers``
+    #: remote workers (``--tx`` specs such as ``ssh=...``; the kind checks them), besides ``workers``
     hosts: tuple[str, ...] = ()
     test_timeout: float | None = None
     tags: tuple[str, ...] = ()
