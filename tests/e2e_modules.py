@@ -20,10 +20,12 @@ E2E_MODULES = frozenset(
         "test_prestart",
         "test_pytest_only_cut",
         "test_pytest_runner",
+        "test_remote_hosts",
         "test_resume",
         "test_supervisor_killed",
         "test_third_party_suites",
         "test_tui_terminal",
+        "test_waiting_e2e",
         "test_websocket_events",
     }
 )

@@ -360,3 +360,19 @@ def test_fold_dump_puts_the_test_thread_first_and_folds_a_faulthandler_report():
         "Current thread 0x00007f0000000001 (most recent call first):",
     ]
     assert "test_segfaults" in folded
+
+
+def test_the_call_waited_on_is_found_in_its_line_without_column_positions():
+    """Python 3.10 gives no executing expression: the call of the next frame's function
+    is cut out of the line, arguments and ``await`` included, so the message reads the
+    same as on 3.11+."""
+    from supervisor.core.waiting import call_in
+
+    line = 'seen.append(json.loads(agent_ws.recv())["type"])'
+    assert call_in(line, "recv") == "agent_ws.recv()"
+    assert call_in("return await queue.get()", "get") == "await queue.get()"
+    assert call_in('frame = self.frames.get(block=True, sep=")")', "get") == (
+        'self.frames.get(block=True, sep=")")'
+    )
+    assert call_in("time.sleep(60)", "wait") == ""  # not called on this line
+    assert call_in("forget(", "forget") == ""  # unbalanced: the line is shown instead

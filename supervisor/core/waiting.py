@@ -69,6 +69,7 @@ class Waiting:
     fixture: str = ""
     fixture_when: str = ""  # setup | teardown
     stack: str = ""  # the thread or task it was found in
+    called: str = ""  # the function ``own`` called (the next frame in), if any
 
 
 # --------------------------------------------------------------------------- data in
@@ -239,7 +240,13 @@ def find_waiting(stacks: Sequence[Stack], roots: Roots, nodeid: str) -> Waiting 
     if stack is None or not stack.frames:
         return None
     fixture, when = _fixture(stack, roots)
-    return Waiting(_own(stack, roots), stack.frames[-1], fixture, when, stack.name)
+    own = _own(stack, roots)
+    called = ""
+    if own is not None:
+        at = max(i for i, f in enumerate(stack.frames) if f is own)
+        if at + 1 < len(stack.frames):
+            called = stack.frames[at + 1].func
+    return Waiting(own, stack.frames[-1], fixture, when, stack.name, called)
 
 
 # --------------------------------------------------------------------------- the line
@@ -276,8 +283,38 @@ def _callee(text: str) -> str:
     return ("await " if awaited else "") + _clip(body, _LEAF_WIDTH)
 
 
-def _own_text(frame: Frame) -> str:
-    text = _no_comment(frame.expr or frame.code)
+def call_in(code: str, func: str) -> str:
+    """The call of ``func`` in a line of code, with its arguments (and ``await``):
+    ``agent_ws.recv()`` of ``seen.append(json.loads(agent_ws.recv())["type"])``. What
+    Python 3.11+ gives as the frame's executing expression; on 3.10 (no column
+    positions) it is found by the callee's name. "" when the line has no such call."""
+    if not func or not func.isidentifier():
+        return ""
+    match = re.search(rf"(?<![\w.])((?:[A-Za-z_]\w*\s*\.\s*)*{re.escape(func)})\s*\(", code)
+    if match is None:
+        return ""
+    depth, quote, end = 0, "", -1
+    for i in range(match.end() - 1, len(code)):
+        char = code[i]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                end = i + 1
+                break
+    if end < 0:
+        return ""
+    call = code[match.start() : end]
+    return "await " + call if code[: match.start()].rstrip().endswith("await") else call
+
+
+def _own_text(frame: Frame, called: str = "") -> str:
+    text = _no_comment(frame.expr or call_in(frame.code, called) or frame.code)
     if len(text) > _OWN_WIDTH:
         match = re.match(r"((?:await )?[\w.]+)\s*\(", text)
         text = f"{match.group(1)}(…)" if match else _clip(text, _OWN_WIDTH)
@@ -297,7 +334,7 @@ def waiting_line(waiting: Waiting, roots: Roots) -> str:
         else:
             func += f" (in fixture {waiting.fixture}, {waiting.fixture_when})"
     line = f"at {short_path(main.file, roots)}:{main.line} in {func}"
-    text = _own_text(main)
+    text = _own_text(main, waiting.called if main is own else "")
     if text:
         line += f": {text}"
     if own is not None and leaf is not None and leaf != own:
