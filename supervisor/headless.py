@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from supervisor.config import format_duration
 from supervisor.core.changes import format_changes
@@ -124,9 +124,16 @@ class HeadlessReporter:
         self._iteration_estimate: float | None = None
         self._phase_seq = 0
         self._last_progress = 0.0
+        self._handlers: dict[type, Callable[[Any], None] | None] = {}
 
     def __call__(self, event: Event) -> None:
-        handler = getattr(self, "_on_" + event.kind, None)
+        # one dict lookup per event (most are test starts, which print nothing): no
+        # name built and no failed attribute lookup per result
+        kind = type(event)
+        try:
+            handler = self._handlers[kind]
+        except KeyError:
+            handler = self._handlers[kind] = getattr(self, "_on_" + event.kind, None)
         if handler is not None:
             handler(event)
 

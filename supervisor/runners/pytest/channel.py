@@ -64,6 +64,14 @@ class Arrived:
     exited: bool = False  # the watched process exited
 
 
+def _loads(line: bytes) -> object:
+    """One line's message; ``None`` for a line that is not JSON (dropped)."""
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
 class Channel:
     """Listeners, connections and the selector that waits on them (one per suite run)."""
 
@@ -183,19 +191,23 @@ class Channel:
 
     @staticmethod
     def _decode(conn: Conn, chunk: bytes) -> list[dict]:
-        lines = (conn.buf + chunk).split(b"\n")
-        conn.buf = lines.pop()
-        out = []
-        for line in lines:
-            if not line:
-                continue
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(msg, dict):
-                out.append(msg)
-        return out
+        """Complete lines → messages: one ``json.loads`` for the whole read (the lines
+        joined as one JSON array; a hundred tests' lines cost about what three decoded
+        one by one do), line by line only when some line is not JSON."""
+        data = conn.buf + chunk
+        end = data.rfind(b"\n")
+        if end < 0:
+            conn.buf = data
+            return []
+        conn.buf = data[end + 1 :]
+        body = data[:end].replace(b"\n\n", b"\n").strip(b"\n")
+        if not body:
+            return []
+        try:
+            decoded = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
+        except ValueError:
+            decoded = [_loads(line) for line in body.split(b"\n")]
+        return [msg for msg in decoded if type(msg) is dict]
 
     # -- ending ------------------------------------------------------------------------
     def close(self, conn: Conn) -> None:
