@@ -319,7 +319,14 @@ def _sample_own_cpu(pid: int, db: Path) -> float | None:
     last = next((s for s in started if s[1] == started[-1][1]), started[-1])
     if last[1] <= first[1]:
         return None
-    return (last[0] - first[0]) / (last[1] - first[1]) * 1e6
+    per_result = (last[0] - first[0]) / (last[1] - first[1]) * 1e6
+    print(
+        f"    own CPU: {first[0]:.2f}s until the first results were in the history, "
+        f"{last[0] - first[0]:.2f}s for results {first[1]}..{last[1]}, "
+        f"{samples[-1][0]:.2f}s at the last sample",
+        flush=True,
+    )
+    return per_result
 
 
 def _tail(proc: Ran, lines: int = 25) -> str:

@@ -186,7 +186,8 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     labeller = change_labeller(outcomes)  # new / still / fixed against the same rows
     bus.subscribe(last, last.many)
     if ui is None:
-        bus.subscribe(reporter)  # with a view, it joins when the view ends (or crashes)
+        # with a view, it joins when the view ends (or crashes)
+        bus.subscribe(reporter, reporter.many)
     bus.subscribe(bridge, bridge.many)
     bus.subscribe(sinks)
     sinks.start(bus.emit, redactor)
@@ -328,7 +329,7 @@ class _ViewRun:
         with self.model.read():
             self.reporter.target = self.model.target
             self.reporter.iterations = list(self.model.iterations)
-        self.bus.subscribe(self.reporter)
+        self.bus.subscribe(self.reporter, self.reporter.many)
         if how == "crashed":
             self.reporter.line(f"netra-supervisor: the TUI crashed ({detail}); going on headless")
         elif how == "quit" and not self.done.is_set():
