@@ -425,12 +425,13 @@ class NetraChildPlugin:
         if self.controller:
             return  # relayed from an xdist worker, which reports it itself
         outcome = report.outcome
-        duration = round(report.duration, 6)
         wasxfail = getattr(report, "wasxfail", None)
         if outcome == "passed" and wasxfail is None:  # the common case, by hand
-            self.phases.append(f'{{"w":"{report.when}","o":"passed","d":{duration!r}}}')
+            # one float format (microseconds, correctly rounded: the value round(d, 6)
+            # gives) instead of round() and repr(): three times per test
+            self.phases.append(f'{{"w":"{report.when}","o":"passed","d":{report.duration:.6f}}}')
         else:
-            phase: dict = {"w": report.when, "o": outcome, "d": duration}
+            phase: dict = {"w": report.when, "o": outcome, "d": round(report.duration, 6)}
             if wasxfail is not None:
                 phase["x"] = wasxfail
             if outcome != "passed":
