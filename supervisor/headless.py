@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from supervisor.config import format_duration
 from supervisor.core.changes import format_changes
@@ -39,6 +39,7 @@ from supervisor.core.events import (
     TestHung,
     TestResult,
     TestsCollected,
+    TestStarted,
 )
 from supervisor.core.model import IterationSummary
 from supervisor.core.quarantine import quarantine_text
@@ -124,9 +125,16 @@ class HeadlessReporter:
         self._iteration_estimate: float | None = None
         self._phase_seq = 0
         self._last_progress = 0.0
+        self._handlers: dict[type, Callable[[Any], None] | None] = {}
 
     def __call__(self, event: Event) -> None:
-        handler = getattr(self, "_on_" + event.kind, None)
+        # one dict lookup per event (most are test starts, which print nothing): no
+        # name built and no failed attribute lookup per result
+        kind = type(event)
+        try:
+            handler = self._handlers[kind]
+        except KeyError:
+            handler = self._handlers[kind] = getattr(self, "_on_" + event.kind, None)
         if handler is not None:
             handler(event)
 
@@ -181,7 +189,24 @@ class HeadlessReporter:
     def _on_tests_collected(self, e: TestsCollected) -> None:
         self._phase_total += len(e.nodeids)
 
+    def many(self, events: list[Event]) -> None:
+        """A batch (one read of a runner): each result counted and printed as it
+        would be alone, the progress line looked at once per batch, not per result."""
+        results = 0
+        for event in events:
+            if type(event) is TestResult:
+                self._count_result(event)
+                results += 1
+            elif type(event) is not TestStarted:  # a start prints nothing
+                self(event)
+        if results:
+            self._maybe_progress()
+
     def _on_test_result(self, e: TestResult) -> None:
+        self._count_result(e)
+        self._maybe_progress()
+
+    def _count_result(self, e: TestResult) -> None:
         failing = e.outcome not in GREEN_OUTCOMES and not e.quarantined
         if e.attempt == 1:
             self._phase_done += 1
@@ -202,6 +227,8 @@ class HeadlessReporter:
                 self.line(
                     f"  ✖ {e.outcome}{_change(e)}{apart} {e.nodeid}: {self._shown(e.message)}"
                 )
+
+    def _maybe_progress(self) -> None:
         now = time.monotonic()
         if now - self._last_progress >= self.progress_every:
             self._last_progress = now

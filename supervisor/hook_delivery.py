@@ -49,6 +49,8 @@ from supervisor.core.events import (
     RunFinished,
     RunStarted,
     TestHung,
+    TestResult,
+    TestStarted,
 )
 from supervisor.plugins import ImplCall, PluginError, PluginHost
 
@@ -370,8 +372,22 @@ class HookBridge:
     def _call(self, hook: str, results: int = 0, **kwargs: object) -> None:
         self.delivery.submit(self.host.lifecycle_calls(hook, kwargs), results)
 
+    def many(self, events: list[Event]) -> None:
+        """:meth:`__call__` for a batch: results to the batcher, other events one by one."""
+        for event in events:
+            kind = type(event)
+            if kind is TestResult:
+                self.batcher(event)
+            elif kind is not TestStarted:
+                self(event)
+
     def __call__(self, event: Event) -> None:
-        self.batcher(event)
+        kind = type(event)
+        if kind is TestResult:  # nearly every event: batched, no hook per result
+            self.batcher(event)
+            return
+        if kind is TestStarted:  # no hook
+            return
         call = self._call
         if isinstance(event, RunStarted):
             call("netra_run_started", run_id=event.run_id, config=self.config)

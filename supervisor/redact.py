@@ -162,11 +162,26 @@ def _clean(value: str | bytes | bytearray, redact: Redactor) -> str:
 
 
 def redacting(emit: Callable[[Any], None], redact: Redactor) -> Callable[[Any], None]:
-    """``emit`` behind :func:`redact_event`."""
+    """``emit`` behind :func:`redact_event`; its ``many`` masks a batch and hands it
+    on as one."""
 
     def emit_redacted(event: Any) -> None:
         emit(redact_event(event, redact))
 
+    # the batch form of ``emit`` (see ``core.bus.many_of``; this module sits below core)
+    many = getattr(emit, "many", None) or getattr(
+        getattr(emit, "__self__", None), "emit_many", None
+    )
+
+    def emit_many_redacted(events: list[Any]) -> None:
+        masked = [redact_event(event, redact) for event in events]
+        if many is not None:
+            many(masked)
+        else:
+            for event in masked:
+                emit(event)
+
+    emit_redacted.many = emit_many_redacted  # type: ignore[attr-defined]
     return emit_redacted
 
 

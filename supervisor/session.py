@@ -182,16 +182,19 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     stop = threading.Event()
     bus = EventBus()
     bridge = HookBridge(host, config, stop, report=bus.emit)
-    bus.subscribe(estimator)  # first: the model and the reporter read what it folded
-    bus.subscribe(model.apply)
-    bus.subscribe(store.put)
+    bus.subscribe(
+        estimator, estimator.many
+    )  # first: the model and the reporter read what it folded
+    bus.subscribe(model.apply, model.apply_many)
+    bus.subscribe(store.put, store.put_many)
     outcomes = recent_outcomes(db_path)  # each test's latest non-pass, across runs
     last = latest_results(db_path, outcomes)  # failed-first, then this run's results
     labeller = change_labeller(outcomes)  # new / still / fixed against the same rows
-    bus.subscribe(last)
+    bus.subscribe(last, last.many)
     if ui is None:
-        bus.subscribe(reporter)  # with a view, it joins when the view ends (or crashes)
-    bus.subscribe(bridge)
+        # with a view, it joins when the view ends (or crashes)
+        bus.subscribe(reporter, reporter.many)
+    bus.subscribe(bridge, bridge.many)
     bus.subscribe(sinks)
     sinks.start(bus.emit, redactor)
     host.on_error = bus.emit
@@ -350,7 +353,7 @@ class _ViewRun:
         with self.model.read():
             self.reporter.target = self.model.target
             self.reporter.iterations = list(self.model.iterations)
-        self.bus.subscribe(self.reporter)
+        self.bus.subscribe(self.reporter, self.reporter.many)
         if how == "crashed":
             self.reporter.line(f"netra-supervisor: the TUI crashed ({detail}); going on headless")
         elif how == "quit" and not self.done.is_set():

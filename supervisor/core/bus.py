@@ -4,6 +4,11 @@ Runners call :meth:`EventBus.emit` from whatever thread they run in. Consumers a
 called synchronously under one lock, so they see events in the order they happened
 and must be cheap: the model folds, the store writer and sinks only enqueue, and the
 plugin-hook batcher hands plugins lists of results instead of one call per result.
+
+:meth:`EventBus.emit_many` hands on what one read of a runner brought (a hundred
+tests' starts and results) under one lock acquisition; a consumer subscribed with a
+``many`` callable folds the whole list at once (one lock of its own, one wake-up),
+the others get the events one by one, in order either way.
 """
 
 from __future__ import annotations
@@ -15,6 +20,39 @@ from collections.abc import Callable
 from supervisor.core.events import Event, TestResult
 
 Consumer = Callable[[Event], None]
+ManyConsumer = Callable[[list[Event]], None]
+
+
+def many_of(emit: Consumer) -> ManyConsumer:
+    """``emit``'s batch form: its ``many`` attribute (a bus's ``emit``: its
+    ``emit_many``), or a loop over ``emit``. Duck-typed: ``redact.redacting``, below
+    core, marks its function the same way."""
+    many = getattr(emit, "many", None)
+    if many is not None:
+        return many  # type: ignore[no-any-return]
+    owner_many = getattr(getattr(emit, "__self__", None), "emit_many", None)
+    if owner_many is not None:
+        return owner_many  # type: ignore[no-any-return]
+
+    def each(events: list[Event]) -> None:
+        for event in events:
+            emit(event)
+
+    return each
+
+
+class Emitter:
+    """An emit function with its batch form (``many``), for wrappers along the way
+    from a runner to the bus (masking, estimates, labels): a batch stays a batch."""
+
+    __slots__ = ("many", "one")
+
+    def __init__(self, one: Consumer, many: ManyConsumer) -> None:
+        self.one = one
+        self.many = many
+
+    def __call__(self, event: Event) -> None:
+        self.one(event)
 
 
 class EventBus:
@@ -22,16 +60,27 @@ class EventBus:
 
     def __init__(self) -> None:
         self._consumers: list[Consumer] = []
+        self._many: list[ManyConsumer] = []
         self._lock = threading.RLock()
 
-    def subscribe(self, consumer: Consumer) -> None:
+    def subscribe(self, consumer: Consumer, many: ManyConsumer | None = None) -> None:
+        """``many`` (optional): the consumer's form for a list of events."""
         with self._lock:
             self._consumers.append(consumer)
+            self._many.append(many or many_of(consumer))
 
     def emit(self, event: Event) -> None:
         with self._lock:
             for consumer in self._consumers:
                 consumer(event)
+
+    def emit_many(self, events: list[Event]) -> None:
+        """Every event, in order, to every consumer: one lock for the batch."""
+        if not events:
+            return
+        with self._lock:
+            for many in self._many:
+                many(events)
 
 
 class ResultBatcher:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from supervisor.core.bus import Emitter, many_of
 from supervisor.core.events import (
     FAILING_OUTCOMES,
     GREEN_OUTCOMES,
@@ -133,10 +134,14 @@ class ChangeLabeller:
         return event
 
 
-def labelling(emit: Callable[[Event], None], labeller: ChangeLabeller) -> Callable[[Event], None]:
+def labelling(emit: Callable[[Event], None], labeller: ChangeLabeller) -> Emitter:
     """``emit`` behind :meth:`ChangeLabeller.apply`: every consumer sees the labels."""
+    apply, many = labeller.apply, many_of(emit)
 
     def emit_labelled(event: Event) -> None:
-        emit(labeller.apply(event))
+        emit(apply(event))
 
-    return emit_labelled
+    def emit_many_labelled(events: list[Event]) -> None:
+        many([apply(event) for event in events])
+
+    return Emitter(emit_labelled, emit_many_labelled)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from supervisor.core.bus import Emitter, many_of
 from supervisor.core.events import (
     DeployFinished,
     Event,
@@ -329,6 +330,15 @@ class Estimator:
             with self._lock:
                 handler(event)
 
+    def many(self, events: list[Event]) -> None:
+        """:meth:`__call__` for a batch, under one lock."""
+        handlers = self._handlers
+        with self._lock:
+            for event in events:
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    handler(event)
+
     def _iteration_started(self, e: IterationStarted) -> None:
         self._iteration = e.iteration
         self._started = self.clock()
@@ -396,7 +406,7 @@ class Estimator:
             suite.finish(e.nodeid)
 
 
-def estimating(emit: Callable[[Event], None], estimator: Estimator) -> Callable[[Event], None]:
+def estimating(emit: Callable[[Event], None], estimator: Estimator) -> Emitter:
     """``emit`` that writes the estimate into each ``IterationStarted`` (``eta_s``), so
     the history keeps the estimate made at the start beside the time taken."""
 
@@ -407,4 +417,13 @@ def estimating(emit: Callable[[Event], None], estimator: Estimator) -> Callable[
                 event = replace(event, eta_s=round(estimate, 3))
         emit(event)
 
-    return emit_estimated
+    many = many_of(emit)
+
+    def emit_many_estimated(events: list[Event]) -> None:
+        if any(type(event) is IterationStarted for event in events):
+            for event in events:  # not a runner's batch: rare, one by one
+                emit_estimated(event)
+        else:
+            many(events)
+
+    return Emitter(emit_estimated, emit_many_estimated)

@@ -96,16 +96,50 @@ class RunContext:
     run_first: tuple[str, ...] = ()
     only: frozenset[str] | None = None
     cut: threading.Event = field(default_factory=threading.Event)
+    #: the batch form of ``emit`` (None: ``emit`` one by one); see :meth:`batch`
+    emit_many: Callable[[list[Event]], None] | None = None
+    _pending: list[Event] | None = field(default=None, init=False, repr=False)
+    _batching: int = field(default=0, init=False, repr=False)  # the thread that batches
 
     def report(self, event_type: Callable[..., Event], suite: str, **fields: Any) -> None:
         """Emit a suite's event (``TestStarted``, ``TestResult``, ``SuiteFinished``, ...)
         with ``iteration``, ``phase`` and ``suite`` filled in from this context."""
-        self.emit(event_type(iteration=self.iteration, phase=self.phase_seq, suite=suite, **fields))
+        event = event_type(iteration=self.iteration, phase=self.phase_seq, suite=suite, **fields)
+        pending = self._pending
+        if pending is not None and threading.get_ident() == self._batching:
+            pending.append(event)
+        else:
+            self.emit(event)
 
     def log(self, level: str, source: str, text: str) -> None:
         from supervisor.core.events import LogLine
 
-        self.emit(LogLine(level=level, source=source, text=text))
+        event = LogLine(level=level, source=source, text=text)
+        pending = self._pending
+        if pending is not None and threading.get_ident() == self._batching:
+            pending.append(event)
+        else:
+            self.emit(event)
+
+    def begin_batch(self) -> None:
+        """From now, :meth:`report` and :meth:`log` collect their events (what one read
+        of the runner's messages brings) until :meth:`end_batch` hands them on as one
+        list: one trip through the wrappers and the bus instead of one per event. Only
+        the calling thread's events wait; another thread's go out at once."""
+        if self._pending is None:
+            self._batching = threading.get_ident()
+            self._pending = []
+
+    def end_batch(self) -> None:
+        """Hand on what :meth:`begin_batch` collected, in order."""
+        events, self._pending = self._pending, None
+        if not events:
+            return
+        if self.emit_many is not None:
+            self.emit_many(events)
+        else:
+            for event in events:
+                self.emit(event)
 
     def deadline_for(self, suite: SuiteConfig) -> float:
         """The default per-test deadline: suite, then phase, then ``[watchdog]``.

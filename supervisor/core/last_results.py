@@ -42,6 +42,17 @@ class LastResults:
         if isinstance(event, TestResult):
             self._add(event.suite, event.nodeid, event.outcome)
 
+    def many(self, events: list[Event]) -> None:
+        """:meth:`__call__` for a batch, under one lock."""
+        with self._lock:
+            for event in events:
+                if type(event) is TestResult:
+                    self._position += 1
+                    latest = self._latest.get(event.suite)
+                    if latest is None:
+                        latest = self._latest[event.suite] = {}
+                    latest[event.nodeid] = (self._position, event.outcome)
+
     def _add(self, suite: str, nodeid: str, outcome: str) -> None:
         with self._lock:
             self._position += 1

@@ -17,6 +17,7 @@ from supervisor.config import Config, PhaseConfig, SuiteConfig
 from supervisor.config_values import format_duration
 from supervisor.core import retries, verify
 from supervisor.core.between import Between, git_head
+from supervisor.core.bus import many_of
 from supervisor.core.control import RunControl
 from supervisor.core.events import (
     OUTCOMES,
@@ -113,6 +114,7 @@ class Loop:
         self.kinds = kinds
         self.deploy_backend = deploy_backend
         self.emit = emit
+        self._emit_many = many_of(emit)  # a runner's batches stay batches
         self.run_id = run_id
         self.stop = stop
         self.between = between
@@ -484,6 +486,7 @@ class Loop:
             iteration=iteration,
             phase_seq=seq,
             emit=self._emit_from_runner,
+            emit_many=self._emit_many_from_runner,
             env={**self.config.run.env, **self._iteration_env, **suite.env},
             stop=self.stop,
             log_dir=self.log_dir,
@@ -561,20 +564,41 @@ class Loop:
         self.emit(SuiteFinished(iteration, seq, suite.name, "error", message))
 
     def _emit_from_runner(self, event: Event) -> None:
-        if isinstance(event, TestResult):
+        folded = self._fold_runner_event(event)
+        if folded is None:
+            return
+        self.emit(folded)
+        if self._watch_gate is not None and isinstance(folded, (TestResult, TestsCollected)):
+            self._check_gate(self._watch_gate)
+
+    def _emit_many_from_runner(self, events: list[Event]) -> None:
+        """A runner's batch (what one read brought): folded like single events, handed
+        on as one list, the gate checked once at its end."""
+        fold = self._fold_runner_event
+        out = [folded for folded in map(fold, events) if folded is not None]
+        self._emit_many(out)
+        if self._watch_gate is not None and any(
+            isinstance(e, (TestResult, TestsCollected)) for e in out
+        ):
+            self._check_gate(self._watch_gate)
+
+    def _fold_runner_event(self, event: Event) -> Event | None:
+        """Quarantine and retry marks, tallies; ``None``: not to be passed on."""
+        kind = type(event)
+        if kind is TestResult:
+            assert isinstance(event, TestResult)
             if self.quarantine is not None:
                 event = self.quarantine.mark(event)
             event = self._attempts.mark(event)
             again = self._attempts.may_retry(event.nodeid, event.outcome)
             self._tally.add(event, may_retry=again)
             self._outcomes.add(self._filed_under, event.suite, event.nodeid, event.outcome)
-        elif isinstance(event, TestsCollected):
+        elif kind is TestsCollected:
+            assert isinstance(event, TestsCollected)
             if self._attempts.attempt > 1:
-                return  # a retry collects tests counted already
+                return None  # a retry collects tests counted already
             self._tally.collected(event.suite, event.nodeids)
-        self.emit(event)
-        if self._watch_gate is not None and isinstance(event, (TestResult, TestsCollected)):
-            self._check_gate(self._watch_gate)
+        return event
 
     def _check_gate(self, phase: PhaseConfig) -> None:
         """``stop_on_gate``: cut the phase once no outcome of the tests still to run

@@ -258,6 +258,16 @@ class RunModel:
             if handler is not None:
                 handler(self, event)
 
+    def apply_many(self, events: list[Event]) -> None:
+        """:meth:`apply` for a batch, under one lock (a view sees all of it or none)."""
+        handlers = _HANDLERS
+        with self._lock:
+            self.version += len(events)
+            for event in events:
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    handler(self, event)
+
     def _run_started(self, e: RunStarted) -> None:
         self.run_id, self.target = e.run_id, e.target
 

@@ -314,6 +314,24 @@ class HistoryStore:
             self._urgent = True  # news: the writer comes at once (at most every URGENT_GAP)
             self._wake.set()
 
+    def put_many(self, events: list[Event]) -> None:
+        """:meth:`put` for a batch (a runner's read): one queue extend, one wake-up."""
+        handlers = self._folder.handlers
+        if self._closing:
+            for event in events:
+                self.put(event)  # counted as late, one by one
+            return
+        kept = [event for event in events if type(event) in handlers]
+        if not kept:
+            return
+        queue = self._queue
+        queue.extend(kept)
+        if len(queue) >= self._wake_at:
+            self._wake.set()
+        elif any(type(event) is TestResult and event.outcome in FAILING_OUTCOMES for event in kept):
+            self._urgent = True  # news: the writer comes at once (at most every URGENT_GAP)
+            self._wake.set()
+
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Write everything queued so far now; True once it is committed.
 

@@ -16,7 +16,8 @@ both ways over one Unix stream socket per process (a remote xdist worker's goes
 over an execnet channel the controller relays: ``transport.py``, ``child_remote.py``). Keys are short on purpose; the
 parent side (``protocol.py``) documents every message. Messages are buffered and
 flushed at test start, on heartbeats and at session end, so a trivial test costs two
-lines formatted by hand (no ``json.dumps``) and one ``send``.
+lines formatted by hand (no ``json.dumps``) and one ``send``; the ``done`` of a test
+that did not simply pass goes out at once (its verdict is news).
 
 Child → parent::
 
@@ -328,6 +329,7 @@ class NetraChildPlugin:
         self.controller = False
         self.phases: list[str] = []  # the current test's phases, each encoded
         self.phase_failed = False  # one of them failed (its output sections are sent)
+        self.phase_news = False  # one of them did not simply pass: its done goes out now
         self.shared_teardown = ""
         self.standby = os.environ.get(STANDBY_ENV) == "1"
         select = os.environ.get(SELECT_ENV)
@@ -423,7 +425,7 @@ class NetraChildPlugin:
             except (TypeError, ValueError):
                 timeout = None
         self.phases = []
-        self.phase_failed = False
+        self.phase_failed = self.phase_news = False
         self.shared_teardown = _shared_teardown(item, nextitem)
         self.ch.wait_if_paused()
         to = "null" if timeout is None else _dumps(timeout)
@@ -433,12 +435,13 @@ class NetraChildPlugin:
         if self.controller:
             return  # relayed from an xdist worker, which reports it itself
         outcome = report.outcome
-        duration = round(report.duration, 6)
         wasxfail = getattr(report, "wasxfail", None)
         if outcome == "passed" and wasxfail is None:  # the common case, by hand
-            self.phases.append(f'{{"w":"{report.when}","o":"passed","d":{duration!r}}}')
+            # one float format (microseconds, correctly rounded: the value round(d, 6)
+            # gives) instead of round() and repr(): three times per test
+            self.phases.append(f'{{"w":"{report.when}","o":"passed","d":{report.duration:.6f}}}')
         else:
-            phase: dict = {"w": report.when, "o": outcome, "d": duration}
+            phase: dict = {"w": report.when, "o": outcome, "d": round(report.duration, 6)}
             if wasxfail is not None:
                 phase["x"] = wasxfail
             if outcome != "passed":
@@ -446,6 +449,7 @@ class NetraChildPlugin:
                 phase["l"] = _longrepr_text(report)
             self.phases.append(_dumps(phase))
             self.phase_failed = self.phase_failed or outcome == "failed"
+            self.phase_news = True
         if (
             report.when != "teardown"
             and self.shared_teardown
@@ -460,7 +464,12 @@ class NetraChildPlugin:
                 sections = [[title, _clip(text)] for title, text in report.sections]
                 line += f',"s":{_dumps(sections)}'
             self.phases = []
-            self.ch.put_line(line + "}")
+            if self.phase_news:
+                # news (a failure, an error, a skip, an xfail): out now, so its row and
+                # its verdict do not wait for the next test's start; a pass waits
+                self.ch.send_line(line + "}")
+            else:
+                self.ch.put_line(line + "}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: object) -> None:

@@ -46,6 +46,12 @@ class Messages:
         self.paused = paused
         #: the xdist controller's track while it replaces a lost worker (see watching)
         self.replacing: wd.Track | None = None
+        #: while a batch is handled: its arrival time as text (one clock read per batch,
+        #: not per message) and the processes that went idle in it (their idle period
+        #: is made once, at the batch's end, not once per test and thrown away)
+        self._stamp: str | None = None
+        self._in_batch = False
+        self._idle: list[Conn] = []
         self._handlers: dict[str, Callable[[Conn, dict], None]] = {
             "start": self._start,
             "done": self._done,
@@ -61,14 +67,35 @@ class Messages:
         }
 
     def handle(self, conn: Conn, messages: list[dict]) -> None:
+        """One connection's batch of messages (what one read brought)."""
         self.wd.heard(conn.track)
-        for msg in messages:
-            handler = self._handlers.get(str(msg.get("t")))
-            if handler is not None:
-                handler(conn, msg)
+        handlers = self._handlers
+        self._stamp, self._in_batch = None, True
+        try:
+            for msg in messages:
+                handler = handlers.get(msg.get("t"))  # type: ignore[arg-type]
+                if handler is not None:
+                    handler(conn, msg)
+        finally:
+            self._stamp, self._in_batch = None, False
+            idle, self._idle = self._idle, []
+            for went in idle:
+                track = went.track
+                if track.test is None and track.other is None:  # nothing came after it
+                    self.between(went, wd.IDLE)
+
+    def now(self) -> str:
+        """UTC text of this batch's arrival (a result's ``started_at`` when its start
+        came in the same read): one clock read per batch."""
+        stamp = self._stamp
+        if stamp is None:
+            stamp = utc_now()
+            if self._in_batch:
+                self._stamp = stamp
+        return stamp
 
     def stretch(self, what: str, nodeid: str = "", path: str = "") -> wd.Period:
-        return self.wd.period(what, nodeid, self.stretch_deadline, utc_now(), path)
+        return self.wd.period(what, nodeid, self.stretch_deadline, self.now(), path)
 
     def watch_replacement(self, controller: Conn | None) -> None:
         """A worker was lost: the controller must go on (some test starts, or its
@@ -94,6 +121,10 @@ class Messages:
         """
         if conn.worker or conn.controller or conn.finished or self.state.collect_only:
             return
+        if self._in_batch and what == wd.IDLE:
+            conn.track.other = None
+            self._idle.append(conn)  # made at the batch's end unless a start comes first
+            return
         conn.track.other = self.stretch(what)
 
     # -- the messages ------------------------------------------------------------------
@@ -104,7 +135,7 @@ class Messages:
         if deadline is None:
             deadline = self.default_deadline
         track = conn.track
-        track.test = self.wd.period(wd.TEST, nodeid, deadline, utc_now())
+        track.test = self.wd.period(wd.TEST, nodeid, deadline, self.now())
         track.other = None
         self._went_on()
         if track.finished is None:  # else the dump awaited is the finished test's
@@ -123,7 +154,7 @@ class Messages:
             conn.track.finished, conn.track.test = current, None
             self.between(conn, wd.IDLE)
             return
-        started_at = current.started_at if current and current.nodeid == nodeid else utc_now()
+        started_at = current.started_at if current and current.nodeid == nodeid else self.now()
         conn.track.test = None
         if nodeid not in self.state.casualties:  # else: it finished as it was recorded hung
             folded = protocol.fold_phases(msg.get("p") or [], msg.get("s"))
@@ -167,7 +198,7 @@ class Messages:
             self.state.result(
                 nodeid,
                 protocol.collect_outcome(str(msg.get("o"))),
-                started_at=utc_now(),
+                started_at=self.now(),
                 message=str(msg.get("m") or ""),
                 longrepr=str(msg.get("l") or ""),
                 worker=conn.worker,

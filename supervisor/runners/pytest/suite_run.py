@@ -308,8 +308,15 @@ class SuiteRun:
                 return
 
     def _take(self, arrived: Arrived) -> None:
-        for conn, messages in arrived.messages:
-            self.messages.handle(conn, messages)
+        if arrived.messages:
+            # what this read brought goes on as one batch of events (one trip through
+            # the bus), before a lost connection's crash report
+            self.ctx.begin_batch()
+            try:
+                for conn, messages in arrived.messages:
+                    self.messages.handle(conn, messages)
+            finally:
+                self.ctx.end_batch()
         for conn in arrived.closed:
             self._lost(conn)
 
