@@ -72,6 +72,7 @@ name = "e2e"
 args = ["tests_e2e", "-p", "no:cacheprovider"]
 """
 
+
 def _supervised_run(tmp_path: Path) -> Path:
     write(tmp_path / "tests_e2e/helpers.py", FIRST_TIME)
     write(tmp_path / "tests_e2e/test_e2e.py", TESTS)
