@@ -376,3 +376,13 @@ def test_the_call_waited_on_is_found_in_its_line_without_column_positions():
     )
     assert call_in("time.sleep(60)", "wait") == ""  # not called on this line
     assert call_in("forget(", "forget") == ""  # unbalanced: the line is shown instead
+
+
+def test_a_bare_name_as_the_executing_expression_shows_the_line():
+    """Python 3.13 reports ``b`` as what ``with b:`` executes while it waits to enter;
+    the line (``with b:``) says what waits."""
+    from supervisor.core.waiting import Frame, Roots, Waiting, waiting_line
+
+    own = Frame(file="/p/tests/test_x.py", line=3, func="test_x", code="with b:  # lock", expr="b")
+    line = waiting_line(Waiting(own=own, leaf=own), Roots(rootdir="/p"))
+    assert line.endswith("in test_x: with b:"), line

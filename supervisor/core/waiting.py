@@ -314,7 +314,10 @@ def call_in(code: str, func: str) -> str:
 
 
 def _own_text(frame: Frame, called: str = "") -> str:
-    text = _no_comment(frame.expr or call_in(frame.code, called) or frame.code)
+    expr = frame.expr
+    if expr and "(" not in expr and not expr.startswith("await"):
+        expr = ""  # a bare name (3.13 gives `b` for a `with b:` stuck entering): the line
+    text = _no_comment(expr or call_in(frame.code, called) or frame.code)
     if len(text) > _OWN_WIDTH:
         match = re.match(r"((?:await )?[\w.]+)\s*\(", text)
         text = f"{match.group(1)}(…)" if match else _clip(text, _OWN_WIDTH)
