@@ -79,7 +79,7 @@ def example_venv() -> Path:
     home = cache / key
     python = home / "venv" / "bin" / "python"
     with locked(cache / f"{key}.lock"):
-        if (home / ".ready").exists():
+        if (home / ".ready").exists() and python.exists():  # its interpreter still there
             return python
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)

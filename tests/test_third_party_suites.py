@@ -125,8 +125,9 @@ def prepare(project: Project) -> tuple[str, Path]:
     home = cache / project.key
     ready = home / ".ready"
     with locked(cache / f"{project.key}.lock"):
-        if ready.exists():
-            return str(home / "venv" / "bin" / "python"), Path(ready.read_text())
+        python = home / "venv" / "bin" / "python"
+        if ready.exists() and python.exists():  # exists(): its interpreter is still there
+            return str(python), Path(ready.read_text())
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
         log = home / "setup.log"
@@ -155,15 +156,17 @@ def prepare(project: Project) -> tuple[str, Path]:
                 tar.extractall(home / "src")
         (source,) = (home / "src").iterdir()
         venv = home / "venv"
-        _run([sys.executable, "-m", "venv", str(venv)], log)
-        python = str(venv / "bin" / "python")
+        # from the real interpreter, not this test venv's python (a venv's python is a
+        # link to the one that made it: a cache built from a since-deleted clone's venv
+        # pointed nowhere and every third-party test failed)
+        _run([os.path.realpath(sys.executable), "-m", "venv", str(venv)], log)
         _run(
-            [python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
             + [str(archive), *project.deps],
             log,
         )
         ready.write_text(str(source))
-        return python, source
+        return str(python), source
 
 
 _prepared: dict[str, concurrent.futures.Future] = {}
