@@ -163,8 +163,8 @@ def _test(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int
     o.line(f"{data['suite']}: {data['nodeid']}")
     o.line(
         f"  {s['results']} results in {s['iterations']} iterations of {s['runs']} runs: "
-        f"{outcomes or 'none'}; duration p50 {_secs(s['p50'])} p95 {_secs(s['p95'])}"
-        f" max {_secs(s['max'])}; first seen {_time(data['first_seen'])}"
+        f"{outcomes or 'none'}; duration p50 {secs_text(s['p50'])} p95 {secs_text(s['p95'])}"
+        f" max {secs_text(s['max'])}; first seen {time_text(data['first_seen'])}"
     )
     if data["streak"] is not None:
         o.line(f"  {triage.describe_streak(data['streak'])}")
@@ -233,7 +233,7 @@ def _flaky(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> in
     return o.table(
         rows,
         columns,
-        f"passed and failed (or hung) under one revision since {_time(since)} UTC;"
+        f"passed and failed (or hung) under one revision since {time_text(since)} UTC;"
         " newest evidence first",
     )
 
@@ -478,9 +478,9 @@ def _cell(value: Any, fmt: str) -> str:
     if value is None or value == "":
         return ""
     if fmt == "secs":
-        return _secs(value)
+        return secs_text(value)
     if fmt == "time":
-        return _time(value)
+        return time_text(value)
     if fmt == "rate":
         return f"{float(value):.0%}"
     if fmt == "sha":
@@ -494,7 +494,8 @@ def _cell(value: Any, fmt: str) -> str:
     return text if fmt == "lines" else text.replace("\n", " ")
 
 
-def _secs(value: Any) -> str:
+def secs_text(value: Any) -> str:
+    """A duration as `history` prints it (also the report): ``0.512s``, ``3m05s``."""
     if value is None:
         return "-"
     seconds = float(value)
@@ -507,7 +508,7 @@ def _secs(value: Any) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def _time(value: Any) -> str:
+def time_text(value: Any) -> str:
     """``2026-11-24T18:41:43.123+00:00`` -> ``2026-11-24 18:41:43`` (UTC)."""
     if not value:
         return ""

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from html import escape
 
-from supervisor.history_cli import _secs as secs
-from supervisor.history_cli import _time as when
+from supervisor.history_cli import secs_text as secs
+from supervisor.history_cli import time_text as when
 from supervisor.report.chart import bar
 from supervisor.report.gather import FailureGroup, Iteration, Report
 
