@@ -258,8 +258,8 @@ class HeadlessReporter:
         why = {"silence": "silent (no heartbeat)", "killed": "killed by the user"}.get(
             e.reason, "past its deadline"
         )
-        where = f" {self._shown(e.where)}" if e.where else ""
-        self.line(f"  ⏱ HUNG {e.nodeid}: {why}, deadline {e.deadline:g}s{where}")
+        where = f", waiting {self._shown(e.where)}" if e.where else ""  # "at FILE:LINE …"
+        self.line(f"  ⏱ HUNG {e.nodeid}: {why} (deadline {e.deadline:g}s){where}")
         self._digest(e.dump)
 
     def _on_test_crashed(self, e: TestCrashed) -> None:

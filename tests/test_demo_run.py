@@ -70,7 +70,7 @@ def test_the_demo_converges_headless(tmp_path):
         " agent_ws.recv() → websockets/sync/messages.py:"
     )
     assert message.startswith(f"hung 5s {waiting}"), message
-    assert f"HUNG tests/test_p1_critical.py::test_the_agent_stream_completes: past its deadline, deadline 5s {waiting}" in out  # fmt: skip
+    assert f"HUNG tests/test_p1_critical.py::test_the_agent_stream_completes: past its deadline (deadline 5s), waiting {waiting}" in out  # fmt: skip
 
     # Iteration 2 first re-ran those five (the verify pass, phase 0), then everything.
     second = iterations[1]

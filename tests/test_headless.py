@@ -94,12 +94,15 @@ def test_hung_test_line_and_digest():
         HeadlessReporter(out=out),
         [TestHung(1, 1, "ws", "tests/test_ws.py::test_stream", 30.0, "deadline", DUMP)],
     )
-    assert "HUNG tests/test_ws.py::test_stream: past its deadline, deadline 30s" in text
+    assert "HUNG tests/test_ws.py::test_stream: past its deadline (deadline 30s)" in text
     assert "test_ws.py:9" in text
     where = "at tests/test_ws.py:9 in test_stream: await ws.recv()"
     event = TestHung(1, 1, "ws", "tests/test_ws.py::test_stream", 30.0, "deadline", DUMP, where)
     text = feed(HeadlessReporter(out=io.StringIO()), [event])
-    assert f"HUNG tests/test_ws.py::test_stream: past its deadline, deadline 30s {where}" in text
+    assert (
+        f"HUNG tests/test_ws.py::test_stream: past its deadline (deadline 30s), waiting {where}"
+        in text
+    )
 
 
 def test_crashed_test_line_and_digest():
