@@ -68,6 +68,21 @@ def test_lines_fall_in_the_window_by_their_own_time_or_the_record_they_continue(
     assert kept[0][0] == pytest.approx(T0 + 0.377)
 
 
+def test_an_unstamped_line_arriving_later_is_placed_by_its_arrival_not_the_last_record():
+    """A redeploy's banner (unstamped, seconds later) after the last stamped line of the
+    previous iteration is not evidence of a test that ended before it arrived."""
+    lines = [
+        (T0 + 0.4, "2026-12-01T01:35:55.500Z WARNING agent stream stopped"),
+        (T0 + 0.4, "  detail written with it"),
+        (T0 + 4.0, "--- iteration 2: deploying"),
+    ]
+    kept = select(lines, window(T0, T0 + 2))
+    assert [line for _, line in kept] == [
+        "2026-12-01T01:35:55.500Z WARNING agent stream stopped",
+        "  detail written with it",
+    ]
+
+
 def test_unstamped_lines_fall_in_the_window_by_when_they_arrived():
     lines = [(T0 - 5, "before"), (T0 + 0.5, "during"), (T0 + 1.0, "also during"), (T0 + 9, "after")]
     assert [line for _, line in select(lines, window(T0, T0 + 1))] == ["during", "also during"]

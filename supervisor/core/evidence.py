@@ -24,6 +24,10 @@ EVIDENCE_OUTCOMES = frozenset(OUTCOMES) - {"passed", "skipped", "xfailed"}
 #: Seconds added before a test's start and after its end: a request logged just
 #: before the test's clock started, an error logged as the connection closed.
 MARGIN = 1.0
+#: Seconds after a stamped line within which an unstamped one still continues its
+#: record (a traceback is written at once); later, it is placed by when it arrived (a
+#: redeploy's unstamped banner must not take the time of the last line before it).
+CONTINUES_WITHIN = 0.5
 #: At most this many lines and bytes (UTF-8) per result and source.
 MAX_LINES = 200
 MAX_BYTES = 64 * 1024
@@ -150,16 +154,18 @@ def select(
 ) -> list[tuple[float, str]]:
     """The ``(time, line)`` of ``lines`` (``(arrival, line)`` in file order) that fall
     in ``window``: by the line's own timestamp, else the one of the last stamped line
-    before it (a traceback continues its record), else by its arrival time."""
+    before it when it arrived with it (a traceback continues its record), else by its
+    arrival time."""
     start, end = window.start_ts, window.end_ts
     out: list[tuple[float, str]] = []
     inherited: float | None = None
+    inherited_arrival = 0.0
     for arrival, line in lines:
         own = stamp(line)
         if own is not None:
-            inherited = own
+            inherited, inherited_arrival = own, arrival
             at = own
-        elif inherited is not None:
+        elif inherited is not None and arrival - inherited_arrival <= CONTINUES_WITHIN:
             at = inherited
         else:
             at = arrival
