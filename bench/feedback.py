@@ -74,11 +74,32 @@ def write_project(folder: Path, order: str, verify: bool = False) -> list[str]:
     return failing
 
 
+#: --plugins none: pytest loads no plugin a package installed (the dev venv's
+#: pytest-textual-snapshot alone imports Textual, ~0.25 s), in every run of both arms
+NO_AUTOLOAD = False
+
+
 def environment(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NETRA_"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(folder.parent / "pycache")
+    if NO_AUTOLOAD:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return env
+
+
+def floor(folder: Path, nodeid: str) -> float:
+    """Wall time of bare pytest running one failing test of the suite (start-up,
+    collecting its file, the test, the report): no order and no supervisor can give
+    a verdict sooner than a pytest can start and run a test."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", nodeid],
+        cwd=folder,
+        env=environment(folder),
+        capture_output=True,
+    )
+    return time.perf_counter() - t0
 
 
 def cli(folder: Path, *args: str) -> subprocess.Popen:
@@ -130,7 +151,7 @@ class Measure:
     full: list[float] = field(default_factory=list)
 
 
-def measure_order(root: Path, order: str, round_: int) -> tuple[float, float]:
+def measure_order(root: Path, order: str, round_: int) -> tuple[float, float, float]:
     folder = root / f"{order}-{round_}"
     failing = write_project(folder, order)
     first = cli(folder, "--once")
@@ -154,7 +175,7 @@ def measure_order(root: Path, order: str, round_: int) -> tuple[float, float]:
                   " r.iteration_id WHERE i.run_id = 2")  # fmt: skip
     if total != TESTS:
         raise BenchError(f"{order}: the second run recorded {total} results, not {TESTS}")
-    return verdict, full
+    return verdict, full, floor(folder, failing[-1])
 
 
 def measure_verify(root: Path, round_: int) -> float | None:
@@ -188,21 +209,36 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--no-verify", action="store_true", help="skip the verify measurement")
+    parser.add_argument(
+        "--plugins",
+        choices=("venv", "none"),
+        default="venv",
+        help="pytest plugins of this venv load in every run (venv, the default), or none"
+        " (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1: a suite venv with only pytest)",
+    )
     args = parser.parse_args()
+    global NO_AUTOLOAD
+    NO_AUTOLOAD = args.plugins == "none"
     root = Path(tempfile.mkdtemp(prefix="netra-feedback-"))
     print(f"python {sys.version.split()[0]} · {os.cpu_count()} cores · load {os.getloadavg()}")
     print(f"{TESTS} tests x 10 ms, the {FAILING} failing ones last in collection order; {root}")
+    print(f"pytest plugins: {'none (autoload off)' if NO_AUTOLOAD else 'those of this venv'}")
     results = {"failed-first": Measure(), "as-collected": Measure()}
+    floors: list[float] = []
     verify: list[float] = []
     try:
         for round_ in range(1, args.rounds + 1):
             for order in (
                 ("failed-first", "as-collected") if round_ % 2 else ("as-collected", "failed-first")
             ):
-                verdict, full = measure_order(root, order, round_)
+                verdict, full, alone = measure_order(root, order, round_)
                 results[order].verdict.append(verdict)
                 results[order].full.append(full)
-                print(f"  round {round_} {order:<13} verdict {verdict:6.2f}s  full {full:6.2f}s")
+                floors.append(alone)
+                print(
+                    f"  round {round_} {order:<13} verdict {verdict:6.2f}s  full {full:6.2f}s"
+                    f"  (bare pytest, one failing test: {alone:.2f}s)"
+                )
             if not args.no_verify and supports_verify():
                 took = measure_verify(root, round_)
                 if took is not None:
@@ -221,6 +257,9 @@ def main() -> int:
     for name, m in results.items():
         print(f"  {name:<13} verdict median {statistics.median(m.verdict):6.2f}s"
               f"  full median {statistics.median(m.full):6.2f}s")  # fmt: skip
+    floor_ratio = statistics.median(floors) / statistics.median(ac.full)
+    print(f"  floor: bare pytest running one failing test {statistics.median(floors):.2f}s"
+          f" (median), {floor_ratio:.3f} of the as-collected run")  # fmt: skip
     print(f"{'PASS' if verdict_ratio <= VERDICT_TARGET else 'MISS'} verdict: failed-first / "
           f"as-collected {verdict_ratio:.3f} (target <= {VERDICT_TARGET}, {args.rounds} rounds)")  # fmt: skip
     print(f"{'PASS' if full_ratio <= FULL_TARGET else 'MISS'} full iteration: failed-first / "

@@ -48,3 +48,18 @@ def test_the_check_sees_a_foreign_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("import os\n\ndef f():\n    from supervisor.config import load_config\n")
     assert imported(sample) - set(sys.stdlib_module_names) == {"supervisor"}
+
+
+def test_a_selection_names_its_files_or_none_when_one_cannot_be_found(tmp_path):
+    """Leaving test files out of a selection's collection is only safe when every
+    selected id names a file that exists: otherwise nothing is left out."""
+    from supervisor.runners.pytest.child_plugin import _files_of
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/test_a.py").write_text("def test_x(): pass\n")
+    (tmp_path / "linked").symlink_to(tmp_path / "tests")
+    found = _files_of({"tests/test_a.py::test_x", "linked/test_a.py::test_x[1::2]"}, tmp_path)
+    assert str(tmp_path / "tests/test_a.py") in found
+    assert str(tmp_path / "linked/test_a.py") in found  # as written, and resolved
+    assert _files_of({"tests/test_a.py::test_x", "pkg.mod::test_y"}, tmp_path) == set()
+    assert _files_of({"tests::test_x"}, tmp_path) == set()  # a folder is not a file

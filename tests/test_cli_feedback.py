@@ -315,3 +315,42 @@ def test_a_resumed_run_verifies_the_failures_of_its_last_iteration_from_the_hist
     ]
     assert set(results_in(db, 2, "verify")) == {"test_b", "test_e"}
     assert "re-runs 2 tests not passing in iteration 1" in resumed.stdout
+
+
+def test_a_verify_pass_imports_only_the_files_of_the_tests_it_reruns(tmp_path):
+    """The selection's other test files are left out of collection (their import would
+    be thrown away): the verify pass here does not import test_other.py again, and its
+    failing test still runs and fails."""
+    imports = tmp_path / "imports.txt"
+    write(
+        tmp_path / "tests/test_other.py",
+        f"""
+        with open({str(imports)!r}, "a") as fh:
+            fh.write("imported\\n")
+        def test_fine(): pass
+        """,
+    )
+    write(tmp_path / "tests/test_broken.py", "def test_broken(): assert False, 'broken'\n")
+    write(
+        tmp_path / "netra-supervisor.toml",
+        """
+        [run]
+        until = "all-pass"
+        max_iterations = 2
+        between = "immediate"
+        verify = true
+
+        [[suite]]
+        name = "s"
+        args = ["tests", "-p", "no:cacheprovider"]
+        """,
+    )
+    db = tmp_path / ".netra/history.db"
+    proc = run_cli(["run", "--headless"], tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert query(db, "SELECT seq, status FROM iterations ORDER BY seq") == [
+        (1, "failed"),
+        (2, "verify-failed"),
+    ]
+    assert results_in(db, 2, "verify") == {"test_broken": ("failed", "AssertionError: broken")}
+    assert imports.read_text().splitlines() == ["imported"]  # iteration 1 only

@@ -55,6 +55,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -347,6 +348,9 @@ class NetraChildPlugin:
         if ignore:
             with open(ignore, encoding="utf-8") as fh:
                 self.ignore = set(json.load(fh))
+        #: the files (as written and resolved) that hold the selection's tests; set()
+        #: when some id's file cannot be found (then nothing is left out)
+        self.select_files: set[str] | None = None
         first = os.environ.get(FIRST_ENV)
         self.first: list[str] = []
         if first:  # failed-first: what did not pass last time, in the order it last ran
@@ -385,11 +389,26 @@ class NetraChildPlugin:
             items[:] = keep
             config.hook.pytest_deselected(items=dropped)
 
-    def pytest_ignore_collect(self, collection_path: object) -> bool | None:
-        """Files the parent saw hang while being imported are left out of a restart."""
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """Files the parent saw hang while being imported are left out of a restart;
+        with a selection (a verify pass, a restart on the tests left), so are the test
+        files that hold none of its tests: importing them would only be thrown away."""
         if self.ignore and str(collection_path) in self.ignore:
             return True
-        return None
+        if self.select is None or collection_path.suffix != ".py":
+            return None
+        if self.select_files is None:
+            self.select_files = _files_of(self.select, config.rootpath)
+        files = self.select_files
+        if (
+            not files  # some selected id names no file we can find: collect everything
+            or collection_path.name in ("conftest.py", "__init__.py")
+            or not collection_path.is_file()
+        ):
+            return None
+        if str(collection_path) in files or os.path.realpath(collection_path) in files:
+            return None
+        return True
 
     def pytest_collectstart(self, collector: pytest.Collector) -> None:
         if not self.controller and not isinstance(collector, pytest.Session):
@@ -486,6 +505,20 @@ class NetraChildPlugin:
         # still be asked for a dump. The parent sees EOF when the process is gone.
         self.ch.flush()
         self.ch.answer_pending(timeout=2.0)
+
+
+def _files_of(nodeids: set[str], rootpath: Path) -> set[str]:
+    """The files of ``nodeids`` (relative to pytest's rootdir), each as joined and as
+    resolved; empty when one is not an existing file (a package id, --pyargs, a
+    plugin's own collector): leaving files out is then not safe."""
+    files: set[str] = set()
+    for nodeid in nodeids:
+        path = os.path.normpath(os.path.join(rootpath, nodeid.split("::", 1)[0]))
+        if not os.path.isfile(path):
+            return set()
+        files.add(path)
+        files.add(os.path.realpath(path))
+    return files
 
 
 def _run_first(items: list, first: list[str]) -> None:
