@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from supervisor import __version__
+from supervisor import __version__, startup_gc
 from supervisor.argtypes import port_number, positive_int
 from supervisor.exitcodes import ExitCode
 
@@ -128,9 +128,12 @@ def _no_mouse_arg(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None and args.command == "run":  # the command's own process: startup_gc
+        startup_gc.pause()
     try:
         return _main(args)
     finally:
+        startup_gc.resume(freeze=False)
         if "supervisor.procs" in sys.modules:  # this command started processes
             from supervisor import procs
 

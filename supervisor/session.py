@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor import __version__
+from supervisor import __version__, startup_gc
 from supervisor.config import Config, ConfigError, add_suites, load_config, select_phases
 from supervisor.core.between import Between, git_head
 from supervisor.core.bus import EventBus
@@ -126,6 +126,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     if settings.until == "target" and not settings.target:
         raise ConfigError(f'{config.path}: run.target: until = "target" needs a target')
     from supervisor.auth import load_minter
+    from supervisor.store import alive
     from supervisor.store.writer import HistoryStore
 
     minter = load_minter(config, os.environ)  # a bad [auth] is exit 2, before anything runs
@@ -250,6 +251,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
     # garbage collector from walking it again and again during the run, and once more
     # when the interpreter exits (that last walk alone took ~12 ms, after the suite).
     gc.freeze()
+    alive_fd = alive.hold(db_path, run_id)  # a watcher tells a killed run by it
     try:
         loop = Loop(
             config,
@@ -272,6 +274,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             last=last,
             quarantine=quarantine,
         )
+        startup_gc.resume()  # start-up is over: its objects out of the collector's way
         if ui is None:
             outcome = loop.run()
         else:
@@ -308,6 +311,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
         restore()
         between.close()  # wait-for-change: the watcher's threads end here
         store.close()
+        alive.release(alive_fd)  # the run's end is written
         if store.last_error:
             print(
                 f"netra-supervisor: history database problem: {store.last_error}", file=sys.stderr

@@ -3,7 +3,8 @@
 httpx (~100 ms with rich), pyjwt with cryptography (~40 ms), websockets, textual,
 sqlite-utils and tenacity are imported where they are used: the webhook sink and health
 check, ``[auth]``, the websocket-events kind, the TUI, a pending migration, a retry;
-watchfiles by ``between = "wait-for-change"`` only, tomlkit by a quarantine edit.
+watchfiles by ``between = "wait-for-change"`` only, tomlkit by a quarantine edit; our
+own modules for a hang's or crash's waiting line and for watching the tree likewise.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ HEAVY = (
     "tomlkit",
     "watchfiles",
     "tenacity",
+    # our own, for what only some runs meet: a hang or crash, a wait for a change
+    "supervisor.core.waiting",
+    "supervisor.core.tree_watch",
+    "supervisor.core.watch_plan",
 )
 
 PROBE = textwrap.dedent(

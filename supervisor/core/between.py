@@ -13,9 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from supervisor.core.tree_watch import TreeWatch, WatchFn
-from supervisor.core.watch_plan import plan_watch
+if TYPE_CHECKING:  # imported where a wait for a change starts: most runs never do
+    from supervisor.core.tree_watch import TreeWatch, WatchFn
 
 
 def git_head(path: Path) -> str | None:
@@ -108,6 +109,9 @@ class Between:
 
     def _watch_from_now(self) -> TreeWatch:
         """Forget earlier changes; (re)start the watcher when what to watch changed."""
+        from supervisor.core.tree_watch import TreeWatch
+        from supervisor.core.watch_plan import plan_watch
+
         plan = plan_watch(self.watch, self.ignore)
         tree = self._tree
         if tree is not None and tree.plan == plan:

@@ -308,11 +308,14 @@ class HistoryStore:
             return
         queue = self._queue
         queue.append(event)
+        wake = self._wake
         if len(queue) >= self._wake_at:
-            self._wake.set()
+            if not wake.is_set():  # set() takes a lock and notifies: once is enough
+                wake.set()
         elif type(event) is TestResult and event.outcome in FAILING_OUTCOMES:
             self._urgent = True  # news: the writer comes at once (at most every URGENT_GAP)
-            self._wake.set()
+            if not wake.is_set():
+                wake.set()
 
     def put_many(self, events: list[Event]) -> None:
         """:meth:`put` for a batch (a runner's read): one queue extend, one wake-up."""
@@ -326,11 +329,14 @@ class HistoryStore:
             return
         queue = self._queue
         queue.extend(kept)
+        wake = self._wake
         if len(queue) >= self._wake_at:
-            self._wake.set()
+            if not wake.is_set():
+                wake.set()
         elif any(type(event) is TestResult and event.outcome in FAILING_OUTCOMES for event in kept):
             self._urgent = True  # news: the writer comes at once (at most every URGENT_GAP)
-            self._wake.set()
+            if not wake.is_set():
+                wake.set()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Write everything queued so far now; True once it is committed.

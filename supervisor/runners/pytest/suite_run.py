@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from supervisor.core import watchdog as wd
 from supervisor.core.events import TestCrashed, TestHung
-from supervisor.core.waiting import crash_where, signal_name, where_from_answer
 from supervisor.procs import STOP_GRACE
 from supervisor.runners.pytest import protocol
 from supervisor.runners.pytest.channel import Arrived, Channel, Conn
@@ -413,6 +412,8 @@ class SuiteRun:
     def _dump_and_message(self, conn: Conn, period: wd.Period, doing: str) -> tuple[str, str, str]:
         """(the dump, the result's message, where it waited: ``core.waiting``)."""
         dump = conn.track.dump
+        from supervisor.core.waiting import where_from_answer  # a hang: rare
+
         where = "" if dump is None else where_from_answer(conn.track.dump_data, period.nodeid)
         message = wd.hang_message(period, self.wd.elapsed(period), self.wd.silence, doing, where)
         return (wd.no_dump(self.wd.grace) if dump is None else dump), message, where
@@ -604,6 +605,8 @@ def _crash_where(why: str, fatal: str, nodeid: str) -> str:
     """`` (SIGSEGV) at tests/a.py:9 in test_x: ctypes.string_at(0)``: the signal when
     ``why`` does not name it, and the test's frame in faulthandler's report."""
     import linecache
+
+    from supervisor.core.waiting import crash_where, signal_name  # a crash: rare
 
     sig = signal_name(fatal) if not signal_name(why) else ""
     where = crash_where(fatal, nodeid, linecache.getline) if fatal else ""
