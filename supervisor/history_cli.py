@@ -104,12 +104,17 @@ def _silence_stdout(out: TextIO) -> None:
 
 
 def _runs(conn: sqlite3.Connection, args: argparse.Namespace, o: _Output) -> int:
-    from supervisor.store import queries
+    from supervisor.store import alive, queries
 
     rows = queries.runs(conn, args.limit)
-    if not o.as_json:
-        for row in rows:
+    db = conn.execute("PRAGMA database_list").fetchone()[2]
+    for row in rows:
+        # a run whose supervisor was killed still says running: tell it by its lock
+        row["gone"] = bool(db) and row["status"] == "running" and alive.gone(db, row["run"])
+        if not o.as_json:
             row["results"] = queries.counts_text(row)
+            if row["gone"]:
+                row["status"] = "gone"  # killed: it never wrote its end
     columns: list[Column] = [
         ("run", "run", "num"),
         ("started_at", "started", "time"),

@@ -31,6 +31,7 @@ from supervisor.core.events import (
     TestResult,
 )
 from supervisor.core.model import IterationSummary, ModelView, RunModel, RunningTest
+from supervisor.store import alive
 from supervisor.store.schema import FAILING_SQL
 
 #: Results folded per poll at most: a long iteration opened mid-way catches up over a
@@ -40,6 +41,8 @@ MAX_ROWS_PER_POLL = 20_000
 FIRST_LOG_LINES = 500
 #: Seconds between two looks at the database (the app may ask more often).
 POLL_EVERY = 0.2
+#: Seconds between two looks at a quiet run's lock (is its supervisor still there?).
+ALIVE_EVERY = 1.0
 
 _RESULTS = (
     "SELECT r.id, t.suite, t.nodeid, r.phase_id, r.outcome, r.duration, r.started_at,"
@@ -118,6 +121,9 @@ class FollowedRun:
         self.run_id = int(run_id)
         self.model = RunModel(run_id=self.run_id)
         self.finished = False  # the run has ended (its row has finished_at)
+        #: its supervisor died without writing the run's end (``store.alive``)
+        self.gone = False
+        self._next_alive_check = 0.0
         self.iterations: list[int] = []  # the run's iteration numbers, in order
         self.pinned: int | None = None  # the iteration shown; None: the latest
         self.polls = 0  # looks that found a change and read rows (tests, the bench)
@@ -165,7 +171,7 @@ class FollowedRun:
         try:
             version = self.conn.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
-                return False
+                return self._check_gone()
             self.conn.execute("BEGIN")
             try:
                 more = self._read()
@@ -177,6 +183,34 @@ class FollowedRun:
         # rows left (a long iteration): read again at the next poll whatever changes
         self._version = None if more else version
         self.polls += 1
+        return True
+
+    def _check_gone(self) -> bool:
+        """Nothing new: if the run has not ended, is its supervisor still there? (At
+        most every ``ALIVE_EVERY``.) A dead one ends the run as seen from here, its
+        tests in flight with it; True when that changed the model."""
+        if self.finished or self.gone:
+            return False
+        now = self.clock()
+        if now < self._next_alive_check:
+            return False
+        self._next_alive_check = now + ALIVE_EVERY
+        if not alive.gone(self.path, self.run_id):
+            return False
+        ended = self.conn.execute(
+            "SELECT finished_at FROM runs WHERE id = ?", (self.run_id,)
+        ).fetchone()
+        if ended is not None and ended[0] is not None:  # it wrote its end meanwhile
+            self._version = None
+            return False
+        self.gone = self.finished = True
+        model = self.model
+        with model.read():
+            model.version += 1
+            model.running.clear()
+            model.finished = now
+            model.stop_reason = alive.GONE_REASON
+        self._log("error", "watch", alive.GONE_REASON)
         return True
 
     # ------------------------------------------------------------------ folding
@@ -226,6 +260,13 @@ class FollowedRun:
             model.finished = self._monotonic(finished_at)
             model.exit_code = exit_code
             model.stop_reason = status or ""
+        elif self.gone:
+            if alive.gone(self.path, self.run_id):
+                self.finished = True  # still nobody there: it stays ended as seen from here
+            else:  # a --resume of it holds the lock again
+                self.gone = False
+                model.finished = None
+                model.stop_reason = ""
 
     def _start_iteration(self, row: Row) -> None:
         """A new iteration shown: the model starts it over, as the live one does."""
