@@ -30,7 +30,7 @@ from supervisor.core.watchdog import Track
 _decode_array: Any = json.loads
 _DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError,)
 
-COALESCE = 0.02  # seconds the parent waits after a read, so reads come in batches
+COALESCE = 0.05  # seconds the parent waits after a read, so reads come in batches
 #: Bytes per socket read: 1 MiB cost an allocation and page faults on every read,
 #: once per test (bench/overhead.py); 64 KiB holds hundreds of messages.
 _RECV_BYTES = 65536
@@ -150,13 +150,15 @@ class Channel:
                 self._read(key.data, arrived)
         return arrived
 
-    def pause_for_more(self) -> None:
+    def pause_for_more(self, at_most: float = COALESCE) -> None:
         """After a read: let a few tests' messages pile up (one wake-up per batch), but
-        end the pause at once if the watched process exits."""
+        not past ``at_most`` (when the watchdog may have something to do), and end the
+        pause at once if the watched process exits."""
+        pause = min(COALESCE, at_most)
         if self._pidfd is not None:
-            select.select([self._pidfd], [], [], COALESCE)
+            select.select([self._pidfd], [], [], pause)
         else:
-            time.sleep(COALESCE)
+            time.sleep(pause)
 
     def _accept(
         self, listener: Any, go: dict[str, list[str] | None] | None, arrived: Arrived

@@ -69,6 +69,7 @@ class SuiteRun:
             paused=lambda: self.paused,
         )
         self.maxfail = maxfail_of(suite.args)
+        self.workers = worker_count(suite.workers, suite.hosts)  # asked at every wake-up
         self.stopped = False  # the user stopped the run
         self.cut = False  # the phase's gate can no longer hold (stop_on_gate)
         self.ending = False  # we are ending the processes: a lost connection is expected
@@ -289,7 +290,7 @@ class SuiteRun:
             if attempt.hung or proc.poll() is not None:
                 return
             if arrived.messages:
-                channel.pause_for_more()
+                channel.pause_for_more(self.wd.next_due(self._standby_wanted()))
 
     def _drain(self) -> None:
         """After the exit: take what is still buffered, wait briefly for the workers."""
@@ -326,7 +327,7 @@ class SuiteRun:
             maxfail=self.maxfail,
             failing=self.state.failing,
             have_standby=self.procs.standby is not None,
-            workers=worker_count(self.suite.workers, self.suite.hosts),
+            workers=self.workers,
         )
 
     def _start_standby(self, number: int) -> None:
