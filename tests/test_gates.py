@@ -203,3 +203,21 @@ def test_nothing_to_verify_after_a_green_iteration(tmp_path):
     previous.add(2, "p2a", "a::s", "skipped")
     assert plan(previous.outcomes, config.phases, config.select_suites) == []
     assert plan({}, config.phases, config.select_suites) == []
+
+
+def test_the_quarantine_in_force_leaves_its_tests_out_of_the_plan(tmp_path):
+    config = config_of(tmp_path)
+    previous = IterationOutcomes()
+    previous.add(1, "p1", "p1::quarantined", "hung")
+    previous.add(1, "p1", "p1::broken", "failed")
+    previous.add(2, "p2a", "a::quarantined", "failed")  # only p1's entry matches
+    parts = plan(
+        previous.outcomes,
+        config.phases,
+        config.select_suites,
+        lambda suite, nodeid: (suite, nodeid) == ("p1", "p1::quarantined"),
+    )
+    assert [(p.suite.name, p.tests) for p in parts] == [
+        ("p1", ("p1::broken",)),
+        ("p2a", ("a::quarantined",)),
+    ]

@@ -324,3 +324,45 @@ def test_an_older_history_gets_the_column_and_its_rows_read_0(tmp_path, monkeypa
     assert ("0004_quarantine",) in query(db, "SELECT name FROM _sqlite_migrations")
     rows = query(db, "SELECT outcome, quarantined FROM results WHERE test_id = 1 ORDER BY id")
     assert rows == [("failed", 0), ("failed", 1)]  # the old row reads 0
+
+
+def quarantined_flip_project(root: Path, run: str) -> Path:
+    """BROKEN quarantined; test_flips fails on its first call, then passes."""
+    project(root, run=run, files='"tests/test_it.py", "tests/test_flips.py"')
+    (root / "flip.count").write_text("1")
+    added = run_cli(["quarantine", "add", BROKEN, "--reason", "sandbox down"], root)
+    assert added.returncode == 0, added.stderr
+    return root
+
+
+def test_a_quarantined_test_is_not_retried(tmp_path):
+    """Its result counts for nothing: a retry would only cost time (a hang: a deadline
+    per retry). test_flips, not quarantined, is retried and passes."""
+    root = quarantined_flip_project(tmp_path, 'until = "once"\nretries = 2')
+    ran = run_cli(["run", "--headless"], root, env=env(root))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    rows = results(root)
+    assert [r for r in rows if r[1] == BROKEN] == [(1, BROKEN, "failed", 1)]  # once
+    assert [r[2] for r in rows if r[1] == FLIP] == ["failed", "passed"]  # retried
+
+
+def test_a_quarantined_test_is_not_verified_again(tmp_path):
+    """The verify pass re-runs what failed and counts: test_flips, not BROKEN (which
+    the full iteration after it runs as always)."""
+    root = quarantined_flip_project(
+        tmp_path, 'until = "all-pass"\nmax_iterations = 2\nbetween = "immediate"\nverify = true'
+    )
+    ran = run_cli(["run", "--headless"], root, env=env(root))
+    # test_flips passes in the verify pass and fails again in the full pass after it
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    db = root / ".netra" / "history.db"
+    verified = query(
+        db,
+        "SELECT t.nodeid, r.outcome FROM results r JOIN tests t ON t.id = r.test_id"
+        " JOIN phases p ON p.id = r.phase_id WHERE p.name = 'verify'",
+    )
+    assert verified == [(FLIP, "passed")]
+    assert [r for r in results(root) if r[1] == BROKEN] == [
+        (1, BROKEN, "failed", 1),
+        (2, BROKEN, "failed", 1),
+    ]

@@ -320,3 +320,12 @@ def test_a_resumed_iteration_counts_a_recorded_flaky_test_as_flaky(tmp_path: Pat
         assert kind.calls == [("a", None)]  # x is recorded: not run, not retried
         counted = of(events, PhaseFinished)[0].counts
         assert (counted["passed"], counted[FLAKY]) == (1, 1)
+
+
+def test_a_quarantined_failure_is_not_retried():
+    attempts = SuiteAttempts(retries=2)
+    q = attempts.mark(result("t::q", "hung", quarantined=True))
+    attempts.mark(result("t::x", "failed"))
+    assert not attempts.may_retry(q.nodeid, q.outcome, q.quarantined)
+    assert attempts.may_retry("t::x", "failed")
+    assert attempts.next_round() == frozenset({"t::x"})

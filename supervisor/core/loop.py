@@ -409,7 +409,10 @@ class Loop:
     def _verify_plan(self) -> list[verify.VerifyPart]:
         if not self.config.run.verify or not self._previous:
             return []
-        return verify.plan(self._previous, self.settings.phases, self.config.select_suites)
+        quarantined = self.quarantine.applies if self.quarantine is not None else None
+        return verify.plan(
+            self._previous, self.settings.phases, self.config.select_suites, quarantined
+        )
 
     def _run_verify(
         self, iteration: int, parts: list[verify.VerifyPart]
@@ -590,7 +593,7 @@ class Loop:
             if self.quarantine is not None:
                 event = self.quarantine.mark(event)
             event = self._attempts.mark(event)
-            again = self._attempts.may_retry(event.nodeid, event.outcome)
+            again = self._attempts.may_retry(event.nodeid, event.outcome, event.quarantined)
             self._tally.add(event, may_retry=again)
             self._outcomes.add(self._filed_under, event.suite, event.nodeid, event.outcome)
         elif kind is TestsCollected:

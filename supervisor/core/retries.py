@@ -1,7 +1,7 @@
 """Retries (``retries = N``): what runs again at the end of a suite, and what is flaky.
 
-A suite's tests that failed, errored, hung or crashed run again once the rest of the
-suite has run (a backend that was briefly down has had time to recover), in a fresh
+A suite's tests that failed, errored, hung or crashed (and are not quarantined: their
+results count for nothing) run again once the rest of the suite has run (a backend that was briefly down has had time to recover), in a fresh
 run of the suite limited to them (``RunContext.only``, the verify pass's mechanism),
 up to N more times. Each run is an *attempt*: ``results.attempt`` 1 for the first,
 2, 3 … for the retries. A test that did not pass on attempt 1 and passes on a later
@@ -81,7 +81,9 @@ class SuiteAttempts:
 
     def _mark(self, event: TestResult) -> TestResult:
         if self.attempt == 1:
-            if retryable(event.nodeid, event.outcome):
+            # a quarantined test's result counts for nothing: running it again would
+            # only cost time (a hang: a deadline per retry)
+            if retryable(event.nodeid, event.outcome) and not event.quarantined:
                 self.first[event.nodeid] = (event.outcome, event.message)
             self.latest[event.nodeid] = event.outcome
             return event
@@ -114,11 +116,12 @@ class SuiteAttempts:
         self.attempt += 1
         return again
 
-    def may_retry(self, nodeid: str, outcome: str) -> bool:
+    def may_retry(self, nodeid: str, outcome: str, quarantined: bool = False) -> bool:
         """Whether this result of the current attempt will get another attempt (the
         early gate verdict must not count it as a final failure yet)."""
         return (
             self.attempt <= self.retries
+            and not quarantined
             and retryable(nodeid, outcome)
             and (self.attempt == 1 or nodeid in self.first)
         )

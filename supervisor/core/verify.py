@@ -59,6 +59,7 @@ def plan(
     previous: Outcomes,
     phases: Sequence[PhaseConfig],
     select: Callable[[tuple[str, ...]], Iterable[SuiteConfig]],
+    leave_out: Callable[[str, str], bool] | None = None,
 ) -> list[VerifyPart]:
     """The verify pass after an iteration with these ``previous`` outcomes.
 
@@ -66,7 +67,9 @@ def plan(
     and suite it ran in, in the order the phases run. A test filed under seq 0 (read
     back from the history, where the verify pass is phase 0), or under a phase that no
     longer runs its suite, belongs to the first phase that runs its suite; a suite no
-    phase runs any more is left out. ``select`` is ``Config.select_suites``.
+    phase runs any more is left out. ``select`` is ``Config.select_suites``;
+    ``leave_out(suite, nodeid)`` (the quarantine in force) drops tests whose results
+    count for nothing.
     """
     suites_of = [tuple(select(phase.suites)) for phase in phases]
     failing: dict[tuple[int, str], dict[str, None]] = {}
@@ -76,7 +79,7 @@ def plan(
             continue
         ids = failing.setdefault((home, name), {})
         for nodeid, outcome in outcomes.items():
-            if outcome in TO_VERIFY:
+            if outcome in TO_VERIFY and not (leave_out is not None and leave_out(name, nodeid)):
                 ids[nodeid] = None
             else:
                 ids.pop(nodeid, None)  # a later result of it passed
