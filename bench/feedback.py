@@ -88,13 +88,14 @@ def environment(folder: Path) -> dict[str, str]:
     return env
 
 
-def floor(folder: Path, nodeid: str) -> float:
-    """Wall time of bare pytest running one failing test of the suite (start-up,
-    collecting its file, the test, the report): no order and no supervisor can give
-    a verdict sooner than a pytest can start and run a test."""
+def floor(folder: Path, *args: str) -> float:
+    """Wall time of bare ``pytest -q -p no:cacheprovider ARGS`` in the project. With one
+    failing test's id: start-up, its file, the test, the report; no order and no
+    supervisor can give a verdict sooner. With ``--co tests``: collecting the whole
+    suite, which failed-first does before it reorders (pytest's own item reordering)."""
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", nodeid],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=folder,
         env=environment(folder),
         capture_output=True,
@@ -151,7 +152,7 @@ class Measure:
     full: list[float] = field(default_factory=list)
 
 
-def measure_order(root: Path, order: str, round_: int) -> tuple[float, float, float]:
+def measure_order(root: Path, order: str, round_: int) -> tuple[float, float, float, float]:
     folder = root / f"{order}-{round_}"
     failing = write_project(folder, order)
     first = cli(folder, "--once")
@@ -175,7 +176,7 @@ def measure_order(root: Path, order: str, round_: int) -> tuple[float, float, fl
                   " r.iteration_id WHERE i.run_id = 2")  # fmt: skip
     if total != TESTS:
         raise BenchError(f"{order}: the second run recorded {total} results, not {TESTS}")
-    return verdict, full, floor(folder, failing[-1])
+    return verdict, full, floor(folder, failing[-1]), floor(folder, "--co", "tests")
 
 
 def measure_verify(root: Path, round_: int) -> float | None:
@@ -225,19 +226,21 @@ def main() -> int:
     print(f"pytest plugins: {'none (autoload off)' if NO_AUTOLOAD else 'those of this venv'}")
     results = {"failed-first": Measure(), "as-collected": Measure()}
     floors: list[float] = []
+    collects: list[float] = []
     verify: list[float] = []
     try:
         for round_ in range(1, args.rounds + 1):
             for order in (
                 ("failed-first", "as-collected") if round_ % 2 else ("as-collected", "failed-first")
             ):
-                verdict, full, alone = measure_order(root, order, round_)
+                verdict, full, alone, collect = measure_order(root, order, round_)
                 results[order].verdict.append(verdict)
                 results[order].full.append(full)
                 floors.append(alone)
+                collects.append(collect)
                 print(
                     f"  round {round_} {order:<13} verdict {verdict:6.2f}s  full {full:6.2f}s"
-                    f"  (bare pytest, one failing test: {alone:.2f}s)"
+                    f"  (bare pytest: one failing test {alone:.2f}s, --co {collect:.2f}s)"
                 )
             if not args.no_verify and supports_verify():
                 took = measure_verify(root, round_)
@@ -260,6 +263,10 @@ def main() -> int:
     floor_ratio = statistics.median(floors) / statistics.median(ac.full)
     print(f"  floor: bare pytest running one failing test {statistics.median(floors):.2f}s"
           f" (median), {floor_ratio:.3f} of the as-collected run")  # fmt: skip
+    collect_ratio = statistics.median(collects) / statistics.median(ac.full)
+    print(f"  bare pytest --co of the whole suite {statistics.median(collects):.2f}s"
+          f" (median), {collect_ratio:.3f} of the as-collected run (failed-first collects"
+          " it all before the first test)")  # fmt: skip
     print(f"{'PASS' if verdict_ratio <= VERDICT_TARGET else 'MISS'} verdict: failed-first / "
           f"as-collected {verdict_ratio:.3f} (target <= {VERDICT_TARGET}, {args.rounds} rounds)")  # fmt: skip
     print(f"{'PASS' if full_ratio <= FULL_TARGET else 'MISS'} full iteration: failed-first / "
