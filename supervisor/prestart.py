@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.config import Config, SuiteConfig, load_config, select_phases
-from supervisor.redact import secrets_from_environment
+from supervisor.redact import secrets_from_environment, secrets_named_by_config
 
 OFF_ENV = "NETRA_NO_PRESTART"
 REMEMBERED = "early-starts.json"
@@ -68,13 +68,9 @@ def log_folder(config: Config, db: str | None) -> Path:
 
 def _needs_masking(config: Config, environ: Mapping[str, str]) -> bool:
     """Output the early process writes unmasked could hold a secret: one in the
-    environment, or one a sink reads from it (by convention, keys ending in ``_env``)."""
-    if secrets_from_environment(environ):
-        return True
-    return any(
-        isinstance(table, dict) and any(str(key).endswith("_env") for key in table)
-        for table in config.raw.get("sink", ()) or ()
-    )
+    environment, or one the config names (``secret_env``, a sink's ``url_env``, any
+    ``*_env`` key: the values the run's masking would look for)."""
+    return bool(secrets_from_environment(environ) or secrets_named_by_config(config.raw, environ))
 
 
 def start_for_run(

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from supervisor.emitters import Emitter, many_of
 from supervisor.text import storable
 
 MASK = "***"
@@ -161,28 +162,18 @@ def _clean(value: str | bytes | bytearray, redact: Redactor) -> str:
     return storable(text)
 
 
-def redacting(emit: Callable[[Any], None], redact: Redactor) -> Callable[[Any], None]:
+def redacting(emit: Callable[[Any], None], redact: Redactor) -> Emitter:
     """``emit`` behind :func:`redact_event`; its ``many`` masks a batch and hands it
     on as one."""
+    many = many_of(emit)
 
     def emit_redacted(event: Any) -> None:
         emit(redact_event(event, redact))
 
-    # the batch form of ``emit`` (see ``core.bus.many_of``; this module sits below core)
-    many = getattr(emit, "many", None) or getattr(
-        getattr(emit, "__self__", None), "emit_many", None
-    )
-
     def emit_many_redacted(events: list[Any]) -> None:
-        masked = [redact_event(event, redact) for event in events]
-        if many is not None:
-            many(masked)
-        else:
-            for event in masked:
-                emit(event)
+        many([redact_event(event, redact) for event in events])
 
-    emit_redacted.many = emit_many_redacted  # type: ignore[attr-defined]
-    return emit_redacted
+    return Emitter(emit_redacted, emit_many_redacted)
 
 
 def redact_file(path: str, redact: Redactor) -> None:

@@ -25,12 +25,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from supervisor.config import Config, ConfigError, did_you_mean, sink_label
 from supervisor.core import events as events_module
-from supervisor.core.events import Event, LogLine, PluginFailed
+from supervisor.core.events import Event, LogLine, PluginFailed, utc_at, utc_of_monotonic
 from supervisor.text import exception_line
 
 if TYPE_CHECKING:
@@ -56,10 +55,6 @@ def _event_kinds() -> frozenset[str]:
 EVENT_KINDS = _event_kinds()
 
 
-def _iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
-
-
 def event_record(event: Event) -> dict[str, Any]:
     """A JSON-ready dict of an event: ``event`` (its type name), ``time`` and its fields.
 
@@ -70,7 +65,7 @@ def event_record(event: Event) -> dict[str, Any]:
     for f in dataclasses.fields(event):
         value = getattr(event, f.name)
         if f.name == "at" and isinstance(value, float):
-            value = _iso(time.time() - (time.monotonic() - value))
+            value = utc_of_monotonic(value)
         elif isinstance(value, tuple):
             value = list(value)
         record[f.name] = value
@@ -79,7 +74,7 @@ def event_record(event: Event) -> dict[str, Any]:
             record["time"] = record[key]
             break
     else:
-        record["time"] = _iso(time.time())
+        record["time"] = utc_at(time.time())
     return record
 
 

@@ -267,3 +267,18 @@ def test_an_early_pytest_is_dropped_when_a_plugin_replaced_its_kind(tmp_path):
     assert collected_as_standby(tmp_path)[-1] is False
     assert json.loads((tmp_path / ".netra" / "logs" / "early-starts.json").read_text()) == {}
     no_prestart_leftovers(tmp_path)
+
+
+def test_no_early_start_when_the_config_names_a_secret_that_is_set():
+    """A secret the run would mask (an ``*_env`` key naming a set variable) keeps the
+    early pytest from starting; a name whose variable is unset has nothing to mask."""
+    from types import SimpleNamespace
+
+    from supervisor.prestart import _needs_masking
+
+    config = SimpleNamespace(raw={"sink": [{"kind": "webhook", "url_env": "HOOK_URL"}]})
+    hook = "https://hooks.example.test/T000/B000/abcdefgh"
+    assert _needs_masking(config, {"HOOK_URL": hook})
+    assert not _needs_masking(config, {})
+    assert not _needs_masking(SimpleNamespace(raw={}), {"HOOK_URL": hook})
+    assert _needs_masking(SimpleNamespace(raw={}), {"API_TOKEN": "t0ken-long-enough-to-mask"})

@@ -18,41 +18,12 @@ import time
 from collections.abc import Callable
 
 from supervisor.core.events import Event, TestResult
+from supervisor.emitters import Emitter, many_of
 
 Consumer = Callable[[Event], None]
 ManyConsumer = Callable[[list[Event]], None]
 
-
-def many_of(emit: Consumer) -> ManyConsumer:
-    """``emit``'s batch form: its ``many`` attribute (a bus's ``emit``: its
-    ``emit_many``), or a loop over ``emit``. Duck-typed: ``redact.redacting``, below
-    core, marks its function the same way."""
-    many = getattr(emit, "many", None)
-    if many is not None:
-        return many  # type: ignore[no-any-return]
-    owner_many = getattr(getattr(emit, "__self__", None), "emit_many", None)
-    if owner_many is not None:
-        return owner_many  # type: ignore[no-any-return]
-
-    def each(events: list[Event]) -> None:
-        for event in events:
-            emit(event)
-
-    return each
-
-
-class Emitter:
-    """An emit function with its batch form (``many``), for wrappers along the way
-    from a runner to the bus (masking, estimates, labels): a batch stays a batch."""
-
-    __slots__ = ("many", "one")
-
-    def __init__(self, one: Consumer, many: ManyConsumer) -> None:
-        self.one = one
-        self.many = many
-
-    def __call__(self, event: Event) -> None:
-        self.one(event)
+__all__ = ["Emitter", "EventBus", "ResultBatcher", "many_of"]
 
 
 class EventBus:

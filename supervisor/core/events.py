@@ -37,6 +37,17 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def utc_at(wall: float) -> str:
+    """``wall`` (seconds since the epoch, ``time.time()``) as :func:`utc_now`'s text."""
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def utc_of_monotonic(monotonic_at: float) -> str:
+    """A ``time.monotonic()`` reading of this process (``TestStarted.at``) as
+    :func:`utc_now`'s text."""
+    return utc_at(time.time() - (time.monotonic() - monotonic_at))
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """Base class: ``kind`` is the stable name sinks and filters use."""

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +38,7 @@ from supervisor.core.events import (
     TestsCollected,
     TestStarted,
     utc_now,
+    utc_of_monotonic,
 )
 from supervisor.core.evidence import EVIDENCE_OUTCOMES
 from supervisor.store.bounds import Bounds, RowId
@@ -110,12 +109,6 @@ class RunSettings:
     until: str
     max_iterations: int
     max_duration: float | None
-
-
-def wall_time(monotonic_at: float) -> str:
-    """A ``time.monotonic()`` reading (``TestStarted.at``) as UTC ISO-8601 text."""
-    wall = time.time() - (time.monotonic() - monotonic_at)
-    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Batch:
@@ -372,7 +365,7 @@ class RowFolder:
             r(ev.nodeid) or "",
             r(ev.worker),
             ev.deadline,
-            wall_time(ev.at),
+            utc_of_monotonic(ev.at),
         )
 
     def _ended(self, suite: str, nodeid: str, batch: Batch) -> None:

@@ -24,12 +24,6 @@ from typing import Any
 
 from supervisor.core.watchdog import Track
 
-#: One read's lines are decoded as one JSON array by the standard library's C decoder.
-#: (msgspec decoded it in about 60 % of the time, 1.5-2 us a test, but importing it
-#: cost 35 ms, more than it saved in a run of fewer than ~20 000 results.)
-_decode_array: Any = json.loads
-_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError,)
-
 COALESCE = 0.05  # seconds the parent waits after a read, so reads come in batches
 #: Bytes per socket read: 1 MiB cost an allocation and page faults on every read,
 #: once per test (bench/overhead.py); 64 KiB holds hundreds of messages.
@@ -202,7 +196,9 @@ class Channel:
     def _decode(conn: Conn, chunk: bytes) -> list[dict]:
         """Complete lines → messages: one decode for the whole read (the lines joined as
         one JSON array: one call into the C decoder instead of one per line), line by
-        line only when some line is not JSON."""
+        line only when some line is not JSON. (msgspec decoded it in about 60 % of the
+        time, 1.5-2 us a test, but importing it cost 35 ms: more than it saved in a
+        run of fewer than ~20 000 results.)"""
         data = conn.buf + chunk
         end = data.rfind(b"\n")
         if end < 0:
@@ -213,8 +209,8 @@ class Channel:
         if not body:
             return []
         try:
-            decoded = _decode_array(b"[" + body.replace(b"\n", b",") + b"]")
-        except _DECODE_ERRORS:
+            decoded = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
+        except ValueError:
             decoded = [_loads(line) for line in body.split(b"\n")]
         return [msg for msg in decoded if type(msg) is dict]
 
