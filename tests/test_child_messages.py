@@ -92,3 +92,29 @@ def test_a_controller_that_lost_a_worker_must_go_on(parts):
     messages.watch_replacement(controller)
     messages.handle(worker, [{"t": "start", "i": "a.py::t", "to": None}])  # it went on
     assert controller.track.other is None
+
+
+def test_a_result_starts_when_the_child_says_not_when_its_batch_arrived(parts):
+    """Tests read in one batch keep their own start times (the child's clock), so
+    ``results.started_at`` orders them; a remote worker's clock is not trusted."""
+    from supervisor.core.events import utc_at
+
+    messages, events, _dog, _clock, conn = parts
+    local, remote = conn(), conn(worker="gw0")
+    remote.remote = "ci@runner-1"
+    messages.handle(
+        local,
+        [
+            {"t": "start", "i": "a.py::t", "to": None, "at": 1_700_000_000.125},
+            done("a.py::t"),
+            {"t": "start", "i": "a.py::u", "to": None, "at": 1_700_000_000.5},
+            done("a.py::u"),
+        ],
+    )
+    messages.handle(
+        remote, [{"t": "start", "i": "b.py::t", "to": None, "at": 1.0}, done("b.py::t")]
+    )
+    started = {e.nodeid: e.started_at for e in events if isinstance(e, TestResult)}
+    assert started["a.py::t"] == utc_at(1_700_000_000.125) == "2023-11-14T22:13:20.125+00:00"
+    assert started["a.py::u"] == utc_at(1_700_000_000.5)
+    assert started["b.py::t"] > "2026"  # its arrival, not the remote clock's 1970

@@ -27,7 +27,8 @@ Child → parent::
     {"t":"cfile","i":id,"f":path}        a collector starts (a module is imported, ...)
     {"t":"coll","ids":[...]}             collected nodeids (processes that collect)
     {"t":"cerr","i":id,"o":"failed","m":msg,"l":text}   a collector that failed/skipped
-    {"t":"start","i":id,"to":5.0}        a test starts (to: its timeout marker, or null)
+    {"t":"start","i":id,"to":5.0,"at":T} a test starts (to: its timeout marker, or null;
+                                         at: time.time() then, its result's started_at)
     {"t":"td","i":id,"sc":"session"}     the coming teardown ends fixtures of this scope
     {"t":"done","i":id,"p":[{"w":"setup","o":"passed","d":0.001,...},...]}
     {"t":"hb"}                           heartbeat, every NETRA_CHILD_HEARTBEAT seconds
@@ -448,7 +449,9 @@ class NetraChildPlugin:
         self.shared_teardown = _shared_teardown(item, nextitem)
         self.ch.wait_if_paused()
         to = "null" if timeout is None else _dumps(timeout)
-        self.ch.send_line(f'{{"t":"start","i":{_quote(item.nodeid)},"to":{to}}}')
+        self.ch.send_line(
+            f'{{"t":"start","i":{_quote(item.nodeid)},"to":{to},"at":{time.time():.3f}}}'
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.controller:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from supervisor.core import watchdog as wd
-from supervisor.core.events import TestsCollected, TestStarted, utc_now
+from supervisor.core.events import TestsCollected, TestStarted, utc_at, utc_now
 from supervisor.runners.pytest import protocol
 
 if TYPE_CHECKING:
@@ -135,7 +135,12 @@ class Messages:
         if deadline is None:
             deadline = self.default_deadline
         track = conn.track
-        track.test = self.wd.period(wd.TEST, nodeid, deadline, self.now())
+        # when it started, by the child's clock: the batch's arrival is up to a pause
+        # (50 ms) later and the same for every test in it (a remote host's clock may
+        # differ from ours: its tests get the arrival)
+        at = msg.get("at")
+        started = utc_at(at) if type(at) is float and not conn.remote else self.now()
+        track.test = self.wd.period(wd.TEST, nodeid, deadline, started)
         track.other = None
         self._went_on()
         if track.finished is None:  # else the dump awaited is the finished test's
