@@ -747,6 +747,46 @@ def test_disk_full_keeps_events_until_space_returns(tmp_path):
     assert count(path, "SELECT COUNT(*) FROM results") == 300
 
 
+def test_a_later_run_reuses_the_tests_rows_even_after_a_rolled_back_batch(tmp_path):
+    """A run reads a suite's known tests once; a batch that SQLite refused (a full
+    disk) is rolled back with the tests rows it added, and its retry adds them again."""
+    path = tmp_path / "h.db"
+    first = open_store(path)
+    start(first)
+    for i in range(5):
+        first.put(result(i))
+    assert first.close()
+    known = dict(queries.connect_readonly(path).execute("SELECT nodeid, id FROM tests"))
+
+    errors: list[str] = []
+    second = open_store(path, flush_interval=0.1, on_error=errors.append)
+    start(second)
+    assert second.flush()
+    pages = second._conn.execute("PRAGMA page_count").fetchone()[0]
+    second._conn.execute(f"PRAGMA max_page_count = {pages}")
+    for i in range(3, 300):  # 3 and 4 are known, the rest are new
+        second.put(result(i, longrepr="x" * 2000))
+    assert second.flush(timeout=5) is False and errors
+    assert count(path, "SELECT COUNT(*) FROM tests") == 5  # the new rows went with it
+    second._conn.execute("PRAGMA max_page_count = 1073741823")
+    assert second.close()
+
+    conn = queries.connect_readonly(path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM tests").fetchone()[0] == 300
+        rows = conn.execute(
+            "SELECT t.nodeid, t.id FROM results r JOIN tests t ON t.id = r.test_id"
+            " WHERE r.iteration_id IN (SELECT id FROM iterations WHERE run_id = ?)",
+            (second.run_id,),
+        ).fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 297  # every result names a tests row that exists
+    assert {nodeid: row_id for nodeid, row_id in rows if nodeid in known} == {
+        n: known[n] for n in ("tests/test_x.py::test_3", "tests/test_x.py::test_4")
+    }
+
+
 def test_a_rejected_event_is_reported_not_fatal(tmp_path):
     path = tmp_path / "h.db"
     errors: list[str] = []

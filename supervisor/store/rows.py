@@ -138,7 +138,7 @@ class Batch:
         self.evidence: list[tuple[Any, ...]] = []
         self.logs: list[tuple[Any, ...]] = []
         self.plugin_errors: list[tuple[Any, ...]] = []
-        self.undo: list[tuple[dict[Any, int], Any]] = []
+        self.undo: list[tuple[dict[Any, Any], Any]] = []
         self.saved: list[Path] = []
         #: (suite, nodeid) -> its TestStarted; made a row only if still in flight at the end
         self.started: dict[tuple[str, str], TestStarted] = {}
@@ -194,6 +194,10 @@ class RowFolder:
         self._iteration_ids: dict[int, int] = dict(iteration_ids or {})
         self._phase_ids: dict[tuple[int, int], int] = dict(phase_ids or {})
         self._test_ids: dict[tuple[str, str], int] = {}
+        #: stored suite name -> its tests' stored nodeids -> tests.id, read in one query
+        #: the first time the run writes a result of the suite: a test the history
+        #: knows then costs no statement (most of a run's tests, from its second run on)
+        self._suite_tests: dict[str, dict[str, int]] = {}
         #: (iteration, phase, suite, nodeid, attempt) -> results.id of a result that may get
         #: evidence (one that did not pass); evidence comes a second or two later
         self._evidence_of: dict[tuple[int, int, str, str, int], int] = {}
@@ -296,15 +300,24 @@ class RowFolder:
         r = self._r
         suite, nodeid = r(event.suite) or "", r(event.nodeid) or ""
         conn = self._conn
-        cur = conn.execute(
-            _INSERT_TEST, (suite, nodeid, r(event.file), r(event.started_at or utc_now()))
-        )
-        if cur.rowcount == 1 and cur.lastrowid is not None:
-            row_id = cur.lastrowid
-        else:
-            row_id = conn.execute(
-                "SELECT id FROM tests WHERE suite = ? AND nodeid = ?", (suite, nodeid)
-            ).fetchone()[0]
+        known = self._suite_tests.get(suite)
+        if known is None:
+            known = self._suite_tests[suite] = dict(
+                conn.execute("SELECT nodeid, id FROM tests WHERE suite = ?", (suite,))
+            )
+            # read inside this transaction (it may see rows a rolled-back batch added)
+            batch.undo.append((self._suite_tests, suite))
+        row_id = known.get(nodeid)
+        if row_id is None:
+            cur = conn.execute(
+                _INSERT_TEST, (suite, nodeid, r(event.file), r(event.started_at or utc_now()))
+            )
+            if cur.rowcount == 1 and cur.lastrowid is not None:
+                row_id = cur.lastrowid
+            else:  # another writer added it since
+                row_id = conn.execute(
+                    "SELECT id FROM tests WHERE suite = ? AND nodeid = ?", (suite, nodeid)
+                ).fetchone()[0]
         self._test_ids[key] = row_id
         batch.undo.append((self._test_ids, key))
         return row_id
@@ -322,9 +335,10 @@ class RowFolder:
         self._ended(ev.suite, ev.nodeid, batch)
         r, fit = self._r, self._fit
         row_id = RowId(lambda: self._next_id("results", len(batch.results)))
-        message = fit("results", "message", ev.message, row_id, batch)
-        longrepr = fit("results", "longrepr", ev.longrepr, row_id, batch)
-        dump = fit("results", "dump", ev.dump, row_id, batch)
+        # empty (a pass): NULL, as fit would make it, without the trip
+        message = fit("results", "message", ev.message, row_id, batch) if ev.message else None
+        longrepr = fit("results", "longrepr", ev.longrepr, row_id, batch) if ev.longrepr else None
+        dump = fit("results", "dump", ev.dump, row_id, batch) if ev.dump else None
         evidence = ev.outcome in EVIDENCE_OUTCOMES
         if evidence:
             row_id()  # its evidence, a second or two later, names this row
@@ -562,8 +576,16 @@ class RowFolder:
 
 def stored_text(value: Any, redact: Redactor | None) -> str | None:
     """One text value as the history stores it: redacted (on the whole text), then
-    storable; empty → NULL. Never raises, whatever the value."""
-    if value is None:
+    storable; empty → NULL. Never raises, whatever the value.
+
+    Called for every text of every row: ASCII text with no secret to mask (nearly all
+    of it) is passed on after one C-speed check."""
+    if type(value) is str:
+        if not value:
+            return None
+        if value.isascii() and (redact is None or not getattr(redact, "active", True)):
+            return value
+    elif value is None:
         return None
     text = value if isinstance(value, str) else storable(value)
     if not text:
