@@ -273,6 +273,7 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             settle=bridge.settle,  # hooks of an iteration's edges finish before it goes on
             last=last,
             quarantine=quarantine,
+            every_start=sinks.wants("test_started"),  # no one else looks at a brief start
         )
         startup_gc.resume()  # start-up is over: its objects out of the collector's way
         if ui is None:

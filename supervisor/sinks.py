@@ -251,6 +251,10 @@ class SinkSet:
         for worker in self.workers:
             worker.put(event)
 
+    def wants(self, kind: str) -> bool:
+        """Whether some sink gets events of type ``kind`` (``test_started``)."""
+        return any(worker.kinds is None or kind in worker.kinds for worker in self.workers)
+
     def start(self, report: Report, redact: Callable[[str], str] = lambda text: text) -> None:
         self._report = report
         for worker in self.workers:

@@ -127,3 +127,50 @@ def test_a_batch_makes_one_idle_period_after_its_last_done():
     finally:
         ours.close()
         theirs.close()
+
+
+def test_without_a_start_watcher_a_batch_reports_only_the_starts_still_running():
+    """``every_start=False`` (no sink selects test_started): a start whose result came
+    in the same read is left out; one still running at the read's end is reported,
+    after the results before it. With ``every_start`` (the default), every start is."""
+    config = parse_config({"suite": [{"name": "s"}]}, Path("/tmp/netra-supervisor.toml"))
+    passed = [{"w": "call", "o": "passed", "d": 0.1}]
+    batch = [
+        {"t": "start", "i": "t.py::a", "to": None},
+        {"t": "done", "i": "t.py::a", "p": passed},
+        {"t": "start", "i": "t.py::b", "to": 3},
+    ]
+    seen: dict[bool, list] = {}
+    for every in (True, False):
+        events: list = []
+        ctx = RunContext(config=config, phase=config.phases[0], run_id=1, iteration=1,
+                         phase_seq=1, emit=events.append, every_start=every)  # fmt: skip
+        dog = wd.Watchdog(silence=60.0, grace=5.0, clock=lambda: 10.0)
+        state = SuiteState(config.suites[0], ctx)
+        messages = Messages(
+            state, dog, default_deadline=7.0, stretch_deadline=120.0, paused=lambda: False
+        )
+        ours, theirs = socket.socketpair()
+        try:
+            conn = Conn(ours, dog.track(), pid=1, worker="gw0")
+            messages.handle(conn, batch)
+            assert conn.track.test is not None and conn.track.test.nodeid == "t.py::b"
+            messages.handle(conn, [{"t": "done", "i": "t.py::b", "p": passed}])
+        finally:
+            ours.close()
+            theirs.close()
+        seen[every] = [(type(e).__name__, e.nodeid) for e in events]
+        started_b = [e for e in events if type(e) is TestStarted and e.nodeid == "t.py::b"]
+        assert [(e.deadline, e.worker) for e in started_b] == [(3.0, "gw0")]
+        assert state.done == {"t.py::a", "t.py::b"}
+    assert seen[True] == [
+        ("TestStarted", "t.py::a"),
+        ("TestResult", "t.py::a"),
+        ("TestStarted", "t.py::b"),
+        ("TestResult", "t.py::b"),
+    ]
+    assert seen[False] == [
+        ("TestResult", "t.py::a"),
+        ("TestStarted", "t.py::b"),
+        ("TestResult", "t.py::b"),
+    ]

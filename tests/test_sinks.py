@@ -625,3 +625,17 @@ def test_events_selects_by_type_name(tmp_path):
     proc = run_cli(["run", "--headless"], root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [r["event"] for r in _lines(root / "events.jsonl")] == ["phase_finished", "run_finished"]
+
+
+def test_a_run_reports_brief_starts_only_if_some_sink_gets_test_started():
+    """The session tells the runners (``every_start``) whether any sink selects
+    ``test_started``; without one, a start its result follows in the same read is
+    left out (see tests/test_batches.py)."""
+    from supervisor.sinks import SinkSet, SinkWorker
+
+    results_only = SinkWorker("a", "p", object(), kinds=frozenset({"test_result"}))
+    everything = SinkWorker("b", "p", object())
+    assert not SinkSet().wants("test_started")
+    assert not SinkSet([results_only]).wants("test_started")
+    assert SinkSet([results_only, everything]).wants("test_started")
+    assert SinkSet([results_only]).wants("test_result")

@@ -78,7 +78,8 @@ class RunContext:
     verify pass re-runs an iteration's failures). ``cut`` is set when the phase's gate
     can no longer hold (``stop_on_gate``): stop starting tests, end what runs without
     recording it, report ``SuiteFinished(status="cut")`` and return; the tests not run
-    are not results.
+    are not results. ``every_start`` (False) lets a runner leave out the
+    ``TestStarted`` of a test whose result it hands on in the same batch.
     """
 
     config: Config
@@ -96,6 +97,11 @@ class RunContext:
     run_first: tuple[str, ...] = ()
     only: frozenset[str] | None = None
     cut: threading.Event = field(default_factory=threading.Event)
+    #: False when no consumer of this run looks at a ``TestStarted`` the test's own
+    #: result follows in the same batch (no sink selects ``test_started``): a runner
+    #: may then leave such a start out (the model, the history and the ETAs end up the
+    #: same); True: report every start
+    every_start: bool = True
     #: the batch form of ``emit`` (None: ``emit`` one by one); see :meth:`batch`
     emit_many: Callable[[list[Event]], None] | None = None
     _pending: list[Event] | None = field(default=None, init=False, repr=False)

@@ -108,6 +108,7 @@ class Loop:
         settle: Callable[[], None] | None = None,
         last: LastResults | None = None,
         quarantine: RunQuarantine | None = None,
+        every_start: bool = True,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -137,6 +138,8 @@ class Loop:
         self.last = last
         #: the quarantine file's entries in force: their tests' results never gate
         self.quarantine = quarantine
+        #: some consumer wants the start of a test that ended in the same batch
+        self.every_start = every_start
         self._quarantined: dict[str, int] = {}  # this iteration's quarantined results
         self._tally = PhaseTally()
         #: the running suite's attempts (``retries``)
@@ -499,6 +502,7 @@ class Loop:
             run_first=self._run_first(suite),
             only=only,
             cut=self._cut,
+            every_start=self.every_start,
         )
         t0 = time.time()
         try:

@@ -52,6 +52,9 @@ class Messages:
         self._stamp: str | None = None
         self._in_batch = False
         self._idle: list[Conn] = []
+        #: the starts of this batch, reported at its end for the tests still running
+        #: then, when no consumer wants every start (``RunContext.every_start``)
+        self._starts: list[tuple[Conn, wd.Period]] = []
         self._handlers: dict[str, Callable[[Conn, dict], None]] = {
             "start": self._start,
             "done": self._done,
@@ -78,6 +81,10 @@ class Messages:
                     handler(conn, msg)
         finally:
             self._stamp, self._in_batch = None, False
+            starts, self._starts = self._starts, []
+            for started_conn, period in starts:
+                if started_conn.track.test is period:  # no result of it came in this read
+                    self._report_start(started_conn, period)
             idle, self._idle = self._idle, []
             for went in idle:
                 track = went.track
@@ -140,14 +147,24 @@ class Messages:
         # differ from ours: its tests get the arrival)
         at = msg.get("at")
         started = utc_at(at) if type(at) is float and not conn.remote else self.now()
-        track.test = self.wd.period(wd.TEST, nodeid, deadline, started)
+        track.test = period = self.wd.period(wd.TEST, nodeid, deadline, started)
         track.other = None
         self._went_on()
         if track.finished is None:  # else the dump awaited is the finished test's
             track.dump = None
+        if self._in_batch and not self.state.ctx.every_start:
+            self._starts.append((conn, period))
+        else:
+            self._report_start(conn, period)
+
+    def _report_start(self, conn: Conn, period: wd.Period) -> None:
         state = self.state
         state.ctx.report(
-            TestStarted, state.suite.name, nodeid=nodeid, worker=conn.worker, deadline=deadline
+            TestStarted,
+            state.suite.name,
+            nodeid=period.nodeid,
+            worker=conn.worker,
+            deadline=period.deadline,
         )
 
     def _done(self, conn: Conn, msg: dict) -> None:

@@ -28,7 +28,7 @@ The parent sends ``{"cmd": "dump"}`` to ask for a ``dump``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PLUGIN_MODULE = "_netra_child_plugin"
 SOCKET_ENV = "NETRA_CHILD_SOCKET"
@@ -53,9 +53,9 @@ SCRUB_ENV = (
 )
 
 
-@dataclass(frozen=True)
-class Folded:
-    """One test's phases folded into the result pytest's own summary would give."""
+class Folded(NamedTuple):
+    """One test's phases folded into the result pytest's own summary would give (a
+    tuple: one is made and dropped per test)."""
 
     outcome: str
     message: str
@@ -76,7 +76,7 @@ def fold_phases(phases: list[dict], sections: list | None = None) -> Folded:
             if p.get("o") != "passed" or "x" in p or "m" in p or "l" in p:
                 break
         else:  # every phase passed plainly (nearly every test): nothing else to decide
-            return Folded("passed", "", "", sum(float(p.get("d") or 0.0) for p in phases))
+            return Folded("passed", "", "", sum([float(p.get("d") or 0.0) for p in phases]))
     by_when = {p.get("w"): p for p in phases}
     setup, call, teardown = by_when.get("setup"), by_when.get("call"), by_when.get("teardown")
     duration = sum(float(p.get("d") or 0.0) for p in phases)
