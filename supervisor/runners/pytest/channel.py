@@ -5,7 +5,7 @@ standby has a listener of its own) connects to the socket named in its environme
 and sends JSON lines (``protocol.py``). :meth:`Channel.wait` sleeps until something
 arrives, a process exits (its pidfd) or the timeout passes, and hands back decoded
 messages per connection, in batches: after a read it lets a few more tests' lines
-pile up (``COALESCE``) instead of waking once per test.
+pile up (for as long as ``pacing.py`` says) instead of waking once per test.
 
 Nothing here knows what a message means or what a deadline is.
 """
@@ -24,7 +24,6 @@ from typing import Any
 
 from supervisor.core.watchdog import Track
 
-COALESCE = 0.05  # seconds the parent waits after a read, so reads come in batches
 #: Bytes per socket read: 1 MiB cost an allocation and page faults on every read,
 #: once per test (bench/overhead.py); 64 KiB holds hundreds of messages.
 _RECV_BYTES = 65536
@@ -63,6 +62,10 @@ class Arrived:
     messages: list[tuple[Conn, list[dict]]] = field(default_factory=list)
     closed: list[Conn] = field(default_factory=list)
     exited: bool = False  # the watched process exited
+    #: the most messages one connection brought, and the seconds since the read
+    #: before (how fast the busiest process talks: ``pacing.py``)
+    lines: int = 0
+    over: float = 0.0
 
 
 def _loads(line: bytes) -> object:
@@ -86,6 +89,7 @@ class Channel:
         #: standby listener fd -> what its "go" says: the selection, the tests first
         self._go: dict[int, dict[str, list[str] | None]] = {}
         self._pidfd: int | None = None
+        self._read_at = time.monotonic()  # the last wait() that brought messages
 
     @staticmethod
     def listen(path: str, backlog: int = 4) -> socket.socket:
@@ -142,13 +146,17 @@ class Channel:
                 arrived.exited = True
             else:
                 self._read(key.data, arrived)
+        if arrived.messages:
+            now = time.monotonic()
+            arrived.lines = max(len(messages) for _, messages in arrived.messages)
+            arrived.over, self._read_at = now - self._read_at, now
         return arrived
 
-    def pause_for_more(self, at_most: float = COALESCE) -> None:
-        """After a read: let a few tests' messages pile up (one wake-up per batch), but
-        not past ``at_most`` (when the watchdog may have something to do), and end the
-        pause at once if the watched process exits."""
-        pause = min(COALESCE, at_most)
+    def pause_for_more(self, pause: float) -> None:
+        """After a read: let ``pause`` seconds of messages pile up (one wake-up per
+        batch: ``pacing.py``), and end the pause at once if the watched process exits."""
+        if pause <= 0:
+            return
         if self._pidfd is not None:
             select.select([self._pidfd], [], [], pause)
         else:

@@ -28,6 +28,7 @@ from supervisor.runners.pytest.hosts import worker_count
 from supervisor.runners.pytest.launch import maxfail_of, resolve_python
 from supervisor.runners.pytest.messages import Messages
 from supervisor.runners.pytest.output import fatal_error, read_tail
+from supervisor.runners.pytest.pacing import pause_after_read
 from supervisor.runners.pytest.processes import Processes
 from supervisor.runners.pytest.state import Attempt, SuiteState
 
@@ -77,6 +78,8 @@ class SuiteRun:
         self.procs: Processes | None = None
         self.channel: Channel | None = None
         self.cwd = str(ctx.config.resolve(suite.cwd))
+        #: the tests to run first (failed-first) that have no result yet
+        self._first_left = set(ctx.run_first)
 
     @property
     def order(self) -> list[str]:
@@ -290,7 +293,14 @@ class SuiteRun:
             if attempt.hung or proc.poll() is not None:
                 return
             if arrived.messages:
-                channel.pause_for_more(self.wd.next_due(self._standby_wanted()))
+                channel.pause_for_more(
+                    pause_after_read(
+                        arrived.lines,
+                        arrived.over,
+                        news=self._news_awaited(),
+                        at_most=self.wd.next_due(self._standby_wanted()),
+                    )
+                )
 
     def _drain(self) -> None:
         """After the exit: take what is still buffered, wait briefly for the workers."""
@@ -319,6 +329,16 @@ class SuiteRun:
                 self.ctx.end_batch()
         for conn in arrived.closed:
             self._lost(conn)
+
+    def _news_awaited(self) -> bool:
+        """Is a result someone waits for still to come: the tests run first after a
+        fix (failed-first), or a run of chosen tests (a verify pass, a retry)?"""
+        first = self._first_left
+        if first:
+            first.difference_update(self.state.done)
+            if self.state.known:  # collected: an id it did not collect will not come
+                first.intersection_update(self.state.known)
+        return bool(self._first_left) or self.ctx.only is not None
 
     # -- what the watchdog decided -----------------------------------------------------
     def _standby_wanted(self) -> bool:
