@@ -224,7 +224,10 @@ class RowFolder:
         return stored_text(value, self._redact)
 
     def _fit(self, table: str, column: str, value: Any, row_id: RowId, batch: Batch) -> Any:
-        """A free-text value as stored: :meth:`_r`, then held to its cap (bounds)."""
+        """A free-text value as stored: :meth:`_r`, then held to its cap (bounds).
+        Empty (a pass's message, longrepr, dump): NULL at once."""
+        if not value:
+            return None
         return self._bounds.fit(table, column, self._r(value), row_id, batch.saved)
 
     def _next_id(self, table: str, pending: int) -> int:
@@ -305,7 +308,7 @@ class RowFolder:
             known = self._suite_tests[suite] = dict(
                 conn.execute("SELECT nodeid, id FROM tests WHERE suite = ?", (suite,))
             )
-            # read inside this transaction (it may see rows a rolled-back batch added)
+            # read inside this batch's transaction: a rollback must forget it too
             batch.undo.append((self._suite_tests, suite))
         row_id = known.get(nodeid)
         if row_id is None:
@@ -335,10 +338,9 @@ class RowFolder:
         self._ended(ev.suite, ev.nodeid, batch)
         r, fit = self._r, self._fit
         row_id = RowId(lambda: self._next_id("results", len(batch.results)))
-        # empty (a pass): NULL, as fit would make it, without the trip
-        message = fit("results", "message", ev.message, row_id, batch) if ev.message else None
-        longrepr = fit("results", "longrepr", ev.longrepr, row_id, batch) if ev.longrepr else None
-        dump = fit("results", "dump", ev.dump, row_id, batch) if ev.dump else None
+        message = fit("results", "message", ev.message, row_id, batch)
+        longrepr = fit("results", "longrepr", ev.longrepr, row_id, batch)
+        dump = fit("results", "dump", ev.dump, row_id, batch)
         evidence = ev.outcome in EVIDENCE_OUTCOMES
         if evidence:
             row_id()  # its evidence, a second or two later, names this row

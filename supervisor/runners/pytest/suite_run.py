@@ -338,7 +338,7 @@ class SuiteRun:
             first.difference_update(self.state.done)
             if self.state.known:  # collected: an id it did not collect will not come
                 first.intersection_update(self.state.known)
-        return bool(self._first_left) or self.ctx.only is not None
+        return bool(first) or self.ctx.only is not None
 
     # -- what the watchdog decided -----------------------------------------------------
     def _standby_wanted(self) -> bool:
