@@ -129,7 +129,13 @@ def test_hang_zoo(tmp_path, workers, masked):
             assert event.nodeid not in results, f"two results for {event.nodeid}"
             results[event.nodeid] = event
     outcomes = {nodeid: r.outcome for nodeid, r in results.items()}
-    assert outcomes == expected_outcomes(), f"after {elapsed:.1f}s"
+    # a result nobody expected says why it is there (its message and the start of its dump)
+    unexpected = {
+        n: f"{r.outcome}: {r.message}\n{(r.dump or '')[:2000]}"
+        for n, r in results.items()
+        if expected_outcomes().get(n) != r.outcome
+    }
+    assert outcomes == expected_outcomes(), f"after {elapsed:.1f}s: {unexpected}"
 
     hung_events = {e.nodeid: e for e in events if isinstance(e, TestHung)}
     for path, (stuck, outcome, case) in CASES.items():
@@ -214,5 +220,19 @@ def test_hang_after_the_last_test_is_an_error_of_the_session(tmp_path):
     (finished,) = [e for e in events if isinstance(e, SuiteFinished)]
     assert finished.status == "ok"
     assert not [e for e in events if isinstance(e, TestHung)]
+    time.sleep(0.2)
+    assert not marked_processes(mark)
+
+
+def test_a_slow_terminal_summary_is_not_a_hang_of_the_session(tmp_path):
+    # the summary takes 3.5 s against a 2 s deadline and a 1 s grace: still no error
+    events, mark = run_zoo(tmp_path, 1, cwd="slow_summary")
+    outcomes = {e.nodeid: e.outcome for e in events if isinstance(e, TestResult)}
+    assert outcomes == {
+        "test_slow_summary.py::test_one": "passed",
+        "test_slow_summary.py::test_two": "passed",
+    }
+    (finished,) = [e for e in events if isinstance(e, SuiteFinished)]
+    assert finished.status == "ok", finished
     time.sleep(0.2)
     assert not marked_processes(mark)

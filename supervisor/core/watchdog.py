@@ -33,7 +33,7 @@ TICK = 0.2
 
 #: what a process can be doing under a deadline
 TEST, SPAWN, START, COLLECT, IDLE, EXIT = "test", "spawn", "start", "collect", "idle", "exit"
-REPLACE = "replace"
+REPLACE, ENDING = "replace", "ending"
 
 
 @dataclass
@@ -44,9 +44,10 @@ class Period:
     has not connected yet: nothing to ask for a dump), :data:`START` (configuring, up
     to its session start), :data:`COLLECT` (importing the file ``nodeid`` at ``path``,
     or before the first file when ``nodeid`` is empty), :data:`IDLE` (running tests by
-    itself, between two of them), :data:`EXIT` (after its session finished) or
-    :data:`REPLACE` (an xdist controller that lost a worker: it must go on, a test
-    starting somewhere, before the deadline).
+    itself, between two of them), :data:`ENDING` (its session finished: pytest writes
+    its report and runs the plugins' last hooks), :data:`EXIT` (all that is done: the
+    process has only to exit) or :data:`REPLACE` (an xdist controller that lost a
+    worker: it must go on, a test starting somewhere, before the deadline).
     """
 
     what: str
@@ -257,6 +258,12 @@ def stuck_doing(period: Period, tests_left: bool) -> tuple[str, str]:
     neither a test nor a file's import."""
     if period.what == EXIT:
         return "pytest had not exited", "(session teardown)"
+    if period.what == ENDING:
+        return (
+            "pytest was still ending its session (its terminal summary, or a plugin's"
+            " sessionfinish or unconfigure hook)",
+            "(session teardown)",
+        )
     if period.what == REPLACE:
         return "xdist had not gone on after losing a worker", "(between tests)"
     if tests_left:

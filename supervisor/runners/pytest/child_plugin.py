@@ -35,6 +35,7 @@ Child → parent::
     {"t":"dump","text":"...","stacks":[...],"roots":{...}}   answer to {"cmd":"dump"}
                                          (stacks and roots: see child_dump.dump)
     {"t":"fin","s":0}                    session finished with this exit status
+    {"t":"bye"}                          unconfigured (its report written): it exits now
 
 Parent → child::
 
@@ -503,10 +504,11 @@ class NetraChildPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        # Flush, but keep the channel (and the heartbeat) until the process exits: a
-        # process stuck on its way out (a non-daemon thread, an atexit handler) can
-        # still be asked for a dump. The parent sees EOF when the process is gone.
-        self.ch.flush()
+        # Say that the report is written (the terminal summary follows "fin"), but keep
+        # the channel (and the heartbeat) until the process exits: a process stuck on
+        # its way out (a non-daemon thread, an atexit handler) can still be asked for a
+        # dump. The parent sees EOF when the process is gone.
+        self.ch.send({"t": "bye"})
         self.ch.answer_pending(timeout=2.0)
 
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 #: at least this long for an xdist controller to go on after losing a worker
 REPLACE_DEADLINE = 30.0
+#: at least this long for pytest to write its report once its session finished (the
+#: failures' tracebacks of a large suite take a while; a test's deadline is no measure)
+ENDING_DEADLINE = 30.0
 
 
 class Messages:
@@ -67,6 +70,7 @@ class Messages:
             "sess": self._session,
             "dump": self._dump,
             "fin": self._fin,
+            "bye": self._bye,
         }
 
     def handle(self, conn: Conn, messages: list[dict]) -> None:
@@ -260,7 +264,17 @@ class Messages:
         if attempt.proc is not None and conn.pid == attempt.proc.pid and not conn.remote:
             attempt.main_finished = True
             attempt.exitstatus = conn.exitstatus
-            # now it has to exit. (Not timed: an xdist worker after its session, which
-            # waits for the controller to end it; xdist's own teardown kills one that
-            # does not go within its EXIT_TIMEOUT, 10 s.)
+            # now it writes its report (the terminal summary comes after the session's
+            # end) and runs the plugins' last hooks, then ``bye``. (Not timed: an xdist
+            # worker after its session, which waits for the controller to end it;
+            # xdist's own teardown kills one that does not go within its EXIT_TIMEOUT.)
+            deadline = max(self.stretch_deadline, ENDING_DEADLINE)
+            conn.track.other = self.wd.period(wd.ENDING, "", deadline, self.now())
+
+    def _bye(self, conn: Conn, msg: dict) -> None:
+        """The main process's report is written and its plugins unconfigured: now it
+        has only to exit, within the stretch deadline (a non-daemon thread or an
+        atexit handler that blocks is the usual culprit)."""
+        other = conn.track.other
+        if conn.finished and other is not None and other.what == wd.ENDING:
             conn.track.other = self.stretch(wd.EXIT)

@@ -17,7 +17,9 @@ worker). Every message has ``t`` (its type):
 ``hb``     heartbeat (the child's daemon thread, every ``NETRA_CHILD_HEARTBEAT`` s)
 ``dump``   ``text``: thread stacks and pending asyncio tasks, the answer to a dump request;
            ``stacks`` and ``roots``: the same as data (``child_dump.dump``)
-``fin``    ``s``: pytest's exit status, sent from ``pytest_sessionfinish``
+``fin``    ``s``: pytest's exit status, sent from ``pytest_sessionfinish`` (its terminal
+           summary comes after)
+``bye``    sent from ``pytest_unconfigure``: the report is written, the process exits now
 =========  ============================================================================
 
 A phase is ``{"w": when, "o": outcome, "d": seconds}`` plus ``x`` (``wasxfail``) when
