@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from supervisor import __version__, startup_gc
 from supervisor.argtypes import port_number, positive_int
@@ -25,7 +26,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"netra-supervisor: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command`` (one of :data:`COMMANDS`), only that
+    command's parser under the top level, since an argv that starts with a command
+    name goes to that command's parser alone (a fifth of ``run``'s start-up CPU went
+    into building and importing all of them: the history, quarantine and report
+    parsers)."""
     parser = _Parser(
         prog="netra-supervisor",
         description="Supervise long test-deploy loops: deploy, run e2e tests in priority "
@@ -34,7 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    for name, add in _COMMAND_PARSERS.items():
+        if command is None or command == name:
+            add(sub)
+    return parser
 
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser("run", help="run the test-deploy loop")
     _config_arg(run)
     run.add_argument("--headless", action="store_true", help="plain lines instead of the TUI")
@@ -55,30 +67,44 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="print every failing test")
     _no_mouse_arg(run)
 
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser("demo", help="run the bundled example")
     demo.add_argument("--headless", action="store_true", help="plain lines instead of the TUI")
     _no_mouse_arg(demo)
 
+
+def _add_suites(sub: Any) -> None:
     suites = sub.add_parser("suites", help="list the registered suites")
     _config_arg(suites)
     suites.add_argument("--collect", action="store_true", help="count each suite's tests")
 
+
+def _add_plugins(sub: Any) -> None:
     sub.add_parser("plugins", help="list loaded plugins").add_argument(
         "-c", "--config", metavar="FILE", help="config whose [plugins] to load too"
     )
 
+
+def _add_history(sub: Any) -> None:
     from supervisor.history_cli import add_history_parser
 
     add_history_parser(sub)
 
+
+def _add_quarantine(sub: Any) -> None:
     from supervisor.quarantine_cli import add_quarantine_parser
 
     add_quarantine_parser(sub)
 
+
+def _add_report(sub: Any) -> None:
     from supervisor.report import add_report_parser
 
     add_report_parser(sub)
 
+
+def _add_serve(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
         help="watch a run in a browser tab (textual-serve)",
@@ -99,15 +125,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--history", action="store_true", help="serve the history screen instead of `watch`"
     )
 
+
+def _add_watch(sub: Any) -> None:
     watch = sub.add_parser("watch", help="the dashboard of a run, read-only from its history")
     watch.add_argument("run", nargs="?", type=positive_int, metavar="RUN",
                        help="run id (default: the latest)")  # fmt: skip
     watch.add_argument("--db", metavar="PATH", help="history database (default: [run] db)")
     _no_mouse_arg(watch)
 
+
+def _add_init(sub: Any) -> None:
     init = sub.add_parser("init", help="write a commented starter netra-supervisor.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    return parser
+
+
+#: each command's parser, in the order ``--help`` lists them
+_COMMAND_PARSERS: dict[str, Callable[[Any], None]] = {
+    "run": _add_run,
+    "demo": _add_demo,
+    "suites": _add_suites,
+    "plugins": _add_plugins,
+    "history": _add_history,
+    "quarantine": _add_quarantine,
+    "report": _add_report,
+    "serve": _add_serve,
+    "watch": _add_watch,
+    "init": _add_init,
+}
+COMMANDS = tuple(_COMMAND_PARSERS)
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -127,13 +172,22 @@ def _no_mouse_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if argv is None and args.command == "run":  # the command's own process: startup_gc
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = words[0] if words and words[0] in _COMMAND_PARSERS else None
+    args = build_parser(command).parse_args(argv)
+    finish_code: Callable[[], int] | None = None
+    if argv is None and args.command == "run":  # the command's own process: startup_*
+        from supervisor import startup_code
+
         startup_gc.pause()
+        startup_code.install()
+        finish_code = startup_code.finish
     try:
         return _main(args)
     finally:
         startup_gc.resume(freeze=False)
+        if finish_code is not None:
+            finish_code()
         if "supervisor.procs" in sys.modules:  # this command started processes
             from supervisor import procs
 

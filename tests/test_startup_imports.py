@@ -4,7 +4,8 @@ httpx (~100 ms with rich), pyjwt with cryptography (~40 ms), websockets, textual
 sqlite-utils and tenacity are imported where they are used: the webhook sink and health
 check, ``[auth]``, the websocket-events kind, the TUI, a pending migration, a retry;
 watchfiles by ``between = "wait-for-change"`` only, tomlkit by a quarantine edit; our
-own modules for a hang's or crash's waiting line and for watching the tree likewise.
+own modules for a hang's or crash's waiting line and for watching the tree likewise,
+and the other commands' parsers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ HEAVY = (
     "supervisor.core.waiting",
     "supervisor.core.tree_watch",
     "supervisor.core.watch_plan",
+    # the other commands' parsers: `run` builds only its own (cli.build_parser)
+    "supervisor.history_cli",
+    "supervisor.quarantine_cli",
+    "supervisor.report",
 )
 
 PROBE = textwrap.dedent(
