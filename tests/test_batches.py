@@ -7,6 +7,8 @@ import socket
 import threading
 from pathlib import Path
 
+import pytest
+
 from supervisor.config import parse_config
 from supervisor.core import watchdog as wd
 from supervisor.core.bus import EventBus, many_of
@@ -92,6 +94,38 @@ def test_a_plainly_passing_test_folds_as_the_full_rules_do():
     assert "--- Captured ---\nout" in protocol.fold_phases(phases, [["Captured", "out"]]).longrepr
     xpass = [dict(phases[0]), {**phases[1], "x": "reason"}, dict(phases[2])]
     assert protocol.fold_phases(xpass).outcome == "xpassed"
+
+
+PHASE_CASES = [
+    # (setup, call, teardown): None when pytest sent no such report
+    ({"o": "passed"}, {"o": "passed"}, {"o": "passed"}),
+    ({"o": "passed"}, {"o": "failed", "m": "boom", "l": "trace"}, {"o": "passed"}),
+    ({"o": "failed", "m": "fixture", "l": "t"}, None, {"o": "passed"}),
+    ({"o": "skipped", "m": "no db", "l": "t"}, None, {"o": "passed"}),
+    ({"o": "passed"}, {"o": "skipped", "x": "later", "m": "m", "l": "t"}, {"o": "passed"}),
+    ({"o": "passed"}, {"o": "passed", "x": "known"}, {"o": "passed"}),
+    ({"o": "passed"}, {"o": "passed"}, {"o": "failed", "m": "td", "l": "tt"}),
+    ({"o": "passed"}, {"o": "failed", "m": "c", "l": "x"}, {"o": "failed", "m": "td", "l": "y"}),
+    ({"o": "passed"}, None, {"o": "failed", "m": "td", "l": "tt"}),
+]
+
+
+@pytest.mark.parametrize("case", PHASE_CASES)
+def test_phases_that_simply_passed_may_come_as_their_time_alone(case):
+    """The child sends a plain pass as seconds (``d``) and the other phases as a list:
+    the fold is the one every phase as a list gives."""
+    phases = [
+        {"w": when, "d": d, **report}
+        for when, d, report in zip(("setup", "call", "teardown"), (0.25, 0.5, 0.125), case)
+        if report is not None
+    ]
+    plain = [p for p in phases if p["o"] == "passed" and set(p) == {"w", "o", "d"}]
+    others = [p for p in phases if p not in plain]
+    sections = [["Captured stdout call", "out"]]
+    for with_sections in (None, sections):
+        full = protocol.fold_phases(phases, with_sections)
+        compact = protocol.fold_phases(others, with_sections, sum(p["d"] for p in plain))
+        assert compact == full
 
 
 def test_a_batch_makes_one_idle_period_after_its_last_done():

@@ -468,3 +468,14 @@ def test_startup_failure_messages():
         "",
         "file or directory not found: x.py",
     )
+
+
+def test_a_result_lasts_its_setup_call_and_teardown_together(tmp_path):
+    run, _ = run_suite(tmp_path, cwd="durations")
+    assert run.outcomes == {
+        "test_durations.py::test_passes": "passed",
+        "test_durations.py::test_fails": "failed",
+        "test_durations.py::test_xfails": "xfailed",
+    }
+    for nodeid, result in run.results.items():
+        assert 0.15 <= result.duration < 5, (nodeid, result.duration)

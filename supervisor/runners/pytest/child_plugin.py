@@ -30,7 +30,9 @@ Child → parent::
     {"t":"start","i":id,"to":5.0,"at":T} a test starts (to: its timeout marker, or null;
                                          at: time.time() then, its result's started_at)
     {"t":"td","i":id,"sc":"session"}     the coming teardown ends fixtures of this scope
-    {"t":"done","i":id,"p":[{"w":"setup","o":"passed","d":0.001,...},...]}
+    {"t":"done","i":id,"d":0.002,"p":[{"w":"call","o":"failed","d":0.001,...}]}
+                                         (d: the seconds of the phases that simply
+                                         passed; p: the others, left out when none)
     {"t":"hb"}                           heartbeat, every NETRA_CHILD_HEARTBEAT seconds
     {"t":"dump","text":"...","stacks":[...],"roots":{...}}   answer to {"cmd":"dump"}
                                          (stacks and roots: see child_dump.dump)
@@ -330,7 +332,8 @@ class NetraChildPlugin:
     def __init__(self, channel: _Channel) -> None:
         self.ch = channel
         self.controller = False
-        self.phases: list[str] = []  # the current test's phases, each encoded
+        self.phases: list[str] = []  # the current test's phases that did not simply pass
+        self.passed_for = 0.0  # seconds of its phases that simply passed (only their time)
         self.phase_failed = False  # one of them failed (its output sections are sent)
         self.phase_news = False  # one of them did not simply pass: its done goes out now
         self.shared_teardown = ""
@@ -446,6 +449,7 @@ class NetraChildPlugin:
             except (TypeError, ValueError):
                 timeout = None
         self.phases = []
+        self.passed_for = 0.0
         self.phase_failed = self.phase_news = False
         self.shared_teardown = _shared_teardown(item, nextitem)
         self.ch.wait_if_paused()
@@ -459,10 +463,8 @@ class NetraChildPlugin:
             return  # relayed from an xdist worker, which reports it itself
         outcome = report.outcome
         wasxfail = getattr(report, "wasxfail", None)
-        if outcome == "passed" and wasxfail is None:  # the common case, by hand
-            # one float format (microseconds, correctly rounded: the value round(d, 6)
-            # gives) instead of round() and repr(): three times per test
-            self.phases.append(f'{{"w":"{report.when}","o":"passed","d":{report.duration:.6f}}}')
+        if outcome == "passed" and wasxfail is None:  # the common case: only its time counts
+            self.passed_for += report.duration
         else:
             phase: dict = {"w": report.when, "o": outcome, "d": round(report.duration, 6)}
             if wasxfail is not None:
@@ -482,11 +484,15 @@ class NetraChildPlugin:
             # a hang in it is blamed on the fixture, not on this test's own code
             self.ch.send({"t": "td", "i": report.nodeid, "sc": self.shared_teardown})
         if report.when == "teardown":
-            line = f'{{"t":"done","i":{_quote(report.nodeid)},"p":[{",".join(self.phases)}]'
+            # one float format (microseconds, correctly rounded: the value round(d, 6)
+            # gives) instead of round() and repr()
+            line = f'{{"t":"done","i":{_quote(report.nodeid)},"d":{self.passed_for:.6f}'
+            if self.phases:
+                line += f',"p":[{",".join(self.phases)}]'
             if self.phase_failed and report.sections:
                 sections = [[title, _clip(text)] for title, text in report.sections]
                 line += f',"s":{_dumps(sections)}'
-            self.phases = []
+            self.phases, self.passed_for = [], 0.0
             if self.phase_news:
                 # news (a failure, an error, a skip, an xfail): out now, so its row and
                 # its verdict do not wait for the next test's start; a pass waits

@@ -183,7 +183,9 @@ class Messages:
         started_at = current.started_at if current and current.nodeid == nodeid else self.now()
         conn.track.test = None
         if nodeid not in self.state.casualties:  # else: it finished as it was recorded hung
-            folded = protocol.fold_phases(msg.get("p") or [], msg.get("s"))
+            d = msg.get("d")
+            passed_for = float(d) if type(d) is float or type(d) is int else 0.0
+            folded = protocol.fold_phases(msg.get("p") or [], msg.get("s"), passed_for)
             self.state.result(
                 nodeid,
                 folded.outcome,

@@ -13,7 +13,8 @@ worker). Every message has ``t`` (its type):
 ``start``  ``i`` nodeid, ``to`` its own ``@pytest.mark.timeout`` seconds or null
 ``td``     ``i`` nodeid, ``sc`` session|module|class: its coming teardown also ends fixtures
            shared with other tests (a hang there is most likely theirs)
-``done``   ``i`` nodeid, ``p`` the phases, ``s`` captured sections (only when one failed)
+``done``   ``i`` nodeid, ``d`` seconds of the phases that simply passed, ``p`` the
+           other phases (left out when none), ``s`` captured sections (when one failed)
 ``hb``     heartbeat (the child's daemon thread, every ``NETRA_CHILD_HEARTBEAT`` s)
 ``dump``   ``text``: thread stacks and pending asyncio tasks, the answer to a dump request;
            ``stacks`` and ``roots``: the same as data (``child_dump.dump``)
@@ -65,8 +66,14 @@ class Folded(NamedTuple):
     duration: float
 
 
-def fold_phases(phases: list[dict], sections: list | None = None) -> Folded:
+def fold_phases(
+    phases: list[dict], sections: list | None = None, passed_for: float = 0.0
+) -> Folded:
     """setup/call/teardown reports → one outcome, by pytest's rules.
+
+    ``passed_for``: the seconds of phases that simply passed, sent as a sum instead of
+    as phases (nothing but their time can change the outcome); ``phases``: the others.
+    A list of every phase, the plain ones included, folds the same.
 
     A failing setup is ``error``; a skip in setup is ``skipped`` (``xfailed`` when the
     test was xfail); the call decides otherwise (``xpassed`` for a non-strict xpass, a
@@ -74,14 +81,17 @@ def fold_phases(phases: list[dict], sections: list | None = None) -> Folded:
     into ``error``.
     """
     if not sections:
+        if not phases:  # every phase passed plainly (nearly every test)
+            return Folded("passed", "", "", passed_for)
         for p in phases:
             if p.get("o") != "passed" or "x" in p or "m" in p or "l" in p:
                 break
         else:  # every phase passed plainly (nearly every test): nothing else to decide
-            return Folded("passed", "", "", sum([float(p.get("d") or 0.0) for p in phases]))
+            duration = sum([float(p.get("d") or 0.0) for p in phases])
+            return Folded("passed", "", "", passed_for + duration)
     by_when = {p.get("w"): p for p in phases}
     setup, call, teardown = by_when.get("setup"), by_when.get("call"), by_when.get("teardown")
-    duration = sum(float(p.get("d") or 0.0) for p in phases)
+    duration = passed_for + sum(float(p.get("d") or 0.0) for p in phases)
     outcome, decisive = "passed", None
     if setup is not None and setup.get("o") == "failed":
         outcome, decisive = "error", setup
