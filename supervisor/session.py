@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor import __version__, startup_code, startup_gc
+from supervisor import __version__, startup_gc
 from supervisor.config import Config, ConfigError, add_suites, load_config, select_phases
 from supervisor.core.between import Between, git_head
 from supervisor.core.bus import EventBus
@@ -276,7 +276,6 @@ def run_supervisor(options: RunOptions, out=None, ui: Callable[..., tuple] | Non
             every_start=sinks.wants("test_started"),  # no one else looks at a brief start
         )
         startup_gc.resume()  # start-up is over: its objects out of the collector's way
-        startup_code.finish()  # and what its dataclasses compiled kept for the next run
         if ui is None:
             outcome = loop.run()
         else:

@@ -13,8 +13,11 @@ it. It is exactly what ``exec`` of the text would compile (same file name, no in
 ignored when it does not match or does not load; nothing is written under
 ``PYTHONDONTWRITEBYTECODE`` or where the folder is not writable.
 
-Only the ``run`` command's own process does this, and only until its loop starts
-(:func:`install` / :func:`finish`, like :mod:`supervisor.startup_gc`).
+Only the ``run`` command's own process does this (``cli.main`` called without
+``argv``, like :mod:`supervisor.startup_gc`), from its start to its end
+(:func:`install` / :func:`finish`): the suite runners' modules are imported when the
+first suite starts, the TUI's when the view opens, a hang's waiting line at the first
+hang.
 """
 
 from __future__ import annotations
