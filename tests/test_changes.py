@@ -45,15 +45,22 @@ def test_label(previous, outcome, change):
     assert label(previous, outcome) == change
 
 
-def run_through(labeller: ChangeLabeller, events: list[Event]) -> list[Event]:
+def run_through(labeller: ChangeLabeller, events: list[Event], batch: int = 0) -> list[Event]:
+    """Each event through ``labelling``: one by one, or ``batch`` at a time (a runner's
+    reads) through its ``many`` form."""
     seen: list[Event] = []
     emit = labelling(seen.append, labeller)
+    if batch:
+        for start in range(0, len(events), batch):
+            emit.many(events[start : start + batch])
+        return seen
     for event in events:
         emit(event)
     return seen
 
 
-def test_labeller_compares_with_the_result_before_the_iteration():
+@pytest.mark.parametrize("batch", [0, 1, 3, 100])
+def test_labeller_compares_with_the_result_before_the_iteration(batch):
     labeller = ChangeLabeller()
     labeller.seed([("s", "t_old", "failed"), ("other", "t_a", "failed")])  # history
     seen = run_through(
@@ -70,6 +77,7 @@ def test_labeller_compares_with_the_result_before_the_iteration():
             result("t_b", "hung", 2),  # new
             IterationFinished(1, 2, AT, "failed", {}),
         ],
+        batch,
     )
     changes = [(e.nodeid, e.iteration, e.change) for e in seen if isinstance(e, TestResult)]
     assert changes == [

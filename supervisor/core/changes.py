@@ -117,31 +117,41 @@ class ChangeLabeller:
 
     def apply(self, event: Event) -> Event:
         with self._lock:
-            if isinstance(event, IterationStarted):
-                self._baseline.update(self._current)
-                self._current.clear()
-                self._tally.clear()
-            elif isinstance(event, TestResult):
-                key = (event.suite, event.nodeid)
-                if event.change is None:
-                    change = label(self._baseline.get(key), event.outcome)
-                    if change is not None:  # most results: a pass after a pass, no copy
-                        event = replace(event, change=change)
-                self._current[key] = event.outcome
-                self._tally.add(event)
-            elif isinstance(event, IterationFinished) and event.changes is None:
-                event = replace(event, changes=self._tally.counts())
+            return self._apply(event)
+
+    def apply_many(self, events: list[Event]) -> list[Event]:
+        """:meth:`apply` for a runner's batch, under one lock."""
+        apply = self._apply
+        with self._lock:
+            return [apply(event) for event in events]
+
+    def _apply(self, event: Event) -> Event:
+        """One event; the caller holds the lock."""
+        if isinstance(event, IterationStarted):
+            self._baseline.update(self._current)
+            self._current.clear()
+            self._tally.clear()
+        elif isinstance(event, TestResult):
+            key = (event.suite, event.nodeid)
+            if event.change is None:
+                change = label(self._baseline.get(key), event.outcome)
+                if change is not None:  # most results: a pass after a pass, no copy
+                    event = replace(event, change=change)
+            self._current[key] = event.outcome
+            self._tally.add(event)
+        elif isinstance(event, IterationFinished) and event.changes is None:
+            event = replace(event, changes=self._tally.counts())
         return event
 
 
 def labelling(emit: Callable[[Event], None], labeller: ChangeLabeller) -> Emitter:
     """``emit`` behind :meth:`ChangeLabeller.apply`: every consumer sees the labels."""
-    apply, many = labeller.apply, many_of(emit)
+    apply, apply_many, many = labeller.apply, labeller.apply_many, many_of(emit)
 
     def emit_labelled(event: Event) -> None:
         emit(apply(event))
 
     def emit_many_labelled(events: list[Event]) -> None:
-        many([apply(event) for event in events])
+        many(apply_many(events))
 
     return Emitter(emit_labelled, emit_many_labelled)
