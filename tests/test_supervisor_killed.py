@@ -130,17 +130,17 @@ def kill_once(folder: Path, deploy: bool, delay: float, mid_tests: bool) -> str:
 
 def test_twenty_sigkills_leave_nothing_running(tmp_path):
     rng = random.Random(SEED)
-    # every other run is killed at a random moment counted from its start (during
-    # start-up, a deploy or tests), the others a little after their first test ended
-    cases = [
-        (
-            tmp_path / f"run{i}",
-            i % 2 == 0,
-            rng.uniform(0.0, 0.6) if i % 4 >= 2 else rng.uniform(0.05, 3.5),
-            i % 4 >= 2,
-        )
-        for i in range(KILLS)
-    ]
+
+    def delay(i: int) -> float:
+        if i % 4 >= 2:  # a little after the run's first test ended
+            return rng.uniform(0.0, 0.6)
+        if i % 8 == 5:  # surely before any test ends: the early pytest still imports
+            return rng.uniform(0.0, 0.15)
+        return rng.uniform(0.05, 3.5)  # during start-up, a deploy or tests
+
+    # every other run is killed at a random moment counted from its start, the others
+    # a little after their first test ended
+    cases = [(tmp_path / f"run{i}", i % 2 == 0, delay(i), i % 4 >= 2) for i in range(KILLS)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(lambda case: kill_once(*case), cases))
     failures = [
