@@ -407,28 +407,39 @@ def test_a_full_batch_is_written_before_the_interval(tmp_path):
 
 
 def test_batches_reach_the_database_file_while_the_run_goes_on(tmp_path):
-    """The WAL is copied into the database after each write, not only at close (where
-    the user would wait for it): a copy of the main file alone already has the rows."""
+    """The WAL is copied into the database while the run goes on (at most every
+    CHECKPOINT_GAP seconds), not only at close (where the user would wait for it): a
+    copy of the main file alone soon has the rows, with nothing written after them."""
     path = tmp_path / "h.db"
     store = open_store(path, flush_interval=0.05)
     try:
         start(store)
+        copy = tmp_path / "main-file-only.db"
+
+        def rows_in_main_file(want: int) -> int:
+            deadline = time.monotonic() + 5
+            rows = 0
+            while rows < want and time.monotonic() < deadline:
+                shutil.copyfile(path, copy)  # without h.db-wal: only what was checkpointed
+                conn = sqlite3.connect(copy)
+                try:
+                    rows = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                finally:
+                    conn.close()
+                copy.unlink()
+                time.sleep(0.05)
+            return rows
+
         for i in range(300):
             store.put(result(i))
         assert store.flush()
-        copy = tmp_path / "main-file-only.db"
-        deadline = time.monotonic() + 5
-        rows = 0
-        while rows < 300 and time.monotonic() < deadline:
-            shutil.copyfile(path, copy)  # without h.db-wal: only what was checkpointed
-            conn = sqlite3.connect(copy)
-            try:
-                rows = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            finally:
-                conn.close()
-            copy.unlink()
-            time.sleep(0.05)
-        assert rows == 300
+        assert rows_in_main_file(300) == 300
+        # written right after a copy: the next one waits for the gap, then comes
+        # with a later wake-up although nothing more is written
+        for i in range(300, 350):
+            store.put(result(i))
+        assert store.flush()
+        assert rows_in_main_file(350) == 350
     finally:
         store.close()
 

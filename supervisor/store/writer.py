@@ -11,10 +11,13 @@ verdict sees it within milliseconds, not at the next interval.
 A killed supervisor therefore loses at most the last second of events; committed rows
 survive a SIGKILL (WAL, ``synchronous=NORMAL``).
 
-After each write while the run goes on, the writer also copies the WAL into the
-database (a passive checkpoint, which never waits for readers). SQLite checkpoints
-whatever is left when the last connection closes, and that happens when the run ends,
-while the user waits: done on the way, the close only has the last batch to copy.
+While the run goes on, the writer also copies the WAL into the database (a passive
+checkpoint, which never waits for readers) at most every ``CHECKPOINT_GAP`` seconds,
+at the first wake-up after a write once that much time has passed (each copy writes
+back and syncs every page changed since the last: after every write, it cost a slow
+suite's run about as much CPU as the writes themselves). SQLite checkpoints whatever
+is left when the last connection closes, and that happens when the run ends, while
+the user waits: done on the way, the close only has the last second to copy.
 
 What each event writes is :mod:`supervisor.store.rows`' job: it maps iteration and
 phase numbers to row ids (a result naming an iteration or a phase not seen yet still
@@ -66,6 +69,10 @@ class StoreError(RuntimeError):
 #: Seconds between two wake-ups for a non-passing result (a run of failures is
 #: still written in batches).
 URGENT_GAP = 0.05
+
+#: Seconds between two copies of the WAL into the database file while the run goes on
+#: (each copy writes back and syncs every page changed since the last one).
+CHECKPOINT_GAP = 1.0
 
 #: Queued events that wake the writer before its interval is up: small batches keep
 #: the last one, written while the run ends, short.
@@ -142,6 +149,8 @@ class HistoryStore:
         self._wake_at = min(max_batch, WAKE_AT)
         self._urgent = False  # a result that did not pass is queued
         self._last_write = 0.0  # monotonic time of the last write
+        self._last_checkpoint = 0.0  # ... and of the last copy of the WAL (CHECKPOINT_GAP)
+        self._unchecked = False  # written since that copy
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
@@ -425,10 +434,16 @@ class HistoryStore:
                 ):
                     self._write(pending)
                     self._last_write = time.monotonic()
-                    if not closing and not self._failures:
-                        self._checkpoint()
+                    self._unchecked = True
                     if self._failures:
                         next_attempt = time.monotonic() + WRITE_BACKOFF.delay(self._failures)
+                if (
+                    self._unchecked
+                    and not closing
+                    and not self._failures
+                    and time.monotonic() - self._last_checkpoint >= CHECKPOINT_GAP
+                ):
+                    self._checkpoint()  # or at the next wake-up (flush_interval at most)
                 if waiters:
                     ok = not pending
                     for request in waiters:
@@ -493,6 +508,7 @@ class HistoryStore:
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database now, so closing has little left to copy."""
+        self._unchecked, self._last_checkpoint = False, time.monotonic()
         try:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
