@@ -104,14 +104,10 @@ class TestTimes:
         tests = self._recent.setdefault(suite, {})
         old = tests.get(nodeid, ())
         if outcome == "skipped" or duration is None:
-            recent = tests[nodeid] = old
-        elif old:
-            recent = tests[nodeid] = (*old[1 - RECENT :], duration)
-        else:  # its first duration (no history): the median is itself
-            tests[nodeid] = (duration,)
-            self._estimate.setdefault(suite, {})[nodeid] = duration or 0.0
-            return
-        self._estimate.setdefault(suite, {})[nodeid] = median(recent) or 0.0
+            tests[nodeid] = old
+        else:
+            tests[nodeid] = (*old[1 - RECENT :], duration)
+        self._estimate.setdefault(suite, {})[nodeid] = median(tests[nodeid]) or 0.0
 
     def estimate(self, suite: str, nodeid: str) -> float | None:
         """The median of the test's recent durations; 0 when it only ever skipped;

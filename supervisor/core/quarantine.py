@@ -278,14 +278,13 @@ class RunQuarantine:
             return self._active
 
     def applies(self, suite: str, nodeid: str) -> bool:
-        return self.active.match(suite, nodeid) is not None
+        active = self.active
+        # most runs quarantine nothing: no match to look for (every result asks)
+        return bool(active.entries) and active.match(suite, nodeid) is not None
 
     def mark(self, result: TestResult) -> TestResult:
         """The result, flagged ``quarantined`` when an active entry matches it."""
-        active = self.active
-        if result.quarantined or not active.entries:  # most runs quarantine nothing
-            return result
-        if active.match(result.suite, result.nodeid) is None:
+        if result.quarantined or not self.applies(result.suite, result.nodeid):
             return result
         return replace(result, quarantined=True)
 
