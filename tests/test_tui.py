@@ -80,6 +80,24 @@ def test_every_pane_shows_the_scripted_run():
     run(scenario())
 
 
+def test_a_refresh_tick_while_the_app_ends_does_not_crash_it():
+    """The refresh timer may fire once more while the app tears its DOM down (seen in a
+    full test run): the panes then update the widgets they hold, and query nothing."""
+
+    async def scenario():
+        model = scripted_model()
+        app = make_app(model)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot)
+        assert not app.trend_pane.children  # the DOM is gone
+        model.apply(TestResult(2, 2, "p2", "t.py::late", "passed", 0.1, AT))
+        view = model.snapshot(0, 0, 0, now=T0)
+        app.trend_pane.show(view)
+        app.count_pane.show(view)
+
+    run(scenario())
+
+
 def test_the_view_follows_the_model_through_a_run():
     async def scenario():
         model = scripted_model()

@@ -26,11 +26,15 @@ class CountPane(Vertical):
     """``passing / target`` for the current iteration."""
 
     def compose(self) -> ComposeResult:
+        # held, not queried per refresh (see TrendPane.compose)
+        self._passing = Digits("0", id="passing")
+        self._target = Digits("0", id="target")
+        self._info = Static("", id="count-info")
         with Horizontal(id="count-digits"):
-            yield Digits("0", id="passing")
+            yield self._passing
             yield Static(_SLASH, id="slash")
-            yield Digits("0", id="target")
-        yield Static("", id="count-info")
+            yield self._target
+        yield self._info
 
     _last: tuple = ()
 
@@ -44,8 +48,8 @@ class CountPane(Vertical):
         if key == self._last:
             return  # unchanged: no repaint
         self._last = key
-        self.query_one("#passing", Digits).update(str(passing))
-        self.query_one("#target", Digits).update(str(view.target or discovered))
+        self._passing.update(str(passing))
+        self._target.update(str(view.target or discovered))
         best = max(view.iterations, key=lambda it: it.counts.get("passed", 0), default=None)
         best_text = (
             f"best: iteration {best.seq} ({best.counts.get('passed', 0)})" if best else "best: -"
@@ -53,4 +57,4 @@ class CountPane(Vertical):
         info = f"discovered {discovered} · executed {executed} · {best_text}"
         if quarantined:  # counted apart: never in the passing count or a gate
             info += f" · {quarantined}"
-        self.query_one("#count-info", Static).update(info)
+        self._info.update(info)

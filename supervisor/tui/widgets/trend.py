@@ -44,8 +44,12 @@ class TrendPane(Vertical):
         self._points: list[int] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="trend-label")
-        yield Sparkline([0], id="sparkline")
+        # held, not queried per refresh: a refresh tick while the app ends finds the
+        # children already removed (a query then raises NoMatches)
+        self._label = Static("", id="trend-label")
+        self._sparkline = Sparkline([0], id="sparkline")
+        yield self._label
+        yield self._sparkline
 
     def points(self, view: ModelView) -> list[int]:
         """History rows, then this run's finished iterations, then the live count."""
@@ -63,8 +67,6 @@ class TrendPane(Vertical):
         if points == self._points:
             return
         self._points = points
-        self.query_one(Sparkline).data = points or [0]
+        self._sparkline.data = points or [0]
         tail = " → ".join(str(p) for p in points[-4:]) or "-"
-        self.query_one("#trend-label", Static).update(
-            f"passing per iteration ({len(points)}): {tail}"
-        )
+        self._label.update(f"passing per iteration ({len(points)}): {tail}")
