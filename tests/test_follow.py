@@ -179,6 +179,37 @@ def test_a_test_that_starts_and_ends_in_one_batch_never_reaches_running(tmp_path
     store.close()
 
 
+def test_a_result_deletes_a_running_row_only_where_there_is_one(tmp_path: Path):
+    """The writer knows which rows it put in ``running``: the result of a test that
+    never got one costs no DELETE; the rows a killed writer left (a resumed run) go
+    with their tests' results all the same."""
+    store = HistoryStore.open(tmp_path / "h.db", flush_interval=60)
+    store.put(IterationStarted(store.run_id, 1, utc_now()))
+    store.put(TestStarted(1, 1, SUITE, "t.py::slow", "", 10.0))
+    store.put(TestStarted(1, 1, SUITE, "t.py::other", "", 10.0))
+    assert store.flush()
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    for i in range(20):
+        store.put(result(1, i))
+    assert store.flush()
+    assert not [s for s in statements if s.startswith("DELETE")]
+    store.put(TestResult(1, 1, SUITE, "t.py::slow", "passed"))
+    assert store.flush()
+    assert [s for s in statements if s.startswith("DELETE FROM running")]
+    store._conn.set_trace_callback(None)
+    run_id = store.run_id
+    store.close()  # as if killed: "other" is still in running
+
+    conn = sqlite3.connect(tmp_path / "h.db")
+    assert conn.execute("SELECT nodeid FROM running").fetchall() == [("t.py::other",)]
+    resumed = HistoryStore.resume(tmp_path / "h.db", run_id, flush_interval=60)
+    resumed.put(TestResult(1, 1, SUITE, "t.py::other", "passed"))
+    assert resumed.flush()
+    assert conn.execute("SELECT COUNT(*) FROM running").fetchone()[0] == 0
+    resumed.close()
+
+
 def test_the_watcher_never_blocks_the_writer(store: HistoryStore):
     live = RunModel(run_id=store.run_id)
     start_iteration(store, live, 1, 1000)

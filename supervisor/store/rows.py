@@ -127,6 +127,7 @@ class Batch:
         "saved",
         "started",
         "ended",
+        "ended_keys",
         "clear_running",
         "collected",
         "running_row",
@@ -144,6 +145,7 @@ class Batch:
         self.started: dict[tuple[str, str], TestStarted] = {}
         self.running_row: Callable[[TestStarted], tuple[Any, ...]] | None = None
         self.ended: list[tuple[Any, ...]] = []
+        self.ended_keys: list[tuple[str, str]] = []  # (suite, nodeid) of ``ended``
         self.clear_running: int | None = None  # a run id: its running rows all go
         self.collected: dict[int, int] = {}  # phase row id -> tests collected
 
@@ -201,6 +203,16 @@ class RowFolder:
         #: (iteration, phase, suite, nodeid, attempt) -> results.id of a result that may get
         #: evidence (one that did not pass); evidence comes a second or two later
         self._evidence_of: dict[tuple[int, int, str, str, int], int] = {}
+        #: (suite, nodeid) of the rows this writer has in ``running`` (committed): a
+        #: result of any other test deletes nothing, so it costs no statement (most
+        #: tests start and end between two writes and never get a row)
+        self._in_running: set[tuple[str, str]] = set()
+        #: the run has rows in ``running`` from before this writer (a resumed run):
+        #: every result deletes, until the iteration's end clears them all
+        self._stale_running = (
+            conn.execute("SELECT 1 FROM running WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()
+            is not None
+        )
         #: The event types the history records, each with its handler.
         self.handlers: dict[type, Callable[[Any, Batch], None]] = {
             TestResult: self._on_result,
@@ -386,13 +398,28 @@ class RowFolder:
 
     def _ended(self, suite: str, nodeid: str, batch: Batch) -> None:
         """A test's result (or its iteration's end): its ``running`` row goes."""
-        if batch.started.pop((suite, nodeid), None) is None:
+        key = (suite, nodeid)
+        if batch.started.pop(key, None) is None and (
+            key in self._in_running or self._stale_running
+        ):
             batch.ended.append((self.run_id, self._r(suite) or "", self._r(nodeid) or ""))
+            batch.ended_keys.append(key)
 
     def _clear_running(self, batch: Batch) -> None:
         batch.started.clear()
         batch.ended.clear()
+        batch.ended_keys.clear()
         batch.clear_running = self.run_id
+
+    def committed(self, batch: Batch) -> None:
+        """After ``batch`` was committed: which rows ``running`` now holds, in the
+        order :meth:`Batch.insert` changed it (cleared, ended, then the started)."""
+        if batch.clear_running is not None:
+            self._in_running.clear()
+            self._stale_running = False
+        self._in_running.difference_update(batch.ended_keys)
+        if batch.running_row is not None:
+            self._in_running.update(batch.started)
 
     def _on_collected(self, ev: TestsCollected, batch: Batch) -> None:
         phase_id = self._phase_ids.get((ev.iteration, ev.phase))

@@ -532,6 +532,7 @@ class HistoryStore:
                 pass
             batch.revert()
             raise
+        self._folder.committed(batch)
 
     def _failed(self, exc: sqlite3.OperationalError, waiting: int) -> None:
         self._failures += 1
