@@ -7,7 +7,6 @@ host can import them one at a time and quarantine the one that fails.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import re
@@ -19,6 +18,8 @@ from typing import Any
 
 from supervisor import hookspecs
 from supervisor.config import Config, ConfigError
+from supervisor.plugins.entry_scan import norm_name as norm_dist
+from supervisor.plugins.entry_scan import scan
 from supervisor.text import EXCEPTION_BYTES, exception_line, utf8_size
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
@@ -34,10 +35,6 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def norm_dist(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def entry_points(given: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
     """(built-in, installed) entry points of the group, each in load order.
 
@@ -46,7 +43,12 @@ def entry_points(given: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
     if given is not None:
         eps = list(given)
     else:
-        eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        scanned: list[Any] | None = scan(ENTRY_POINT_GROUP)  # cheaper: see entry_scan
+        if scanned is None:  # a path or an import hook only importlib.metadata reads
+            import importlib.metadata
+
+            scanned = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        eps = scanned
     seen: set[tuple[str, str]] = set()
     builtin: list[Any] = []
     installed: list[Any] = []
@@ -162,6 +164,8 @@ def module_version(obj: Any) -> str:
     if not top or top == LOCAL_MODULE_PREFIX:
         return ""
     try:
+        import importlib.metadata  # only for a plugin without __version__
+
         dists = importlib.metadata.packages_distributions().get(top, [])
         return importlib.metadata.version(dists[0]) if dists else ""
     except Exception:  # noqa: BLE001 - best effort only

@@ -7,7 +7,6 @@ registers, calls, quarantines and reports.
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
 import sys
 import threading
@@ -15,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -35,6 +34,9 @@ from supervisor.plugins.records import (
     PluginRecord,
     Registration,
 )
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 
 class _Manager(pluggy.PluginManager):
