@@ -373,13 +373,19 @@ class HookBridge:
         self.delivery.submit(self.host.lifecycle_calls(hook, kwargs), results)
 
     def many(self, events: list[Event]) -> None:
-        """:meth:`__call__` for a batch: results to the batcher, other events one by one."""
+        """:meth:`__call__` for a batch: each run of results to the batcher at once,
+        the other events one by one, in order (a phase's end flushes what came before)."""
+        results: list[TestResult] = []
         for event in events:
             kind = type(event)
             if kind is TestResult:
-                self.batcher(event)
+                results.append(event)  # type: ignore[arg-type]
             elif kind is not TestStarted:
+                if results:
+                    self.batcher.add_many(results)
+                    results = []
                 self(event)
+        self.batcher.add_many(results)
 
     def __call__(self, event: Event) -> None:
         kind = type(event)

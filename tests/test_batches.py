@@ -11,7 +11,7 @@ import pytest
 
 from supervisor.config import parse_config
 from supervisor.core import watchdog as wd
-from supervisor.core.bus import EventBus, many_of
+from supervisor.core.bus import EventBus, ResultBatcher, many_of
 from supervisor.core.events import LogLine, TestResult, TestStarted
 from supervisor.core.kinds import RunContext
 from supervisor.runners.pytest import protocol
@@ -36,6 +36,19 @@ def test_emit_many_reaches_batch_and_plain_consumers_in_order():
     assert plain == events
     assert batches == [events]
     assert many_of(bus.emit) == bus.emit_many  # a wrapper over the bus keeps batches
+
+
+def test_the_results_batcher_takes_a_run_of_results_at_once():
+    delivered: list[list] = []
+    batcher = ResultBatcher(delivered.append, max_batch=5, max_age=3600)
+    batcher.add_many([_result(1), _result(2)])
+    batcher.add_many([])
+    assert delivered == []  # neither full nor old
+    batcher.add_many([_result(n) for n in range(3, 7)])  # 6 >= 5: handed on
+    assert [[r.nodeid[-1] for r in batch] for batch in delivered] == [list("123456")]
+    batcher(_result(7))
+    batcher.flush()
+    assert [r.nodeid for r in delivered[-1]] == ["t.py::test_7"]
 
 
 def test_a_context_batch_goes_out_as_one_list_and_other_threads_are_not_held():

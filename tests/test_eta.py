@@ -78,12 +78,16 @@ def test_history_gives_each_test_the_median_of_its_last_five_and_each_suite_its_
     assert t.estimate("p1", "new") is None
     assert t.expected("p1") == ("a", "b", "c")  # "gone" ran in an older iteration only
     assert t.expected("p2") == ("x", "y")
+    assert t.phase_median(["p1"]) == 5.0  # of 3, 5, 7 ("c" only ever skipped: out)
     # this run's results fold in: the oldest (4, then 3) leave; skipped results don't count
     t.add("p1", "a", "passed", 100.0)
     t.add("p1", "a", "passed", 100.0)
     assert t.estimate("p1", "a") == 10.0  # of 2, 1, 10, 100, 100
     t.add("p1", "a", "skipped", 0.0)
     assert t.estimate("p1", "a") == 10.0
+    assert t.phase_median(["p1"]) == 7.0  # of 10, 5, 7
+    t.add("p1", "d", "passed", 1.0)  # a new test's first result
+    assert t.estimate("p1", "d") == 1.0 and t.phase_median(["p1"]) == 6.0
 
 
 def test_before_collection_a_phase_expects_last_times_count_then_what_it_collects():

@@ -87,6 +87,20 @@ class ResultBatcher:
         if due:
             self.flush()
 
+    def add_many(self, results: list[TestResult]) -> None:
+        """:meth:`__call__` for a run of results (one read of a runner): one lock and
+        one check of the batch's size and age for all of them."""
+        if not results:
+            return
+        with self._lock:
+            self._pending.extend(results)
+            due = (
+                len(self._pending) >= self._max_batch
+                or time.monotonic() - self._last_flush >= self._max_age
+            )
+        if due:
+            self.flush()
+
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []

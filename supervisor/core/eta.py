@@ -75,8 +75,9 @@ class TestTimes:
         self._recent: dict[str, dict[str, tuple[float, ...]]] = {}
         #: suite -> the nodeids of its latest run (the count it had last time)
         self._expected: dict[str, tuple[str, ...]] = {}
-        #: suite -> nodeid -> the median of its recent durations, kept as they change
-        #: (a phase start asks for thousands of them: one lookup each, no sorting)
+        #: suite -> nodeid -> the median of its recent durations, worked out when first
+        #: asked for (a phase start asks for thousands) and forgotten when the test
+        #: gets a result: a result costs no sorting, a phase start one per test at most
         self._estimate: dict[str, dict[str, float]] = {}
 
     def seed(self, rows: Iterable[HistoryRow]) -> None:
@@ -87,9 +88,7 @@ class TestTimes:
         for suite, nodeid, last, durations in rows:
             if last is None and not durations:
                 continue
-            recent = tuple(reversed(durations[:RECENT]))
-            self._recent.setdefault(suite, {})[nodeid] = recent
-            self._estimate.setdefault(suite, {})[nodeid] = median(recent) or 0.0
+            self._recent.setdefault(suite, {})[nodeid] = tuple(reversed(durations[:RECENT]))
             if last is not None:
                 last_of.append((suite, nodeid, last))
                 latest[suite] = max(last, latest.get(suite, last))
@@ -107,19 +106,31 @@ class TestTimes:
             tests[nodeid] = old
         else:
             tests[nodeid] = (*old[1 - RECENT :], duration)
-        self._estimate.setdefault(suite, {})[nodeid] = median(tests[nodeid]) or 0.0
+        known = self._estimate.get(suite)
+        if known is not None:
+            known.pop(nodeid, None)
 
     def estimate(self, suite: str, nodeid: str) -> float | None:
         """The median of the test's recent durations; 0 when it only ever skipped;
         None when it has no history."""
-        return self._estimate.get(suite, {}).get(nodeid)
+        known = self._estimate.get(suite)
+        if known is None:
+            known = self._estimate[suite] = {}
+        value = known.get(nodeid)
+        if value is None:
+            recent = self._recent.get(suite, {}).get(nodeid)
+            if recent is None:
+                return None
+            value = known[nodeid] = median(recent) or 0.0
+        return value
 
     def phase_median(self, suites: Iterable[str]) -> float | None:
         """The median of the estimates of every test of ``suites`` that ran."""
         values: list[float] = []
         for suite in suites:
-            recent = self._recent.get(suite, {})  # a test that only ever skipped: left out
-            values.extend(v for n, v in self._estimate.get(suite, {}).items() if recent.get(n))
+            for nodeid, recent in self._recent.get(suite, {}).items():
+                if recent:  # a test that only ever skipped: left out
+                    values.append(self.estimate(suite, nodeid) or 0.0)
         return median(values)
 
     def expected(self, suite: str) -> tuple[str, ...]:
