@@ -212,8 +212,12 @@ def test_a_popen_gateway_with_another_venvs_python(tmp_path):
     ours = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "ours.pth").write_text("\n".join(ours) + "\n")  # pytest and xdist, not us
     project = _project(tmp_path, TESTS, [f"2*popen//python={python}//chdir={tmp_path / 'remote'}"])
-    proc = run_cli(["run", "--headless"], project)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    remote_tmp = tmp_path / "remote-tmp"  # where the remote workers make their folders
+    remote_tmp.mkdir()
+    for _ in range(2):  # the second run sends its failed-first list to the workers
+        proc = run_cli(["run", "--headless"], project, env={"TMPDIR": str(remote_tmp)})
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert not [p.name for p in remote_tmp.iterdir() if p.name.startswith("netra-remote-")]
     outcomes = _outcomes(project)
     assert outcomes["tests/test_remote.py::test_fails"] == "failed"
     assert outcomes["tests/test_remote.py::test_env"] == "passed"

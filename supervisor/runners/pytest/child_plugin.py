@@ -71,6 +71,7 @@ FIRST_ENV = "NETRA_CHILD_FIRST"
 STANDBY_ENV = "NETRA_CHILD_STANDBY"
 HEARTBEAT_ENV = "NETRA_CHILD_HEARTBEAT"
 REMOTE_ENV = "NETRA_CHILD_REMOTE"
+LISTS_DIR_ENV = "NETRA_CHILD_LISTS_DIR"  # a remote worker's folder of the lists above
 #: this file's folder: it is run by the shim in ``childpath/``, its siblings are here
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -361,6 +362,11 @@ class NetraChildPlugin:
         if first:  # failed-first: what did not pass last time, in the order it last ran
             with open(first, encoding="utf-8") as fh:
                 self.first = list(json.load(fh))
+        lists_dir = os.environ.pop(LISTS_DIR_ENV, "")
+        if lists_dir:  # read: a remote host keeps no folder per worker start
+            import shutil
+
+            shutil.rmtree(lists_dir, ignore_errors=True)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:

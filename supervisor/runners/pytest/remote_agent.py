@@ -6,7 +6,8 @@ pytest and pytest-xdist are installed. It receives the child plugin's source fil
 (``_netra_child_plugin``, ``_netra_transport``, ...), opens the execnet channel the
 plugin reports through (:class:`transport.ExecnetTransport`, watched from the start:
 a lost link ends this worker), writes the selection lists the controller had (the
-tests a restart runs) to files of its own, and sends the channel back. xdist's own
+tests a restart runs) to a folder of its own (the plugin removes it once it has read
+them: ``NETRA_CHILD_LISTS_DIR``), and sends the channel back. xdist's own
 ``remote_exec`` comes next and loads the plugin by name (``-p _netra_child_plugin``).
 
 Payload: ``{"sources": {module: text}, "env": {name: value}, "lists": {env name: list}}``.
@@ -14,8 +15,10 @@ Payload: ``{"sources": {module: text}, "env": {name: value}, "lists": {env name:
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -35,8 +38,12 @@ def serve(channel) -> None:  # type: ignore[no-untyped-def]
     transport = _install("_netra_transport", payload["sources"]["transport"])
     transport.REMOTE = transport.ExecnetTransport(data)  # type: ignore[attr-defined]
     env = dict(payload["env"])
-    folder = tempfile.mkdtemp(prefix="netra-remote-")
-    for name, values in payload["lists"].items():
+    lists = payload["lists"]
+    folder = tempfile.mkdtemp(prefix="netra-remote-") if lists else ""
+    if folder:  # the plugin reads the lists at its start, then removes the folder
+        env["NETRA_CHILD_LISTS_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, True)  # if the plugin never got that far
+    for name, values in lists.items():
         path = os.path.join(folder, name.lower() + ".json")
         if name == "NETRA_CHILD_IGNORE":  # paths relative to the suite's folder
             values = [os.path.join(os.getcwd(), v) for v in values]
