@@ -34,9 +34,9 @@ must have ``N`` rows in ``results``, all ``passed``. A run that did not execute 
 test stops the benchmark with exit code 1.
 
 After the timed rounds, ``--samples`` more supervisor runs are sampled every 20 ms
-(``/proc/<pid>/stat`` and the history's result count) for the supervisor process's
-own CPU per result after start-up: the CPU between the first sample with results and
-the first with all of them, over the results in between (clock ticks, 10 ms: a
+(the process's CPU-time clock, in nanoseconds, and the history's result count) for
+the supervisor process's own CPU per result after start-up: the CPU between the first
+sample with results and the first with all of them, over the results in between (a
 figure per run, medians over the runs).
 
 The verdict per suite uses the median of the per-round ratios supervisor/bare (each
@@ -273,7 +273,10 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _own_cpu(pid: int) -> float | None:
-    """The process's own user + sys seconds (all its threads, not its children)."""
+    """The process's own CPU seconds (all its threads, not its children): its CPU-time
+    clock, to the nanosecond (Linux numbers another process's clock ``~pid << 3 | 2``);
+    else ``/proc/<pid>/stat``'s user + sys, in clock ticks (10 ms: over the ~0.05 s a
+    trivial run's results take, a step of 20 % in the per-result figure)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             fields = fh.read().rsplit(b")", 1)[1].split()
@@ -281,13 +284,16 @@ def _own_cpu(pid: int) -> float | None:
         return None
     if fields[0] == b"Z":  # exited, not yet reaped
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    try:
+        return time.clock_gettime(((~pid) << 3) | 2)
+    except (OSError, OverflowError, AttributeError):
+        return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
 
 
 def _sample_own_cpu(pid: int, db: Path) -> float | None:
     """The supervisor's own CPU per result after start-up, in microseconds.
 
-    Every 20 ms: its own CPU (``/proc/<pid>/stat``, clock ticks) and the results its
+    Every 20 ms: its own CPU (:func:`_own_cpu`) and the results its
     history holds. The figure is the CPU between the first sample with some results
     and the first with all of them (or the last one), over the results added between
     them: the per-result path, without the start-up and the shutdown."""
@@ -321,9 +327,9 @@ def _sample_own_cpu(pid: int, db: Path) -> float | None:
         return None
     per_result = (last[0] - first[0]) / (last[1] - first[1]) * 1e6
     print(
-        f"    own CPU: {first[0]:.2f}s until the first results were in the history, "
-        f"{last[0] - first[0]:.2f}s for results {first[1]}..{last[1]}, "
-        f"{samples[-1][0]:.2f}s at the last sample",
+        f"    own CPU: {first[0]:.3f}s until the first results were in the history, "
+        f"{last[0] - first[0]:.3f}s for results {first[1]}..{last[1]}, "
+        f"{samples[-1][0]:.3f}s at the last sample",
         flush=True,
     )
     return per_result
