@@ -34,7 +34,7 @@ def test_every_group_of_this_environment_reads_as_importlib_metadata_reads_it():
 def _dist_info(site: Path, folder: str, metadata: str, entry_points: str) -> None:
     info = site / folder
     info.mkdir(parents=True)
-    name = "PKG-INFO" if folder.endswith(".egg-info") else "METADATA"
+    name = "PKG-INFO" if folder.endswith((".egg-info", "EGG-INFO")) else "METADATA"
     (info / name).write_text(metadata, encoding="utf-8")
     (info / "entry_points.txt").write_text(entry_points, encoding="utf-8")
 
@@ -60,12 +60,16 @@ def test_a_site_folder_of_odd_but_valid_distributions(tmp_path: Path):
         "Metadata-Version: 1.0\nName: legacy\nVersion: 0.3\n",
         "[netra_supervisor]\nlegacy = legacy_mod\n",
     )
-    path = [str(first), str(second), str(tmp_path / "missing")]
+    egg = tmp_path / "eggy-0.9-py3.11.egg"  # an unzipped egg on the path itself
+    _dist_info(egg, "EGG-INFO", "Metadata-Version: 1.0\nName: eggy\nVersion: 0.9\n", "")
+    (egg / "EGG-INFO" / "entry_points.txt").write_text("[netra_supervisor]\neggy = eggy\n")
+    path = [str(first), str(second), str(tmp_path / "missing"), str(egg)]
     mine = entry_scan.scan("netra_supervisor", path)
     assert mine is not None
     assert [(ep.name, ep.value, ep.dist.name, ep.dist.version) for ep in mine] == [
         ("acme", "acme_pkg.hooks : Plugin.instance [extra]", "Acme_Plugin", "2.0"),
         ("legacy", "legacy_mod", "legacy", "0.3"),
+        ("eggy", "eggy", "eggy", "0.9"),
     ]
     # importlib.metadata over the same folders, first distribution of a name winning
     seen: set[str] = set()

@@ -76,20 +76,12 @@ class ResultBatcher:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        if not isinstance(event, TestResult):
-            return
-        with self._lock:
-            self._pending.append(event)
-            due = (
-                len(self._pending) >= self._max_batch
-                or time.monotonic() - self._last_flush >= self._max_age
-            )
-        if due:
-            self.flush()
+        if isinstance(event, TestResult):
+            self.add_many([event])
 
     def add_many(self, results: list[TestResult]) -> None:
-        """:meth:`__call__` for a run of results (one read of a runner): one lock and
-        one check of the batch's size and age for all of them."""
+        """Queue results; hand the batch on if it is full or old. A run of results
+        (one read of a runner) takes one lock and one check for all of them."""
         if not results:
             return
         with self._lock:

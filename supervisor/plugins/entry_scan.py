@@ -85,16 +85,17 @@ def scan(group: str, path: list[str] | None = None) -> list[EntryPoint] | None:
             return None  # a zip or egg file on the path
         except OSError:
             continue  # gone, or not ours to read: importlib.metadata skips it too
-        for entry in entries:
-            if not entry.name.lower().endswith(_SUFFIXES):
-                continue
-            key = norm_name(entry.name.rsplit(".", 1)[0].split("-", 1)[0])
+        infos = [(e.name, e.path) for e in entries if e.name.lower().endswith(_SUFFIXES)]
+        if folder.lower().endswith(".egg"):  # an unzipped egg on the path: its EGG-INFO
+            infos += [(os.path.basename(folder), e.path) for e in entries if e.name == "EGG-INFO"]
+        for info_name, info_dir in infos:
+            key = norm_name(info_name.rsplit(".", 1)[0].split("-", 1)[0])
             if key in seen:
                 continue
             seen.add(key)
-            points = _group_of(os.path.join(entry.path, "entry_points.txt"), group)
+            points = _group_of(os.path.join(info_dir, "entry_points.txt"), group)
             if points:
-                dist = _dist(entry.path)
+                dist = _dist(info_dir)
                 found += [EntryPoint(name, value, group, dist) for name, value in points]
     return found
 
@@ -138,7 +139,10 @@ def _dist(folder: str) -> Dist:
         except (OSError, UnicodeDecodeError):
             continue
         break
-    fallback = os.path.basename(folder).rsplit(".", 1)[0].split("-")
+    base = os.path.basename(folder)
+    if base == "EGG-INFO":  # an unzipped egg: its folder is named after the project
+        base = os.path.basename(os.path.dirname(folder))
+    fallback = base.rsplit(".", 1)[0].split("-")
     return Dist(
         headers.get("Name") or fallback[0],
         headers.get("Version") or (fallback[1] if len(fallback) > 1 else ""),
