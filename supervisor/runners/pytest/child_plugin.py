@@ -363,8 +363,8 @@ class NetraChildPlugin:
             with open(first, encoding="utf-8") as fh:
                 self.first = list(json.load(fh))
         lists_dir = os.environ.pop(LISTS_DIR_ENV, "")
-        if lists_dir:  # read: a remote host keeps no folder per worker start
-            import shutil
+        if os.path.basename(lists_dir).startswith("netra-remote-"):
+            import shutil  # remote_agent's folder, read now: a remote host keeps none
 
             shutil.rmtree(lists_dir, ignore_errors=True)
 
