@@ -5,16 +5,19 @@ the entries cannot. So an edit touches only the entry it adds or removes: a new 
 is rendered by tomlkit (quoting and escaping as TOML wants) and appended; a removed
 entry's lines (its header, its keys, the comment lines right above it) are cut out.
 Every other byte stays as it was, and the result is parsed again before it replaces
-the file (atomically), so an edit can never leave a broken file behind. The rules
-about entries are in :mod:`supervisor.core.quarantine`.
+the file (atomically), so an edit can never leave a broken file behind. An edit holds
+a lock on the file's folder from its read to its rename, so two edits at once (a
+person's ``quarantine add`` while a run auto-quarantines) both land. The rules about
+entries are in :mod:`supervisor.core.quarantine`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -64,6 +67,11 @@ def add_entries(path: Path, entries: Sequence[Entry]) -> None:
     """Append ``entries`` to the file (made, with a header, when missing)."""
     if not entries:
         return
+    with _locked(path):
+        _append(path, entries)
+
+
+def _append(path: Path, entries: Sequence[Entry]) -> None:
     import tomlkit
 
     text = read_text(path)
@@ -94,6 +102,11 @@ def add_entries(path: Path, entries: Sequence[Entry]) -> None:
 def remove_entries(path: Path, nodeid: str, suite: str = "") -> list[Entry]:
     """Remove the entries written with exactly ``nodeid`` (and ``suite``, if given);
     returns them (empty: none matched, the file is untouched)."""
+    with _locked(path):
+        return _cut(path, nodeid, suite)
+
+
+def _cut(path: Path, nodeid: str, suite: str) -> list[Entry]:
     text = read_text(path)
     before = parse_quarantine(text, str(path))
     gone = before.find(nodeid, suite)
@@ -140,6 +153,26 @@ def _block(lines: list[str], header: int) -> tuple[int, int]:
 
 def _key(entry: Entry) -> tuple[str, str, str, str, date | None, date | None]:
     return (entry.nodeid, entry.suite, entry.reason, entry.added_by, entry.added, entry.until)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the file's folder (no lock file is left in the
+    team's repository); where the folder cannot be opened or locked, no lock."""
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _replace(path: Path, text: str) -> None:

@@ -11,10 +11,14 @@ edits keep the file's other entries and comments.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 from cli_helpers import query, run_cli, write
+
+from supervisor.quarantine_file import read_quarantine
 
 TESTS = """
 import os, pathlib
@@ -275,6 +279,28 @@ def test_add_list_remove_keep_the_other_entries_and_their_comments(tmp_path):
     assert "stream" not in text and "proxy" not in text  # its comment went with it
     assert "tests/test_x.py::test_y" in text
     assert "\n\n\n" not in text
+
+
+def test_edits_from_several_processes_at_once_all_land(tmp_path):
+    """A person's ``quarantine add`` while a run auto-quarantines (or two people):
+    each edit reads, changes and renames the file under a lock, so none is lost."""
+    path = tmp_path / "ci" / "quarantine.toml"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from supervisor.core.quarantine import Entry\n"
+        "from supervisor.quarantine_file import add_entries, remove_entries\n"
+        "path, who = Path(sys.argv[1]), sys.argv[2]\n"
+        "for i in range(15):\n"
+        "    add_entries(path, [Entry(nodeid=f't.py::{who}_{i}', reason='r', added_by=who)])\n"
+        "    add_entries(path, [Entry(nodeid=f't.py::{who}_gone_{i}', reason='r', added_by=who)])\n"
+        "    assert remove_entries(path, f't.py::{who}_gone_{i}'), i\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), who]) for who in "abcd"]
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0, 0, 0]
+    ids = [entry.nodeid for entry in read_quarantine(path).entries]
+    assert sorted(ids) == sorted(f"t.py::{who}_{i}" for who in "abcd" for i in range(15))
+    assert not [p.name for p in path.parent.iterdir() if p.name != "quarantine.toml"]
 
 
 def test_cli_mistakes_are_one_line_and_exit_2(tmp_path):
