@@ -67,7 +67,7 @@ def add_entries(path: Path, entries: Sequence[Entry]) -> None:
     """Append ``entries`` to the file (made, with a header, when missing)."""
     if not entries:
         return
-    with _locked(path):
+    with _locked(path, make=True):
         _append(path, entries)
 
 
@@ -156,13 +156,15 @@ def _key(entry: Entry) -> tuple[str, str, str, str, date | None, date | None]:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, make: bool = False) -> Iterator[None]:
     """An exclusive ``flock`` on the file's folder (no lock file is left in the
-    team's repository); where the folder cannot be opened or locked, no lock."""
+    team's repository), made first with ``make`` (an add); where the folder cannot be
+    opened or locked, no lock."""
     import fcntl
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if make:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
         yield

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cli_helpers import query, run_cli, write
 
-from supervisor.quarantine_file import read_quarantine
+from supervisor.quarantine_file import read_quarantine, remove_entries
 
 TESTS = """
 import os, pathlib
@@ -301,6 +301,8 @@ def test_edits_from_several_processes_at_once_all_land(tmp_path):
     ids = [entry.nodeid for entry in read_quarantine(path).entries]
     assert sorted(ids) == sorted(f"t.py::{who}_{i}" for who in "abcd" for i in range(15))
     assert not [p.name for p in path.parent.iterdir() if p.name != "quarantine.toml"]
+    missing = tmp_path / "nowhere" / "quarantine.toml"
+    assert remove_entries(missing, "t.py::a_0") == [] and not missing.parent.exists()
 
 
 def test_cli_mistakes_are_one_line_and_exit_2(tmp_path):
