@@ -113,9 +113,7 @@ class TestTimes:
     def estimate(self, suite: str, nodeid: str) -> float | None:
         """The median of the test's recent durations; 0 when it only ever skipped;
         None when it has no history."""
-        known = self._estimate.get(suite)
-        if known is None:
-            known = self._estimate[suite] = {}
+        known = self._estimate.setdefault(suite, {})
         value = known.get(nodeid)
         if value is None:
             recent = self._recent.get(suite, {}).get(nodeid)

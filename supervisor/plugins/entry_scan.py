@@ -39,7 +39,6 @@ class Dist:
 
     name: str
     version: str
-    metadata = None  # not an importlib.metadata distribution (discovery._dist_facts)
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,6 @@ class Batch:
         "saved",
         "started",
         "ended",
-        "ended_keys",
         "clear_running",
         "collected",
         "running_row",
@@ -144,8 +143,8 @@ class Batch:
         #: (suite, nodeid) -> its TestStarted; made a row only if still in flight at the end
         self.started: dict[tuple[str, str], TestStarted] = {}
         self.running_row: Callable[[TestStarted], tuple[Any, ...]] | None = None
-        self.ended: list[tuple[Any, ...]] = []
-        self.ended_keys: list[tuple[str, str]] = []  # (suite, nodeid) of ``ended``
+        #: (suite, nodeid) -> the DELETE's parameters for a test whose running row goes
+        self.ended: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.clear_running: int | None = None  # a run id: its running rows all go
         self.collected: dict[int, int] = {}  # phase row id -> tests collected
 
@@ -155,7 +154,7 @@ class Batch:
         if self.clear_running is not None:
             conn.execute("DELETE FROM running WHERE run_id = ?", (self.clear_running,))
         if self.ended:
-            conn.executemany(_DELETE_RUNNING, self.ended)
+            conn.executemany(_DELETE_RUNNING, self.ended.values())
         if self.started and self.running_row is not None:
             conn.executemany(_INSERT_RUNNING, map(self.running_row, self.started.values()))
         if self.collected:
@@ -402,13 +401,11 @@ class RowFolder:
         if batch.started.pop(key, None) is None and (
             key in self._in_running or self._stale_running
         ):
-            batch.ended.append((self.run_id, self._r(suite) or "", self._r(nodeid) or ""))
-            batch.ended_keys.append(key)
+            batch.ended[key] = (self.run_id, self._r(suite) or "", self._r(nodeid) or "")
 
     def _clear_running(self, batch: Batch) -> None:
         batch.started.clear()
         batch.ended.clear()
-        batch.ended_keys.clear()
         batch.clear_running = self.run_id
 
     def committed(self, batch: Batch) -> None:
@@ -417,7 +414,7 @@ class RowFolder:
         if batch.clear_running is not None:
             self._in_running.clear()
             self._stale_running = False
-        self._in_running.difference_update(batch.ended_keys)
+        self._in_running.difference_update(batch.ended)
         if batch.running_row is not None:
             self._in_running.update(batch.started)
 
